@@ -1,0 +1,49 @@
+/** Builds the HTTP app from its dependencies. Nothing here connects or listens. */
+import { swagger } from '@elysiajs/swagger'
+import { Elysia, t } from 'elysia'
+import type { Deps } from './deps'
+import { toErrorResponse } from './errors'
+import { readJsonBody } from './http/body'
+import { jobRoutes } from './jobs/routes'
+import { runRoutes } from './runs/routes'
+import { VERSION } from './version'
+
+/** The Foreman API under /foreman, with Swagger UI at /foreman/docs. */
+export function buildApp(deps: Deps) {
+  return new Elysia({ prefix: '/foreman' })
+    .use(
+      swagger({
+        path: '/docs',
+        specPath: '/docs/json',
+        provider: 'swagger-ui',
+        documentation: {
+          info: {
+            title: 'Foreman',
+            version: VERSION,
+            description:
+              'Lightweight job orchestration backed by Postgres: producers enqueue, workers claim with a lease, heartbeat and report an outcome.',
+          },
+          tags: [
+            { name: 'jobs', description: 'Enqueue, read and cancel jobs' },
+            { name: 'workers', description: 'Claim work and report on it' },
+            { name: 'runs', description: 'The audit trail of attempts' },
+          ],
+        },
+      }),
+    )
+    .onParse(({ request }) => readJsonBody(request, deps.config.maxBodyBytes))
+    .onError(({ code, error, request }) => {
+      const { status, body } = toErrorResponse(error, code)
+      if (status >= 500) deps.log.error({ err: error, method: request.method, url: request.url }, 'request failed')
+      return Response.json(body, { status })
+    })
+    .get('/ping', () => ({ message: `Foreman v${VERSION} is online!` }), {
+      response: t.Object({ message: t.String() }),
+      detail: { summary: 'Liveness and version', tags: ['jobs'] },
+    })
+    .use(jobRoutes(deps))
+    .use(runRoutes(deps))
+}
+
+/** The app type, for typed clients and tests. */
+export type ForemanApp = ReturnType<typeof buildApp>

@@ -1,0 +1,119 @@
+/**
+ * Configuration from the environment. Every value is checked once, at start-up,
+ * and a bad one stops the process with a message naming the variable.
+ */
+
+/** Where Foreman's Postgres comes from. */
+export type DatabaseConfig =
+  | { kind: 'external'; url: string; poolMax: number }
+  | { kind: 'embedded'; dataDir: string; poolMax: number }
+
+/** Everything the process needs to know, already validated. */
+export interface Config {
+  env: 'PROD' | 'DEV'
+  port: number
+  database: DatabaseConfig
+  tablePrefix: string
+  reaperIntervalSec: number
+  defaultLeaseSec: number
+  schedulerIntervalSec: number
+  retentionDays: number
+  maxBodyBytes: number
+  shutdownTimeoutSec: number
+}
+
+/** A configuration value that cannot be used; the message names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+type Env = Record<string, string | undefined>
+
+/** The prefix is spliced into identifiers, so it must be a plain identifier fragment. */
+export const TABLE_PREFIX_PATTERN = /^[a-z_][a-z0-9_]{0,40}$/
+
+/** Checks a table prefix and returns it; throws ConfigError otherwise. */
+export function validateTablePrefix(prefix: string, variable = 'FOREMAN_TABLE_PREFIX'): string {
+  if (prefix !== '' && !TABLE_PREFIX_PATTERN.test(prefix)) {
+    throw new ConfigError(
+      `${variable} must match ${TABLE_PREFIX_PATTERN} (or be empty), got ${JSON.stringify(prefix)}`,
+    )
+  }
+  return prefix
+}
+
+function number(env: Env, name: string, fallback: number, opts: { min: number; max: number; integer?: boolean }): number {
+  const raw = env[name]
+  if (raw === undefined || raw.trim() === '') return fallback
+  const value = Number(raw)
+  if (!Number.isFinite(value) || (opts.integer !== false && !Number.isInteger(value))) {
+    throw new ConfigError(`${name} must be ${opts.integer === false ? 'a number' : 'an integer'}, got ${JSON.stringify(raw)}`)
+  }
+  if (value < opts.min || value > opts.max) {
+    throw new ConfigError(`${name} must be between ${opts.min} and ${opts.max}, got ${value}`)
+  }
+  return value
+}
+
+const DATABASE_VARS = ['DATABASE_HOST', 'DATABASE_PORT', 'DATABASE_NAME', 'DATABASE_USER', 'DATABASE_PASSWORD']
+
+function databaseConfig(env: Env): DatabaseConfig {
+  const poolMax = number(env, 'FOREMAN_DB_POOL_MAX', 10, { min: 1, max: 1000 })
+  if (env.DATABASE_URL) {
+    if (!/^postgres(ql)?:\/\//.test(env.DATABASE_URL)) {
+      throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://')
+    }
+    return { kind: 'external', url: env.DATABASE_URL, poolMax }
+  }
+  if (DATABASE_VARS.some((name) => env[name] !== undefined)) {
+    // Once any DATABASE_* is set the seed's defaults fill in the rest.
+    const port = number(env, 'DATABASE_PORT', 5432, { min: 1, max: 65535 })
+    const url = new URL('postgres://localhost')
+    url.hostname = env.DATABASE_HOST || 'localhost'
+    url.port = String(port)
+    url.pathname = `/${encodeURIComponent(env.DATABASE_NAME || 'foreman')}`
+    url.username = encodeURIComponent(env.DATABASE_USER || 'postgres')
+    url.password = encodeURIComponent(env.DATABASE_PASSWORD ?? 'password')
+    return { kind: 'external', url: url.toString(), poolMax }
+  }
+  return { kind: 'embedded', dataDir: env.FOREMAN_EMBEDDED_DATA_DIR || '.foreman/postgres', poolMax }
+}
+
+/** Reads and validates the configuration; throws ConfigError naming the bad variable. */
+export function loadConfig(env: Env = process.env): Config {
+  const rawEnv = (env.ENV ?? 'PROD').toUpperCase()
+  if (rawEnv !== 'PROD' && rawEnv !== 'DEV') {
+    throw new ConfigError(`ENV must be PROD or DEV, got ${JSON.stringify(env.ENV)}`)
+  }
+  return {
+    env: rawEnv,
+    port: number(env, 'PORT', 7011, { min: 0, max: 65535 }),
+    database: databaseConfig(env),
+    tablePrefix: validateTablePrefix(env.FOREMAN_TABLE_PREFIX ?? 'foreman_'),
+    reaperIntervalSec: number(env, 'FOREMAN_REAPER_INTERVAL_SEC', 10, { min: 0.05, max: 86_400, integer: false }),
+    defaultLeaseSec: number(env, 'FOREMAN_DEFAULT_LEASE_SEC', 60, { min: 1, max: 86_400 }),
+    schedulerIntervalSec: number(env, 'FOREMAN_SCHEDULER_INTERVAL_SEC', 1, { min: 0.05, max: 86_400, integer: false }),
+    retentionDays: number(env, 'FOREMAN_RETENTION_DAYS', 0, { min: 0, max: 36_500, integer: false }),
+    maxBodyBytes: number(env, 'FOREMAN_MAX_BODY_BYTES', 1024 * 1024, { min: 1024, max: 256 * 1024 * 1024 }),
+    shutdownTimeoutSec: number(env, 'FOREMAN_SHUTDOWN_TIMEOUT_SEC', 25, { min: 0, max: 3600, integer: false }),
+  }
+}
+
+/** The configuration with secrets masked, for the start-up log line. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const database =
+    config.database.kind === 'embedded'
+      ? { kind: 'embedded', dataDir: config.database.dataDir, poolMax: config.database.poolMax }
+      : { kind: 'external', url: maskPassword(config.database.url), poolMax: config.database.poolMax }
+  return { ...config, database }
+}
+
+function maskPassword(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return '***'
+  }
+}

@@ -1,0 +1,42 @@
+import postgres from 'postgres'
+import { isoTimestamp } from './rows'
+
+/** The postgres.js client type used everywhere. */
+export type Sql = postgres.Sql
+
+/** Options for the query pool. */
+export interface SqlOptions {
+  url: string
+  max: number
+  /** Application name shown in pg_stat_activity. */
+  applicationName?: string
+}
+
+/**
+ * Opens a bounded query pool. Nothing connects until the first query, so building
+ * a client is free and tests can make as many as they like.
+ */
+export function createSql({ url, max, applicationName = 'foreman' }: SqlOptions): Sql {
+  return postgres(url, {
+    max,
+    onnotice: () => {},
+    connection: { application_name: applicationName },
+    // Counts (int8) arrive as strings by default; every int8 we store fits a double.
+    types: {
+      int8: {
+        to: 20,
+        from: [20],
+        serialize: (value: number) => String(value),
+        parse: (value: string) => Number(value),
+      },
+      // Timestamps leave the database as RFC 3339 strings, the API's own shape,
+      // so rows need no mapping layer on the way out.
+      date: {
+        to: 1184,
+        from: [1082, 1114, 1184],
+        serialize: (value: string | Date) => isoTimestamp(value),
+        parse: (value: string) => isoTimestamp(value),
+      },
+    },
+  })
+}

@@ -1,0 +1,58 @@
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Sql } from './client'
+import type { Tables } from './tables'
+
+/** Where the numbered, forward-only `.sql` migrations live. */
+export const MIGRATIONS_DIR = join(import.meta.dir, '..', '..', 'migrations')
+
+/** One migration file, already rendered for a table prefix. */
+interface Migration {
+  version: number
+  name: string
+  text: string
+}
+
+/**
+ * Migrations name tables as `{{prefix}}jobs`; the prefix has been validated as an
+ * identifier fragment, so substituting it is safe (values never go this way).
+ */
+async function loadMigrations(tables: Tables, dir: string): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort()
+  return Promise.all(
+    files.map(async (name) => ({
+      version: Number.parseInt(name, 10),
+      name,
+      text: (await Bun.file(join(dir, name)).text()).replaceAll('{{prefix}}', tables.prefix),
+    })),
+  )
+}
+
+/**
+ * Applies pending migrations in one transaction under a transaction-scoped advisory
+ * lock keyed by the prefix, so instances booting together apply each file once.
+ * Returns the names of the files it applied.
+ */
+export async function migrate(sql: Sql, tables: Tables, dir = MIGRATIONS_DIR): Promise<string[]> {
+  const migrations = await loadMigrations(tables, dir)
+  return sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtext(${`foreman-migrate:${tables.prefix}`}))`
+    await tx`
+      create table if not exists ${tx(tables.migrations)} (
+        version integer primary key,
+        name text not null,
+        applied_at timestamptz not null default now()
+      )`
+    const done = new Set(
+      (await tx<{ version: number }[]>`select version from ${tx(tables.migrations)}`).map((r) => r.version),
+    )
+    const applied: string[] = []
+    for (const m of migrations) {
+      if (done.has(m.version)) continue
+      await tx.unsafe(m.text)
+      await tx`insert into ${tx(tables.migrations)} (version, name) values (${m.version}, ${m.name})`
+      applied.push(m.name)
+    }
+    return applied
+  })
+}

@@ -1,0 +1,20 @@
+import { validateTablePrefix } from '../config'
+
+/** The prefixed names of Foreman's tables. Every SQL statement takes them from here. */
+export interface Tables {
+  prefix: string
+  jobs: string
+  runs: string
+  migrations: string
+}
+
+/** Table names for a prefix; the prefix is validated because it becomes part of identifiers. */
+export function tablesFor(prefix: string): Tables {
+  validateTablePrefix(prefix)
+  return {
+    prefix,
+    jobs: `${prefix}jobs`,
+    runs: `${prefix}job_runs`,
+    migrations: `${prefix}migrations`,
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The closed set of errors Foreman answers with, and their one mapping to HTTP.
+ * Services throw these; `toErrorResponse` turns anything thrown into `{ error }`.
+ */
+
+/** Base of every error that Foreman answers deliberately. */
+export class ForemanError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    /** Extra fields merged into the JSON answer (e.g. the existing job on a duplicate). */
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message)
+  }
+}
+
+/** Bad input: the message names the field. */
+export class InvalidInput extends ForemanError {
+  override name = 'InvalidInput'
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(400, `${field}: ${message}`, { field })
+  }
+}
+
+/** A well-formed id that matches nothing. */
+export class NotFound extends ForemanError {
+  override name = 'NotFound'
+  constructor(message: string) {
+    super(404, message)
+  }
+}
+
+/** The request collides with what is stored (e.g. a duplicate idempotency key). */
+export class Conflict extends ForemanError {
+  override name = 'Conflict'
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(409, message, details)
+  }
+}
+
+/** The caller does not hold the running run it tries to act on, or the run is over. */
+export class NotOwned extends ForemanError {
+  override name = 'NotOwned'
+  constructor(message: string) {
+    super(409, message)
+  }
+}
+
+/** The request body is over the configured limit. */
+export class PayloadTooLarge extends ForemanError {
+  override name = 'PayloadTooLarge'
+  constructor(limit: number) {
+    super(413, `request body is larger than ${limit} bytes`)
+  }
+}
+
+/** Shape of one schema violation as Elysia/TypeBox report it. */
+interface SchemaIssue {
+  path?: string
+  message?: string
+  value?: unknown
+}
+
+/** Postgres SQLSTATEs that mean "the client sent something we cannot store", not a server fault. */
+const CLIENT_SQLSTATES: Record<string, string> = {
+  '22P05': 'contains a character Postgres cannot store (such as \\u0000)',
+  '22021': 'contains a byte sequence that is not valid UTF-8',
+  '22003': 'is out of range',
+  '22008': 'is not a valid timestamp',
+  '22007': 'is not a valid timestamp',
+  '54000': 'is too long to index',
+}
+
+/** What an error becomes on the wire. */
+export interface ErrorResponse {
+  status: number
+  body: { error: string } & Record<string, unknown>
+}
+
+/**
+ * Maps anything thrown while serving a request to a status and an `{ error }` body.
+ * `code` is Elysia's error code when Elysia raised it.
+ */
+export function toErrorResponse(error: unknown, code?: string | number): ErrorResponse {
+  // Elysia wraps errors thrown in onParse as PARSE; the original is the cause.
+  const cause = error instanceof Error && error.cause instanceof ForemanError ? error.cause : error
+  if (cause instanceof ForemanError) {
+    return { status: cause.status, body: { error: cause.message, ...cause.details } }
+  }
+  if (code === 'VALIDATION') return { status: 400, body: validationBody(error) }
+  if (code === 'NOT_FOUND') return { status: 404, body: { error: 'route not found' } }
+  if (code === 'PARSE') return { status: 400, body: { error: 'body: is not valid JSON' } }
+  const sqlState = (error as { code?: unknown } | null)?.code
+  if (typeof sqlState === 'string' && sqlState in CLIENT_SQLSTATES) {
+    return { status: 400, body: { error: `a value ${CLIENT_SQLSTATES[sqlState]}` } }
+  }
+  return { status: 500, body: { error: 'internal server error' } }
+}
+
+function validationBody(error: unknown): ErrorResponse['body'] {
+  const e = error as { type?: string; all?: SchemaIssue[] }
+  const where = e.type === 'query' ? 'query' : e.type === 'params' ? 'path' : 'body'
+  const first = e.all?.[0]
+  if (!first) return { error: `${where}: is invalid` }
+  const field = (first.path ?? '').replace(/^\//, '').replaceAll('/', '.') || where
+  const message = first.value === undefined && field !== where ? 'is required' : lowerFirst(first.message ?? 'is invalid')
+  return { error: `${field}: ${message}`, field }
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1)
+}

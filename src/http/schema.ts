@@ -1,0 +1,42 @@
+/**
+ * Schema building blocks shared by every feature's model.
+ *
+ * Numbers in JSON bodies use TypeBox's own `Type.Integer`/`Type.Number`: Elysia's
+ * `t.Integer` also accepts numeric strings ("5") in bodies and documents them as
+ * `anyOf[string, integer]`. A JSON API should say what it means, so bodies are
+ * strict; query strings (always text) use Elysia's coercing `t.Integer`.
+ */
+import { Type } from '@sinclair/typebox'
+import { type TSchema, t } from 'elysia'
+
+/** `schema` or JSON null. */
+export const Nullable = <T extends TSchema>(schema: T) => t.Union([schema, t.Null()])
+
+/** An RFC 3339 timestamp as Foreman writes it. */
+export const Timestamp = t.String({ format: 'date-time', examples: ['2026-01-01T12:00:00.000Z'] })
+
+/** A strict JSON integer (no numeric strings) within [minimum, maximum]. */
+export const StrictInteger = (minimum: number, maximum: number, description?: string) =>
+  Type.Integer({ minimum, maximum, description })
+
+/** A strict JSON number (no numeric strings) within [minimum, maximum]. */
+export const StrictNumber = (minimum: number, maximum: number, description?: string) =>
+  Type.Number({ minimum, maximum, description })
+
+/** A strict JSON boolean. */
+export const StrictBoolean = (description?: string) => Type.Boolean({ description })
+
+/** A name-like string (kind, queue, worker id…): short enough to index safely. */
+export const Name = (description: string, minLength = 1) => t.String({ minLength, maxLength: 200, description })
+
+/** Any JSON value (params, results). */
+export const JsonValue = (description: string) => t.Unknown({ description })
+
+/** Every non-2xx answer. */
+export const ErrorBody = t.Object(
+  { error: t.String({ description: 'What went wrong; names the field for bad input.' }) },
+  { additionalProperties: true },
+)
+
+/** Page size for list routes: 1..200, default 50. */
+export const Limit = t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size (≤200).' }))

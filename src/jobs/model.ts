@@ -1,0 +1,93 @@
+/** Schemas (and their types) for jobs and their runs: what the API accepts and answers. */
+import { t } from 'elysia'
+import { JOB_ID_PATTERN, RUN_ID_PATTERN } from '../ids'
+import { JsonValue, Limit, Name, Nullable, StrictInteger, Timestamp } from '../http/schema'
+
+export const JOB_STATUSES = ['pending', 'active', 'succeeded', 'failed', 'cancelled'] as const
+export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'abandoned'] as const
+
+/** A job's lifecycle status. */
+export const JobStatus = t.UnionEnum(JOB_STATUSES)
+/** A run's lifecycle status. */
+export const RunStatus = t.UnionEnum(RUN_STATUSES)
+
+/** `job_` + ULID. */
+export const JobId = t.String({ pattern: JOB_ID_PATTERN, description: 'Job id: job_ + ULID', examples: ['job_01JD8X3Q4N6V7W8Y9Z0A1B2C3D'] })
+/** `run_` + ULID. */
+export const RunId = t.String({ pattern: RUN_ID_PATTERN, description: 'Run id: run_ + ULID', examples: ['run_01JD8X3Q4N6V7W8Y9Z0A1B2C3D'] })
+
+/** One attempt at a job: the immutable audit trail. */
+export const Run = t.Object({
+  id: RunId,
+  job_id: JobId,
+  attempt: t.Integer({ description: '1-based attempt number' }),
+  worker_id: t.String(),
+  status: RunStatus,
+  lease_expires_at: Nullable(Timestamp),
+  progress_current: Nullable(t.Number()),
+  progress_total: Nullable(t.Number()),
+  progress_message: Nullable(t.String()),
+  result: JsonValue('What the worker reported'),
+  error: Nullable(t.String()),
+  started_at: Timestamp,
+  finished_at: Nullable(Timestamp),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+})
+export type Run = typeof Run.static
+
+/** A unit of work and its overall outcome. */
+export const Job = t.Object({
+  id: JobId,
+  kind: t.String(),
+  queue: t.String(),
+  service: t.String(),
+  idempotency_key: Nullable(t.String()),
+  params: JsonValue('What the producer passed'),
+  priority: t.Integer(),
+  max_attempts: t.Integer(),
+  scheduled_at: Nullable(Timestamp),
+  status: JobStatus,
+  cancel_requested: t.Boolean(),
+  attempt_count: t.Integer(),
+  result: JsonValue("The winning run's result"),
+  enqueued_at: Timestamp,
+  started_at: Nullable(Timestamp),
+  completed_at: Nullable(Timestamp),
+  updated_at: Timestamp,
+  current_run: t.Optional(Nullable(Run)),
+})
+export type Job = typeof Job.static
+
+/** POST /jobs. */
+export const EnqueueBody = t.Object({
+  kind: Name('What kind of work this is; workers claim by kind'),
+  queue: t.Optional(Name('Queue name', 1)),
+  service: t.Optional(t.String({ maxLength: 200, description: 'Producing service' })),
+  idempotency_key: t.Optional(
+    Nullable(t.String({ minLength: 1, maxLength: 512, description: 'At most one job per (kind, idempotency_key)' })),
+  ),
+  params: t.Optional(JsonValue('Anything the worker needs (JSON)')),
+  priority: t.Optional(StrictInteger(-1_000_000, 1_000_000, 'Higher is claimed first')),
+  max_attempts: t.Optional(StrictInteger(1, 1000, 'Attempts before the job fails for good (default 1)')),
+  scheduled_at: t.Optional(Nullable(t.String({ format: 'date-time', description: 'Not claimable before this time' }))),
+})
+export type EnqueueBody = typeof EnqueueBody.static
+
+/** GET /jobs filters. */
+export const JobListQuery = t.Object({
+  status: t.Optional(JobStatus),
+  kind: t.Optional(t.String({ maxLength: 200 })),
+  service: t.Optional(t.String({ maxLength: 200 })),
+  queue: t.Optional(t.String({ maxLength: 200 })),
+  limit: Limit,
+  cursor: t.Optional(JobId),
+  include: t.Optional(t.Literal('current_run')),
+})
+export type JobListQuery = typeof JobListQuery.static
+
+/** `?include=current_run` on single-job reads. */
+export const IncludeQuery = t.Object({ include: t.Optional(t.Literal('current_run')) })
+
+/** The 409 answer to a duplicate enqueue: the job that already holds the key. */
+export const DuplicateJob = t.Object({ error: t.String(), job: Job })

@@ -1,0 +1,62 @@
+/** HTTP controller for jobs: validate at the edge, call the service, shape the answer. */
+import { Elysia, t } from 'elysia'
+import type { Deps } from '../deps'
+import { ErrorBody } from '../http/schema'
+import { DuplicateJob, EnqueueBody, IncludeQuery, Job, JobId, JobListQuery, Run } from './model'
+import { cancelJob, duplicateError, enqueueJob, getJob, listJobRuns, listJobs } from './service'
+
+const JobParams = t.Object({ id: JobId })
+const tags = ['jobs']
+
+/** Routes under /jobs (the worker-side /jobs/:id/* actions live with runs). */
+export const jobRoutes = (deps: Deps) =>
+  new Elysia()
+    .post(
+      '/jobs',
+      async ({ body, set }) => {
+        const { created, job } = await enqueueJob(deps, body)
+        if (!created) throw duplicateError(job)
+        set.status = 201
+        return job
+      },
+      {
+        body: EnqueueBody,
+        response: { 201: Job, 400: ErrorBody, 409: DuplicateJob, 413: ErrorBody },
+        detail: {
+          tags,
+          summary: 'Enqueue a job',
+          description:
+            'Creates a pending job. With an idempotency_key that already exists for this kind, creates nothing and answers 409 with the existing job.',
+        },
+      },
+    )
+    .get('/jobs', ({ query }) => listJobs(deps, query), {
+      query: JobListQuery,
+      response: { 200: t.Array(Job), 400: ErrorBody },
+      detail: {
+        tags,
+        summary: 'List jobs',
+        description: "Newest first. Page on by passing the last item's id as `cursor`.",
+      },
+    })
+    .get('/jobs/:id', ({ params, query }) => getJob(deps, params.id, query.include === 'current_run'), {
+      params: JobParams,
+      query: IncludeQuery,
+      response: { 200: Job, 400: ErrorBody, 404: ErrorBody },
+      detail: { tags, summary: 'Get a job', description: '`include=current_run` adds the in-flight run (or null).' },
+    })
+    .get('/jobs/:id/runs', ({ params }) => listJobRuns(deps, params.id), {
+      params: JobParams,
+      response: { 200: t.Array(Run), 400: ErrorBody, 404: ErrorBody },
+      detail: { tags, summary: "List a job's runs", description: 'Every attempt, oldest first.' },
+    })
+    .post('/jobs/:id/cancel', ({ params }) => cancelJob(deps, params.id), {
+      params: JobParams,
+      response: { 200: Job, 400: ErrorBody, 404: ErrorBody },
+      detail: {
+        tags,
+        summary: 'Cancel a job',
+        description:
+          'Pending: cancelled at once. Active: cancel_requested is set and the worker sees it on its next heartbeat. Terminal: unchanged.',
+      },
+    })

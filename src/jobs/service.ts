@@ -1,0 +1,70 @@
+/** The rules of the producer side: enqueue, read, list, cancel. */
+import type { Deps } from '../deps'
+import { Conflict, NotFound } from '../errors'
+import { newJobId } from '../ids'
+import type { EnqueueBody, Job, JobListQuery, Run } from './model'
+import { jobCancel, jobGet, jobInsert, jobList, jobRunsList } from './sql'
+
+/** The outcome of an enqueue: a new job, or the one that already holds the key. */
+export interface Enqueued {
+  created: boolean
+  job: Job
+}
+
+/**
+ * Enqueues a job. A duplicate (kind, idempotency_key) creates nothing and answers
+ * the stored job with created = false.
+ */
+export async function enqueueJob({ sql, tables }: Deps, body: EnqueueBody): Promise<Enqueued> {
+  const insert = {
+    id: newJobId(),
+    kind: body.kind,
+    queue: body.queue ?? 'default',
+    service: body.service ?? '',
+    idempotencyKey: body.idempotency_key ?? null,
+    params: body.params ?? {},
+    priority: body.priority ?? 0,
+    maxAttempts: body.max_attempts ?? 1,
+    scheduledAt: body.scheduled_at ?? null,
+  }
+  // The only way to come back empty is losing a race to a concurrent insert of the
+  // same key that committed after our snapshot; the next attempt sees its row.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const outcome = await jobInsert(sql, tables, insert)
+    if (outcome) return outcome
+  }
+  throw new Error(`enqueue of ${insert.kind}/${insert.idempotencyKey} found neither a new nor an existing job`)
+}
+
+/** Throws the 409 a duplicate enqueue answers with. */
+export function duplicateError(job: Job): Conflict {
+  return new Conflict(`a ${job.kind} job with idempotency_key ${JSON.stringify(job.idempotency_key)} already exists`, {
+    job,
+  })
+}
+
+/** One job; 404 when unknown. */
+export async function getJob({ sql, tables }: Deps, id: string, withCurrentRun: boolean): Promise<Job> {
+  const job = await jobGet(sql, tables, id, withCurrentRun)
+  if (!job) throw new NotFound(`job ${id} not found`)
+  return job
+}
+
+/** A page of jobs, newest first. */
+export function listJobs({ sql, tables }: Deps, query: JobListQuery): Promise<Job[]> {
+  return jobList(sql, tables, { ...query, limit: query.limit ?? 50 })
+}
+
+/** Cancels a job (see jobCancel for the rules); 404 when unknown. */
+export async function cancelJob({ sql, tables }: Deps, id: string): Promise<Job> {
+  const job = await jobCancel(sql, tables, id)
+  if (!job) throw new NotFound(`job ${id} not found`)
+  return job
+}
+
+/** Every attempt at a job, oldest first; 404 when the job is unknown. */
+export async function listJobRuns({ sql, tables }: Deps, id: string): Promise<Run[]> {
+  const runs = await jobRunsList(sql, tables, id)
+  if (!runs) throw new NotFound(`job ${id} not found`)
+  return runs
+}

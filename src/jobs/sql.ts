@@ -1,0 +1,128 @@
+/**
+ * Named statements on the jobs table. Each state transition is one statement, so
+ * a crash between two round-trips can never leave a half-done transition.
+ */
+import type { Sql } from '../db/client'
+import { runFromJson } from '../db/rows'
+import type { Tables } from '../db/tables'
+import type { Job, JobListQuery, Run } from './model'
+
+/** A job row as stored (no current_run). */
+type JobRow = Omit<Job, 'current_run'>
+
+/** What jobInsert needs; defaults are already applied. */
+export interface JobInsert {
+  id: string
+  kind: string
+  queue: string
+  service: string
+  idempotencyKey: string | null
+  params: unknown
+  priority: number
+  maxAttempts: number
+  scheduledAt: string | null
+}
+
+/**
+ * Inserts a job unless (kind, idempotency_key) exists; answers the stored job and
+ * whether this call created it. Empty only when a concurrent insert of the same key
+ * committed after this statement's snapshot: the caller retries.
+ */
+export async function jobInsert(sql: Sql, t: Tables, j: JobInsert): Promise<{ created: boolean; job: JobRow } | null> {
+  const rows = await sql<(JobRow & { created: boolean })[]>`
+    with inserted as (
+      insert into ${sql(t.jobs)}
+        (id, kind, queue, service, idempotency_key, params, priority, max_attempts, scheduled_at)
+      values (${j.id}, ${j.kind}, ${j.queue}, ${j.service}, ${j.idempotencyKey}, ${sql.json(j.params as never)},
+              ${j.priority}, ${j.maxAttempts}, ${j.scheduledAt}::timestamptz)
+      on conflict (kind, idempotency_key) where idempotency_key is not null do nothing
+      returning *
+    )
+    select true as created, * from inserted
+    union all
+    select false as created, * from ${sql(t.jobs)}
+    where ${j.idempotencyKey}::text is not null
+      and kind = ${j.kind} and idempotency_key = ${j.idempotencyKey}
+      and not exists (select 1 from inserted)`
+  const [row] = rows
+  if (!row) return null
+  const { created, ...job } = row
+  return { created, job }
+}
+
+/** One job, optionally with its running run as `current_run`. */
+export async function jobGet(sql: Sql, t: Tables, id: string, withCurrentRun: boolean): Promise<Job | null> {
+  const [row] = await sql<Job[]>`
+    select j.* ${withCurrentRun ? sql`, cr.current_run` : sql``}
+    from ${sql(t.jobs)} j
+    ${withCurrentRun ? currentRunJoin(sql, t) : sql``}
+    where j.id = ${id}`
+  return row ? withRunParsed(row) : null
+}
+
+/** A page of jobs, newest first, keyset-paged by id. */
+export async function jobList(sql: Sql, t: Tables, q: JobListQuery & { limit: number }): Promise<Job[]> {
+  const withCurrentRun = q.include === 'current_run'
+  const rows = await sql<Job[]>`
+    select j.* ${withCurrentRun ? sql`, cr.current_run` : sql``}
+    from ${sql(t.jobs)} j
+    ${withCurrentRun ? currentRunJoin(sql, t) : sql``}
+    where true
+      ${q.status ? sql`and j.status = ${q.status}` : sql``}
+      ${q.kind !== undefined ? sql`and j.kind = ${q.kind}` : sql``}
+      ${q.service !== undefined ? sql`and j.service = ${q.service}` : sql``}
+      ${q.queue !== undefined ? sql`and j.queue = ${q.queue}` : sql``}
+      ${q.cursor ? sql`and j.id < ${q.cursor}` : sql``}
+    order by j.id desc
+    limit ${q.limit}`
+  return withCurrentRun ? rows.map(withRunParsed) : rows
+}
+
+/**
+ * Cancels in one statement: pending → cancelled now; active → cancel_requested
+ * (the worker sees it on its next heartbeat); terminal → unchanged.
+ */
+export async function jobCancel(sql: Sql, t: Tables, id: string): Promise<JobRow | null> {
+  const [row] = await sql<JobRow[]>`
+    update ${sql(t.jobs)} set
+      status = case when status = 'pending' then 'cancelled' else status end,
+      completed_at = case when status = 'pending' then now() else completed_at end,
+      cancel_requested = cancel_requested or status in ('pending', 'active'),
+      updated_at = case when status in ('pending', 'active') then now() else updated_at end
+    where id = ${id}
+    returning *`
+  return row ?? null
+}
+
+/** Every run of a job, oldest first; null when the job does not exist. */
+export async function jobRunsList(sql: Sql, t: Tables, jobId: string): Promise<Run[] | null> {
+  const runs = await sql<Run[]>`select * from ${sql(t.runs)} where job_id = ${jobId} order by attempt`
+  if (runs.length > 0) return runs
+  // A read, not a transition: the second look only tells "no runs yet" from "no job".
+  const [job] = await sql`select 1 from ${sql(t.jobs)} where id = ${jobId}`
+  return job ? [] : null
+}
+
+/** Deletes up to `batch` terminal jobs completed more than `days` ago (runs cascade). */
+export async function jobDeleteExpired(sql: Sql, t: Tables, days: number, batch: number): Promise<number> {
+  const rows = await sql`
+    delete from ${sql(t.jobs)} where id in (
+      select id from ${sql(t.jobs)}
+      where completed_at < now() - make_interval(secs => ${days * 86_400})
+      limit ${batch}
+    )
+    returning id`
+  return rows.length
+}
+
+function currentRunJoin(sql: Sql, t: Tables) {
+  return sql`
+    left join lateral (
+      select to_jsonb(r) as current_run from ${sql(t.runs)} r
+      where r.job_id = j.id and r.status = 'running'
+    ) cr on true`
+}
+
+function withRunParsed(row: Job): Job {
+  return row.current_run === undefined ? row : { ...row, current_run: runFromJson(row.current_run) }
+}

@@ -1,0 +1,72 @@
+/** Schemas for the worker side: claim, heartbeat, complete, fail, and run listings. */
+import { t } from 'elysia'
+import { JsonValue, Limit, Name, StrictBoolean, StrictInteger, StrictNumber } from '../http/schema'
+import { Job, JobId, Run, RunId, RunStatus } from '../jobs/model'
+
+/** Longest lease a worker may ask for (one day). */
+export const MAX_LEASE_SEC = 86_400
+/** Longest explicit retry backoff (30 days). */
+export const MAX_BACKOFF_SEC = 30 * 86_400
+
+const LeaseSeconds = StrictInteger(1, MAX_LEASE_SEC, 'Lease length in seconds (default FOREMAN_DEFAULT_LEASE_SEC)')
+const WorkerId = Name('The worker holding (or asking for) the lease')
+
+/** POST /claim and /jobs/claim. */
+export const ClaimBody = t.Object({
+  kinds: t.Array(Name('A job kind'), { minItems: 1, maxItems: 100, description: 'Kinds this worker handles' }),
+  worker_id: WorkerId,
+  queues: t.Optional(t.Array(Name('A queue name'), { minItems: 1, maxItems: 100, description: 'Only these queues' })),
+  lease_seconds: t.Optional(LeaseSeconds),
+})
+export type ClaimBody = typeof ClaimBody.static
+
+/** A successful claim: the job (now active) and the run that holds it. */
+export const Claimed = t.Object({ job: Job, run: Run })
+export type Claimed = typeof Claimed.static
+
+/** Progress is a count; a double holds it exactly up to 2^53. */
+const Progress = (description: string) => t.Optional(StrictInteger(0, Number.MAX_SAFE_INTEGER, description))
+
+/** Heartbeat body. */
+export const HeartbeatBody = t.Object({
+  worker_id: WorkerId,
+  progress_current: Progress('Units done so far'),
+  progress_total: Progress('Units in all'),
+  progress_message: t.Optional(t.String({ maxLength: 10_000, description: 'Free-form status line' })),
+  lease_seconds: t.Optional(LeaseSeconds),
+})
+export type HeartbeatBody = typeof HeartbeatBody.static
+
+/** Heartbeat answer: the run as it now stands plus the job's cancel flag. */
+export const HeartbeatResult = t.Composite([Run, t.Object({ cancel_requested: t.Boolean() })])
+export type HeartbeatResult = typeof HeartbeatResult.static
+
+/** Complete body. */
+export const CompleteBody = t.Object({
+  worker_id: WorkerId,
+  result: t.Optional(JsonValue('The outcome (JSON), copied onto the job')),
+})
+export type CompleteBody = typeof CompleteBody.static
+
+/** Fail body. */
+export const FailBody = t.Object({
+  worker_id: WorkerId,
+  error: t.Optional(t.String({ maxLength: 100_000, description: 'What went wrong' })),
+  retryable: t.Optional(StrictBoolean('Return to pending if attempts remain (default false)')),
+  backoff_seconds: t.Optional(
+    StrictNumber(0, MAX_BACKOFF_SEC, 'Delay before the retry; omitted = 2^attempt s (±20%, ≤1 h); 0 = at once'),
+  ),
+  result: t.Optional(JsonValue('Partial result, kept on the run')),
+})
+export type FailBody = typeof FailBody.static
+
+/** GET /runs filters. */
+export const RunListQuery = t.Object({
+  status: t.Optional(RunStatus),
+  worker_id: t.Optional(t.String({ maxLength: 200 })),
+  job_id: t.Optional(JobId),
+  kind: t.Optional(t.String({ maxLength: 200 })),
+  limit: Limit,
+  cursor: t.Optional(RunId),
+})
+export type RunListQuery = typeof RunListQuery.static

@@ -1,0 +1,95 @@
+/** HTTP controller for workers: claim, then heartbeat/complete/fail by job id or run id. */
+import { Elysia, t } from 'elysia'
+import type { Deps } from '../deps'
+import { ErrorBody } from '../http/schema'
+import { Job, JobId, Run, RunId } from '../jobs/model'
+import { ClaimBody, Claimed, CompleteBody, FailBody, HeartbeatBody, HeartbeatResult, RunListQuery } from './model'
+import type { RunTarget } from './sql'
+import { claimJob, complete, fail, getRun, heartbeat, listRuns } from './service'
+
+const tags = ['workers']
+const refused = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody }
+
+const claimRoute = {
+  body: ClaimBody,
+  response: { 200: Claimed, 204: t.Void({ description: 'Nothing claimable' }), 400: ErrorBody, 413: ErrorBody },
+  detail: {
+    tags,
+    summary: 'Claim a job',
+    description:
+      'Takes the eligible pending job with the highest priority (oldest first) among `kinds` (and `queues`), opens a running run with a lease, and answers both. 204 when nothing is claimable.',
+  },
+}
+
+/** The three lease actions, mounted once per addressing scheme. */
+function leaseActions(prefix: '/jobs' | '/runs', deps: Deps) {
+  const byRun = prefix === '/runs'
+  const params = t.Object({ id: byRun ? RunId : JobId })
+  const target = (id: string): RunTarget => (byRun ? { runId: id } : { jobId: id })
+  const addressed = byRun ? 'the run' : "the job's running run"
+  return new Elysia()
+    .post(`${prefix}/:id/heartbeat`, ({ params, body }) => heartbeat(deps, target(params.id), body), {
+      params,
+      body: HeartbeatBody,
+      response: { 200: HeartbeatResult, ...refused },
+      detail: {
+        tags,
+        summary: byRun ? 'Heartbeat a run' : 'Heartbeat (by job id)',
+        description: `Extends the lease of ${addressed} and stores progress; answers the run plus cancel_requested. 409 unless worker_id holds it.`,
+      },
+    })
+    .post(`${prefix}/:id/complete`, ({ params, body }) => complete(deps, target(params.id), body), {
+      params,
+      body: CompleteBody,
+      response: { 200: Job, ...refused },
+      detail: {
+        tags,
+        summary: byRun ? 'Complete a run' : 'Complete (by job id)',
+        description: `Marks ${addressed} and its job succeeded; the result is copied onto the job.`,
+      },
+    })
+    .post(`${prefix}/:id/fail`, ({ params, body }) => fail(deps, target(params.id), body), {
+      params,
+      body: FailBody,
+      response: { 200: Job, ...refused },
+      detail: {
+        tags,
+        summary: byRun ? 'Fail a run' : 'Fail (by job id)',
+        description: `Marks ${addressed} failed. The job becomes cancelled if cancel was requested; pending after the backoff if retryable with attempts left; failed otherwise.`,
+      },
+    })
+}
+
+/** Claim (both paths), lease actions (both families) and run reads. */
+export const runRoutes = (deps: Deps) =>
+  new Elysia()
+    .post(
+      '/claim',
+      async ({ body, set }) => {
+        const claimed = await claimJob(deps, body)
+        if (claimed) return claimed
+        set.status = 204
+      },
+      claimRoute,
+    )
+    .post(
+      '/jobs/claim',
+      async ({ body, set }) => {
+        const claimed = await claimJob(deps, body)
+        if (claimed) return claimed
+        set.status = 204
+      },
+      claimRoute,
+    )
+    .use(leaseActions('/jobs', deps))
+    .use(leaseActions('/runs', deps))
+    .get('/runs', ({ query }) => listRuns(deps, query), {
+      query: RunListQuery,
+      response: { 200: t.Array(Run), 400: ErrorBody },
+      detail: { tags: ['runs'], summary: 'List runs', description: 'Across all jobs, newest first; page with `cursor`.' },
+    })
+    .get('/runs/:id', ({ params }) => getRun(deps, params.id), {
+      params: t.Object({ id: RunId }),
+      response: { 200: Run, 400: ErrorBody, 404: ErrorBody },
+      detail: { tags: ['runs'], summary: 'Get a run' },
+    })

@@ -1,0 +1,93 @@
+/** The rules of the worker side: claim, heartbeat, complete, fail, and run reads. */
+import type { Deps } from '../deps'
+import { NotFound, NotOwned } from '../errors'
+import { newRunId } from '../ids'
+import type { Job, Run } from '../jobs/model'
+import type { ClaimBody, Claimed, CompleteBody, FailBody, HeartbeatBody, HeartbeatResult, RunListQuery } from './model'
+import { type RunTarget, type TargetSeen, runClaim, runComplete, runFail, runGet, runHeartbeat, runList } from './sql'
+
+/** Claims the best eligible job for a worker, or null when nothing is claimable. */
+export async function claimJob({ sql, tables, config }: Deps, body: ClaimBody): Promise<Claimed | null> {
+  const [claimed] = await runClaim(sql, tables, {
+    kinds: body.kinds,
+    queues: body.queues,
+    workerId: body.worker_id,
+    leaseSec: body.lease_seconds ?? config.defaultLeaseSec,
+    runIds: [newRunId()],
+  })
+  return claimed ?? null
+}
+
+/** Extends the lease and records progress; answers the run and cancel_requested. */
+export async function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBody): Promise<HeartbeatResult> {
+  const row = await runHeartbeat(deps.sql, deps.tables, target, {
+    workerId: body.worker_id,
+    leaseSec: body.lease_seconds ?? deps.config.defaultLeaseSec,
+    progressCurrent: body.progress_current,
+    progressTotal: body.progress_total,
+    progressMessage: body.progress_message,
+  })
+  const { target_run_id: _, target_status: __, target_worker_id: ___, ...run } = acted(row, target, body.worker_id)
+  return run as HeartbeatResult
+}
+
+/** Completes the held run; answers the job, now succeeded. */
+export async function complete(deps: Deps, target: RunTarget, body: CompleteBody): Promise<Job> {
+  const row = await runComplete(deps.sql, deps.tables, target, { workerId: body.worker_id, result: body.result })
+  return jobOf(acted(row, target, body.worker_id))
+}
+
+/** Fails the held run; answers the job as the retry rules left it. */
+export async function fail(deps: Deps, target: RunTarget, body: FailBody): Promise<Job> {
+  const row = await runFail(deps.sql, deps.tables, target, {
+    workerId: body.worker_id,
+    error: body.error ?? null,
+    retryable: body.retryable ?? false,
+    // Omitted means the documented default: some clients drop zero values, so only
+    // an explicit number (0 included) overrides the exponential backoff.
+    backoffSec: body.backoff_seconds ?? null,
+    result: body.result,
+  })
+  return jobOf(acted(row, target, body.worker_id))
+}
+
+/** One run; 404 when unknown. */
+export async function getRun({ sql, tables }: Deps, id: string): Promise<Run> {
+  const run = await runGet(sql, tables, id)
+  if (!run) throw new NotFound(`run ${id} not found`)
+  return run
+}
+
+/** A page of runs across jobs, newest first. */
+export function listRuns({ sql, tables }: Deps, q: RunListQuery): Promise<Run[]> {
+  return runList(sql, tables, {
+    status: q.status,
+    workerId: q.worker_id,
+    jobId: q.job_id,
+    kind: q.kind,
+    cursor: q.cursor,
+    limit: q.limit ?? 50,
+  })
+}
+
+/**
+ * Turns a worker-side statement's answer into the acted-on row, or the error that
+ * says why nothing happened: unknown id → 404; no running run, a finished run, or
+ * another worker's run → 409.
+ */
+function acted<T extends TargetSeen & { id?: string | null }>(row: T | null, target: RunTarget, workerId: string): T {
+  const what = 'runId' in target ? `run ${target.runId}` : `job ${target.jobId}`
+  if (!row) throw new NotFound(`${what} not found`)
+  if (row.id) return row
+  if (!row.target_run_id) throw new NotOwned(`${what} has no running run`)
+  if (row.target_status !== 'running') throw new NotOwned(`${what}: run is ${row.target_status}, not running`)
+  if (row.target_worker_id !== workerId) {
+    throw new NotOwned(`${what}: run is held by worker ${JSON.stringify(row.target_worker_id)}, not ${JSON.stringify(workerId)}`)
+  }
+  throw new NotOwned(`${what}: run is no longer running`)
+}
+
+function jobOf(row: TargetSeen & Partial<Job>): Job {
+  const { target_run_id: _, target_status: __, target_worker_id: ___, ...job } = row
+  return job as Job
+}

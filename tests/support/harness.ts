@@ -1,0 +1,86 @@
+/**
+ * A Foreman app on the test database under a fresh table prefix, plus small
+ * helpers to talk to it through the HTTP layer (`app.handle`) or a real socket.
+ */
+import { afterAll } from 'bun:test'
+import { buildApp, type ForemanApp } from '../../src/app'
+import { type Config, loadConfig } from '../../src/config'
+import { createSql, type Sql } from '../../src/db/client'
+import { migrate } from '../../src/db/migrate'
+import { type Tables, tablesFor } from '../../src/db/tables'
+import type { Deps } from '../../src/deps'
+import { createLogger } from '../../src/log'
+
+/** A JSON answer: status, parsed body (or null), headers. */
+export interface Answer<T = any> {
+  status: number
+  body: T
+  headers: Headers
+}
+
+/** One isolated Foreman on the shared test database. */
+export interface Fixture {
+  app: ForemanApp
+  deps: Deps
+  sql: Sql
+  tables: Tables
+  /** Sends a request through app.handle; `body` is JSON-encoded unless a string. */
+  call<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer<T>>
+  /** Serves the app on a free port; answers the base URL (…/foreman). */
+  serve(): string
+  /** Drops this fixture's tables and closes its pool. */
+  close(): Promise<void>
+}
+
+let counter = 0
+
+/** A unique table prefix per fixture, so test files can run side by side. */
+export function uniquePrefix(): string {
+  return `t${process.pid}_${Date.now().toString(36)}_${counter++}_`
+}
+
+/** Builds a migrated Foreman on a fresh prefix; closed automatically after the file. */
+export async function startFixture(overrides: Partial<Config> = {}): Promise<Fixture> {
+  const url = process.env.DATABASE_URL
+  if (!url) throw new Error('DATABASE_URL is not set: the test preload did not run')
+  const prefix = uniquePrefix()
+  const config: Config = { ...loadConfig({}), tablePrefix: prefix, ...overrides }
+  const sql = createSql({ url, max: 20, applicationName: 'foreman-test' })
+  const tables = tablesFor(prefix)
+  await migrate(sql, tables)
+  const deps: Deps = { config, sql, tables, log: createLogger('PROD', process.env.TEST_LOG_LEVEL ?? 'silent') }
+  const app = buildApp(deps)
+  const servers: ReturnType<typeof Bun.serve>[] = []
+  let closed = false
+
+  const fixture: Fixture = {
+    app,
+    deps,
+    sql,
+    tables,
+    async call(method, path, body, headers = {}) {
+      const init: RequestInit = { method, headers: { ...headers } }
+      if (body !== undefined) {
+        init.body = typeof body === 'string' ? body : JSON.stringify(body)
+        if (typeof body !== 'string') (init.headers as Record<string, string>)['content-type'] ??= 'application/json'
+      }
+      const res = await app.handle(new Request(`http://localhost/foreman${path}`, init))
+      const text = await res.text()
+      return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers }
+    },
+    serve() {
+      const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: app.fetch })
+      servers.push(server)
+      return `http://127.0.0.1:${server.port}/foreman`
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      for (const server of servers) server.stop(true)
+      await sql`drop table if exists ${sql(tables.runs)}, ${sql(tables.jobs)}, ${sql(tables.migrations)} cascade`
+      await sql.end({ timeout: 5 })
+    },
+  }
+  afterAll(() => fixture.close())
+  return fixture
+}

@@ -1,0 +1,23 @@
+/**
+ * One Postgres per `bun test` run: DATABASE_URL when set, otherwise an embedded
+ * server in a temporary folder, tuned for speed (no fsync). Each test file then
+ * works under its own table prefix (see harness.ts), so files never collide.
+ */
+import { afterAll } from 'bun:test'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startEmbeddedPostgres } from '../../src/db/embedded'
+
+if (!process.env.DATABASE_URL) {
+  const dir = await mkdtemp(join(tmpdir(), 'foreman-test-'))
+  // As root, Postgres runs as the `postgres` user, which must be able to enter here.
+  await chmod(dir, 0o755)
+  const db = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), fast: true })
+  process.env.DATABASE_URL = db.url
+  process.env.FOREMAN_TEST_EMBEDDED = '1'
+  afterAll(async () => {
+    await db.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+}

@@ -63,6 +63,7 @@ interface SchemaIssue {
   path?: string
   message?: string
   value?: unknown
+  schema?: { anyOf?: { const?: unknown }[] }
 }
 
 /** Postgres SQLSTATEs that mean "the client sent something we cannot store", not a server fault. */
@@ -91,7 +92,9 @@ export function toErrorResponse(error: unknown, code?: string | number): ErrorRe
   if (cause instanceof ForemanError) {
     return { status: cause.status, body: { error: cause.message, ...cause.details } }
   }
-  if (code === 'VALIDATION') return { status: 400, body: validationBody(error) }
+  if (code === 'VALIDATION' && (error as { type?: string }).type !== 'response') {
+    return { status: 400, body: validationBody(error) }
+  }
   if (code === 'NOT_FOUND') return { status: 404, body: { error: 'route not found' } }
   if (code === 'PARSE') return { status: 400, body: { error: 'body: is not valid JSON' } }
   const sqlState = (error as { code?: unknown } | null)?.code
@@ -107,7 +110,13 @@ function validationBody(error: unknown): ErrorResponse['body'] {
   const first = e.all?.[0]
   if (!first) return { error: `${where}: is invalid` }
   const field = (first.path ?? '').replace(/^\//, '').replaceAll('/', '.') || where
-  const message = first.value === undefined && field !== where ? 'is required' : lowerFirst(first.message ?? 'is invalid')
+  const allowed = first.schema?.anyOf?.map((s) => s.const)
+  const message =
+    first.value === undefined && field !== where
+      ? 'is required'
+      : allowed?.length && allowed.every((v) => typeof v === 'string')
+        ? `must be one of: ${allowed.join(', ')}`
+        : lowerFirst(first.message ?? 'is invalid')
   return { error: `${field}: ${message}`, field }
 }
 

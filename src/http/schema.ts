@@ -7,7 +7,18 @@
  * strict; query strings (always text) use Elysia's coercing `t.Integer`.
  */
 import { Type } from '@sinclair/typebox'
+import type { TLiteral, TUnion } from '@sinclair/typebox'
 import { type TSchema, t } from 'elysia'
+
+/**
+ * One of a fixed set of strings. Not `t.UnionEnum`: in a query schema Elysia gives
+ * an optional UnionEnum its first member as a default, so `GET /jobs` quietly
+ * became `GET /jobs?status=pending`.
+ */
+export const OneOf = <const T extends readonly string[]>(values: T, description?: string) =>
+  t.Union(values.map((v) => t.Literal(v)), {
+    description: description ?? `One of: ${values.join(', ')}`,
+  }) as unknown as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>
 
 /** `schema` or JSON null. */
 export const Nullable = <T extends TSchema>(schema: T) => t.Union([schema, t.Null()])

@@ -1,15 +1,15 @@
 /** Schemas (and their types) for jobs and their runs: what the API accepts and answers. */
 import { t } from 'elysia'
 import { JOB_ID_PATTERN, RUN_ID_PATTERN } from '../ids'
-import { JsonValue, Limit, Name, Nullable, StrictInteger, Timestamp } from '../http/schema'
+import { JsonValue, Limit, Name, Nullable, OneOf, StrictInteger, Timestamp } from '../http/schema'
 
 export const JOB_STATUSES = ['pending', 'active', 'succeeded', 'failed', 'cancelled'] as const
 export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'abandoned'] as const
 
 /** A job's lifecycle status. */
-export const JobStatus = t.UnionEnum(JOB_STATUSES)
+export const JobStatus = OneOf(JOB_STATUSES)
 /** A run's lifecycle status. */
-export const RunStatus = t.UnionEnum(RUN_STATUSES)
+export const RunStatus = OneOf(RUN_STATUSES)
 
 /** `job_` + ULID. */
 export const JobId = t.String({ pattern: JOB_ID_PATTERN, description: 'Job id: job_ + ULID', examples: ['job_01JD8X3Q4N6V7W8Y9Z0A1B2C3D'] })

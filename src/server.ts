@@ -1,0 +1,76 @@
+/**
+ * Starts a whole Foreman process: database (external or embedded), migrations,
+ * the HTTP server and the sweeps; and stops them again in order.
+ */
+import { buildApp } from './app'
+import { type Config, describeConfig } from './config'
+import { createSql } from './db/client'
+import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded'
+import { migrate } from './db/migrate'
+import { tablesFor } from './db/tables'
+import type { Deps } from './deps'
+import type { Logger } from './log'
+import { startReaper } from './sweeps/reaper'
+import { startRetention } from './sweeps/retention'
+import type { SweepLoop } from './sweeps/loop'
+import { VERSION } from './version'
+
+/** A running Foreman. */
+export interface RunningForeman {
+  port: number
+  /** Stops accepting, drains in-flight requests, stops sweeps, closes the pool and the embedded database. */
+  shutdown(): Promise<void>
+}
+
+/** Boots Foreman with `config`; resolves once it is listening. */
+export async function startForeman(config: Config, log: Logger): Promise<RunningForeman> {
+  log.info({ version: VERSION, config: describeConfig(config) }, 'starting Foreman')
+  let embedded: EmbeddedDatabase | undefined
+  let url: string
+  if (config.database.kind === 'embedded') {
+    log.info({ dataDir: config.database.dataDir }, 'no database configured: starting embedded Postgres')
+    const pgLog = log.child({ component: 'postgres' })
+    embedded = await startEmbeddedPostgres({ dataDir: config.database.dataDir, onLog: (line) => pgLog.debug(line) })
+    url = embedded.url
+    log.info({ dataDir: embedded.dataDir, url: embedded.url.replace(/:[^:@/]*@/, ':***@') }, 'using embedded Postgres')
+  } else {
+    url = config.database.url
+    log.info({ url: url.replace(/:[^:@/]*@/, ':***@') }, 'using external Postgres')
+  }
+
+  const sql = createSql({ url, max: config.database.poolMax })
+  const tables = tablesFor(config.tablePrefix)
+  const applied = await migrate(sql, tables)
+  log.info({ applied, prefix: config.tablePrefix }, applied.length ? 'migrations applied' : 'schema up to date')
+
+  const deps: Deps = { config, sql, tables, log }
+  const app = buildApp(deps)
+  const server = Bun.serve({
+    port: config.port,
+    fetch: app.fetch,
+    // The app enforces maxBodyBytes with a JSON 413; Bun's own limit (an empty 413)
+    // is only a backstop for bodies far beyond it.
+    maxRequestBodySize: config.maxBodyBytes * 4 + 1024 * 1024,
+  })
+  const sweeps: SweepLoop[] = [startReaper(deps), startRetention(deps)].filter((s): s is SweepLoop => s !== null)
+  log.info({ port: server.port }, `Foreman v${VERSION} listening on :${server.port}`)
+
+  let stopping: Promise<void> | undefined
+  const shutdown = () => {
+    stopping ??= (async () => {
+      log.info('shutting down: draining requests')
+      const drained = server.stop(false)
+      const deadline = Bun.sleep(config.shutdownTimeoutSec * 1000).then(() => 'timeout' as const)
+      if ((await Promise.race([drained, deadline])) === 'timeout') {
+        log.warn('drain timed out: closing remaining connections')
+        await server.stop(true)
+      }
+      await Promise.all(sweeps.map((s) => s.stop()))
+      await sql.end({ timeout: 5 })
+      await embedded?.stop()
+      log.info('stopped')
+    })()
+    return stopping
+  }
+  return { port: server.port ?? config.port, shutdown }
+}

@@ -35,19 +35,24 @@ export const TABLE_PREFIX_PATTERN = /^[a-z_][a-z0-9_]{0,40}$/
 /** Checks a table prefix and returns it; throws ConfigError otherwise. */
 export function validateTablePrefix(prefix: string, variable = 'FOREMAN_TABLE_PREFIX'): string {
   if (prefix !== '' && !TABLE_PREFIX_PATTERN.test(prefix)) {
-    throw new ConfigError(
-      `${variable} must match ${TABLE_PREFIX_PATTERN} (or be empty), got ${JSON.stringify(prefix)}`,
-    )
+    throw new ConfigError(`${variable} must match ${TABLE_PREFIX_PATTERN} (or be empty), got ${JSON.stringify(prefix)}`)
   }
   return prefix
 }
 
-function number(env: Env, name: string, fallback: number, opts: { min: number; max: number; integer?: boolean }): number {
+function number(
+  env: Env,
+  name: string,
+  fallback: number,
+  opts: { min: number; max: number; integer?: boolean },
+): number {
   const raw = env[name]
   if (raw === undefined || raw.trim() === '') return fallback
   const value = Number(raw)
   if (!Number.isFinite(value) || (opts.integer !== false && !Number.isInteger(value))) {
-    throw new ConfigError(`${name} must be ${opts.integer === false ? 'a number' : 'an integer'}, got ${JSON.stringify(raw)}`)
+    throw new ConfigError(
+      `${name} must be ${opts.integer === false ? 'a number' : 'an integer'}, got ${JSON.stringify(raw)}`,
+    )
   }
   if (value < opts.min || value > opts.max) {
     throw new ConfigError(`${name} must be between ${opts.min} and ${opts.max}, got ${value}`)

@@ -10,9 +10,9 @@ import { migrate } from './db/migrate'
 import { tablesFor } from './db/tables'
 import type { Deps } from './deps'
 import type { Logger } from './log'
+import type { SweepLoop } from './sweeps/loop'
 import { startReaper } from './sweeps/reaper'
 import { startRetention } from './sweeps/retention'
-import type { SweepLoop } from './sweeps/loop'
 import { VERSION } from './version'
 
 /** A running Foreman. */

@@ -6,8 +6,9 @@
  * `anyOf[string, integer]`. A JSON API should say what it means, so bodies are
  * strict; query strings (always text) use Elysia's coercing `t.Integer`.
  */
-import { Type } from '@sinclair/typebox'
+
 import type { TLiteral, TUnion } from '@sinclair/typebox'
+import { Type } from '@sinclair/typebox'
 import { type TSchema, t } from 'elysia'
 
 /**
@@ -16,9 +17,12 @@ import { type TSchema, t } from 'elysia'
  * became `GET /jobs?status=pending`.
  */
 export const OneOf = <const T extends readonly string[]>(values: T, description?: string) =>
-  t.Union(values.map((v) => t.Literal(v)), {
-    description: description ?? `One of: ${values.join(', ')}`,
-  }) as unknown as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>
+  t.Union(
+    values.map((v) => t.Literal(v)),
+    {
+      description: description ?? `One of: ${values.join(', ')}`,
+    },
+  ) as unknown as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>
 
 /** `schema` or JSON null. */
 export const Nullable = <T extends TSchema>(schema: T) => t.Union([schema, t.Null()])

@@ -4,8 +4,8 @@ import type { Deps } from '../deps'
 import { ErrorBody } from '../http/schema'
 import { Job, JobId, Run, RunId } from '../jobs/model'
 import { ClaimBody, Claimed, CompleteBody, FailBody, HeartbeatBody, HeartbeatResult, RunListQuery } from './model'
-import type { RunTarget } from './sql'
 import { claimJob, complete, fail, getRun, heartbeat, listRuns } from './service'
+import type { RunTarget } from './sql'
 
 const tags = ['workers']
 const refused = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody }
@@ -61,35 +61,30 @@ function leaseActions(prefix: '/jobs' | '/runs', deps: Deps) {
 }
 
 /** Claim (both paths), lease actions (both families) and run reads. */
-export const runRoutes = (deps: Deps) =>
-  new Elysia()
-    .post(
-      '/claim',
-      async ({ body, set }) => {
-        const claimed = await claimJob(deps, body)
-        if (claimed) return claimed
-        set.status = 204
-      },
-      claimRoute,
-    )
-    .post(
-      '/jobs/claim',
-      async ({ body, set }) => {
-        const claimed = await claimJob(deps, body)
-        if (claimed) return claimed
-        set.status = 204
-      },
-      claimRoute,
-    )
+export const runRoutes = (deps: Deps) => {
+  // 200 with { job, run }, or 204 with no body when nothing is claimable.
+  const claim = async ({ body, set }: { body: ClaimBody; set: { status?: number | string } }) => {
+    const claimed = await claimJob(deps, body)
+    if (claimed) return claimed
+    set.status = 204
+  }
+  return new Elysia()
+    .post('/claim', claim, claimRoute)
+    .post('/jobs/claim', claim, claimRoute)
     .use(leaseActions('/jobs', deps))
     .use(leaseActions('/runs', deps))
     .get('/runs', ({ query }) => listRuns(deps, query), {
       query: RunListQuery,
       response: { 200: t.Array(Run), 400: ErrorBody },
-      detail: { tags: ['runs'], summary: 'List runs', description: 'Across all jobs, newest first; page with `cursor`.' },
+      detail: {
+        tags: ['runs'],
+        summary: 'List runs',
+        description: 'Across all jobs, newest first; page with `cursor`.',
+      },
     })
     .get('/runs/:id', ({ params }) => getRun(deps, params.id), {
       params: t.Object({ id: RunId }),
       response: { 200: Run, 400: ErrorBody, 404: ErrorBody },
       detail: { tags: ['runs'], summary: 'Get a run' },
     })
+}

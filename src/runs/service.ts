@@ -4,7 +4,7 @@ import { NotFound, NotOwned } from '../errors'
 import { newRunId } from '../ids'
 import type { Job, Run } from '../jobs/model'
 import type { ClaimBody, Claimed, CompleteBody, FailBody, HeartbeatBody, HeartbeatResult, RunListQuery } from './model'
-import { type RunTarget, type TargetSeen, runClaim, runComplete, runFail, runGet, runHeartbeat, runList } from './sql'
+import { type RunTarget, runClaim, runComplete, runFail, runGet, runHeartbeat, runList, type TargetSeen } from './sql'
 
 /** Claims the best eligible job for a worker, or null when nothing is claimable. */
 export async function claimJob({ sql, tables, config }: Deps, body: ClaimBody): Promise<Claimed | null> {
@@ -82,7 +82,9 @@ function acted<T extends TargetSeen & { id?: string | null }>(row: T | null, tar
   if (!row.target_run_id) throw new NotOwned(`${what} has no running run`)
   if (row.target_status !== 'running') throw new NotOwned(`${what}: run is ${row.target_status}, not running`)
   if (row.target_worker_id !== workerId) {
-    throw new NotOwned(`${what}: run is held by worker ${JSON.stringify(row.target_worker_id)}, not ${JSON.stringify(workerId)}`)
+    throw new NotOwned(
+      `${what}: run is held by worker ${JSON.stringify(row.target_worker_id)}, not ${JSON.stringify(workerId)}`,
+    )
   }
   throw new NotOwned(`${what}: run is no longer running`)
 }

@@ -22,5 +22,10 @@ export async function pruneHistory({ sql, tables }: Deps, days: number): Promise
 export function startRetention(deps: Deps): SweepLoop | null {
   const days = deps.config.retentionDays
   if (days <= 0) return null
-  return startSweepLoop({ name: 'retention', intervalMs: deps.config.reaperIntervalSec * 1000, log: deps.log, sweep: () => pruneHistory(deps, days) })
+  return startSweepLoop({
+    name: 'retention',
+    intervalMs: deps.config.reaperIntervalSec * 1000,
+    log: deps.log,
+    sweep: () => pruneHistory(deps, days),
+  })
 }

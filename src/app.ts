@@ -3,7 +3,7 @@ import { swagger } from '@elysiajs/swagger'
 import { Elysia, t } from 'elysia'
 import type { Deps } from './deps'
 import { toErrorResponse } from './errors'
-import { readJsonBody } from './http/body'
+import { assertStorable, readJsonBody } from './http/body'
 import { jobRoutes } from './jobs/routes'
 import { runRoutes } from './runs/routes'
 import { VERSION } from './version'
@@ -32,6 +32,7 @@ export function buildApp(deps: Deps) {
       }),
     )
     .onParse(({ request }) => readJsonBody(request, deps.config.maxBodyBytes))
+    .onTransform(({ query }) => assertStorable(query, 'query'))
     .onError(({ code, error, request }) => {
       const { status, body } = toErrorResponse(error, code)
       if (status >= 500) deps.log.error({ err: error, method: request.method, url: request.url }, 'request failed')

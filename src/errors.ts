@@ -63,7 +63,7 @@ interface SchemaIssue {
   path?: string
   message?: string
   value?: unknown
-  schema?: { anyOf?: { const?: unknown }[] }
+  schema?: { anyOf?: { const?: unknown; type?: string }[] }
 }
 
 /** Postgres SQLSTATEs that mean "the client sent something we cannot store", not a server fault. */
@@ -110,14 +110,18 @@ function validationBody(error: unknown): ErrorResponse['body'] {
   const first = e.all?.[0]
   if (!first) return { error: `${where}: is invalid` }
   const field = (first.path ?? '').replace(/^\//, '').replaceAll('/', '.') || where
-  const allowed = first.schema?.anyOf?.map((s) => s.const)
-  const message =
-    first.value === undefined && field !== where
-      ? 'is required'
-      : allowed?.length && allowed.every((v) => typeof v === 'string')
-        ? `must be one of: ${allowed.join(', ')}`
-        : lowerFirst(first.message ?? 'is invalid')
-  return { error: `${field}: ${message}`, field }
+  return { error: `${field}: ${describeIssue(first, field !== where)}`, field }
+}
+
+/** Words for one schema violation; unions (enums, coerced numbers) get a plain reading. */
+function describeIssue(issue: SchemaIssue, named: boolean): string {
+  if (issue.value === undefined && named) return 'is required'
+  const options = issue.schema?.anyOf ?? []
+  const allowed = options.map((s) => s.const)
+  if (allowed.length > 0 && allowed.every((v) => typeof v === 'string')) return `must be one of: ${allowed.join(', ')}`
+  if (options.some((s) => s.type === 'integer')) return 'must be an integer'
+  if (options.some((s) => s.type === 'number')) return 'must be a number'
+  return lowerFirst(issue.message ?? 'is invalid')
 }
 
 function lowerFirst(text: string): string {

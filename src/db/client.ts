@@ -20,7 +20,7 @@ export function createSql({ url, max, applicationName = 'foreman' }: SqlOptions)
   return postgres(url, {
     max,
     onnotice: () => {},
-    connection: { application_name: applicationName },
+    connection: { application_name: applicationName, TimeZone: 'UTC' },
     // Counts (int8) arrive as strings by default; every int8 we store fits a double.
     types: {
       int8: {

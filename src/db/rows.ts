@@ -18,7 +18,13 @@ export function runFromJson(value: unknown): Run | null {
   return run as Run
 }
 
-/** Formats a Postgres timestamp value as an RFC 3339 string (millisecond precision). */
+/**
+ * Formats a Postgres timestamp as an RFC 3339 string (millisecond precision).
+ * Postgres' text form ("0050-06-01 00:00:00+00") is not ISO 8601, and outside ISO
+ * form JavaScript reads years below 100 as 19xx; so it is made ISO first. Sessions
+ * run in UTC (see createSql), so the offset is a whole hour.
+ */
 export function isoTimestamp(value: string | Date): string {
-  return (value instanceof Date ? value : new Date(value)).toISOString()
+  if (value instanceof Date) return value.toISOString()
+  return new Date(value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString()
 }

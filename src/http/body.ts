@@ -17,9 +17,17 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
   } catch {
     throw new InvalidInput('body', 'is not valid JSON')
   }
-  const nulAt = findNul(body, '')
-  if (nulAt !== null) throw new InvalidInput(nulAt || 'body', 'must not contain \\u0000 (Postgres cannot store it)')
+  assertStorable(body, 'body')
   return body
+}
+
+/**
+ * Rejects U+0000 anywhere in a parsed body or query (Postgres cannot store it in
+ * text or jsonb), naming the field, before it can become a database error.
+ */
+export function assertStorable(value: unknown, whole: string): void {
+  const nulAt = findNul(value, '')
+  if (nulAt !== null) throw new InvalidInput(nulAt || whole, 'must not contain \\u0000 (Postgres cannot store it)')
 }
 
 async function readText(request: Request, maxBytes: number): Promise<string> {

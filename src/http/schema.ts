@@ -10,6 +10,7 @@
 import type { TLiteral, TUnion } from '@sinclair/typebox'
 import { Type } from '@sinclair/typebox'
 import { type TSchema, t } from 'elysia'
+import { InvalidInput } from '../errors'
 
 /**
  * One of a fixed set of strings. Not `t.UnionEnum`: in a query schema Elysia gives
@@ -53,5 +54,18 @@ export const ErrorBody = t.Object(
   { additionalProperties: true },
 )
 
-/** Page size for list routes: 1..200, default 50. */
-export const Limit = t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size (≤200).' }))
+/** Largest page a list route answers. */
+export const MAX_PAGE = 200
+
+/**
+ * Page size for list routes. The range is checked by `pageSize`, not the schema:
+ * Elysia's query coercion reports an out-of-range number without the field's name.
+ */
+export const Limit = t.Optional(t.Integer({ description: `Page size, 1–${MAX_PAGE} (default 50)` }))
+
+/** The page size a list answers: 50 when omitted, 400 naming `limit` outside 1..200. */
+export function pageSize(limit: number | undefined): number {
+  if (limit === undefined) return 50
+  if (limit < 1 || limit > MAX_PAGE) throw new InvalidInput('limit', `must be between 1 and ${MAX_PAGE}`)
+  return limit
+}

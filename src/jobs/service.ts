@@ -1,6 +1,7 @@
 /** The rules of the producer side: enqueue, read, list, cancel. */
 import type { Deps } from '../deps'
 import { Conflict, NotFound } from '../errors'
+import { pageSize } from '../http/schema'
 import { newJobId } from '../ids'
 import type { EnqueueBody, Job, JobListQuery, Run } from './model'
 import { jobCancel, jobGet, jobInsert, jobList, jobRunsList } from './sql'
@@ -52,7 +53,7 @@ export async function getJob({ sql, tables }: Deps, id: string, withCurrentRun: 
 
 /** A page of jobs, newest first. */
 export function listJobs({ sql, tables }: Deps, query: JobListQuery): Promise<Job[]> {
-  return jobList(sql, tables, { ...query, limit: query.limit ?? 50 })
+  return jobList(sql, tables, { ...query, limit: pageSize(query.limit) })
 }
 
 /** Cancels a job (see jobCancel for the rules); 404 when unknown. */

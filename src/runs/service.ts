@@ -1,6 +1,7 @@
 /** The rules of the worker side: claim, heartbeat, complete, fail, and run reads. */
 import type { Deps } from '../deps'
 import { NotFound, NotOwned } from '../errors'
+import { pageSize } from '../http/schema'
 import { newRunId } from '../ids'
 import type { Job, Run } from '../jobs/model'
 import type { ClaimBody, Claimed, CompleteBody, FailBody, HeartbeatBody, HeartbeatResult, RunListQuery } from './model'
@@ -66,7 +67,7 @@ export function listRuns({ sql, tables }: Deps, q: RunListQuery): Promise<Run[]>
     jobId: q.job_id,
     kind: q.kind,
     cursor: q.cursor,
-    limit: q.limit ?? 50,
+    limit: pageSize(q.limit),
   })
 }
 

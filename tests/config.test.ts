@@ -1,0 +1,128 @@
+/** loadConfig: SPEC defaults, refusals that name the variable, and how the database is chosen. */
+import { describe, expect, test } from 'bun:test'
+import { ConfigError, loadConfig } from '../src/config'
+
+/** Runs loadConfig and answers the ConfigError it throws (fails the test if it does not throw one). */
+function refusal(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError)
+    return error as ConfigError
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`)
+}
+
+describe('defaults', () => {
+  test('an empty environment gives the SPEC defaults', () => {
+    const config = loadConfig({})
+    expect(config).toMatchObject({
+      env: 'PROD',
+      port: 7011,
+      tablePrefix: 'foreman_',
+      reaperIntervalSec: 10,
+      defaultLeaseSec: 60,
+      schedulerIntervalSec: 1,
+      retentionDays: 0,
+    })
+    expect(config.database.kind).toBe('embedded')
+  })
+
+  test('set values are read', () => {
+    const config = loadConfig({
+      ENV: 'DEV',
+      PORT: '8080',
+      FOREMAN_REAPER_INTERVAL_SEC: '2.5',
+      FOREMAN_DEFAULT_LEASE_SEC: '300',
+      FOREMAN_SCHEDULER_INTERVAL_SEC: '5',
+      FOREMAN_RETENTION_DAYS: '30',
+      FOREMAN_TABLE_PREFIX: 'acme_',
+    })
+    expect(config).toMatchObject({
+      env: 'DEV',
+      port: 8080,
+      reaperIntervalSec: 2.5,
+      defaultLeaseSec: 300,
+      schedulerIntervalSec: 5,
+      retentionDays: 30,
+      tablePrefix: 'acme_',
+    })
+  })
+})
+
+describe('bad values stop start-up naming the variable', () => {
+  const badNumbers: [string, string][] = [
+    ['FOREMAN_REAPER_INTERVAL_SEC', 'ten'],
+    ['FOREMAN_REAPER_INTERVAL_SEC', '-1'],
+    ['FOREMAN_DEFAULT_LEASE_SEC', '1.5'],
+    ['FOREMAN_DEFAULT_LEASE_SEC', '0'],
+    ['FOREMAN_SCHEDULER_INTERVAL_SEC', 'NaN'],
+    ['FOREMAN_RETENTION_DAYS', '-3'],
+    ['FOREMAN_RETENTION_DAYS', 'forever'],
+    ['PORT', '70000'],
+    ['PORT', '80x'],
+  ]
+  for (const [name, value] of badNumbers) {
+    test(`${name}=${JSON.stringify(value)} is refused`, () => {
+      expect(refusal({ [name]: value }).message).toContain(name)
+    })
+  }
+
+  const badPrefixes = ['Foreman_', '1abc_', 'a-b_', 'x; drop table jobs; --', 'pré_', `a${'b'.repeat(41)}`, ' ']
+  for (const prefix of badPrefixes) {
+    test(`FOREMAN_TABLE_PREFIX=${JSON.stringify(prefix)} is refused`, () => {
+      expect(refusal({ FOREMAN_TABLE_PREFIX: prefix }).message).toContain('FOREMAN_TABLE_PREFIX')
+    })
+  }
+
+  test('a bad DATABASE_PORT names DATABASE_PORT', () => {
+    expect(refusal({ DATABASE_PORT: 'fivefour' }).message).toContain('DATABASE_PORT')
+  })
+
+  test('an unknown ENV names ENV', () => {
+    expect(refusal({ ENV: 'STAGING' }).message).toContain('ENV')
+  })
+})
+
+describe('table prefix', () => {
+  test('an explicitly empty FOREMAN_TABLE_PREFIX means no prefix', () => {
+    expect(loadConfig({ FOREMAN_TABLE_PREFIX: '' }).tablePrefix).toBe('')
+  })
+
+  test('the longest allowed prefix (41 chars) is accepted', () => {
+    const prefix = `a${'_'.repeat(40)}`
+    expect(loadConfig({ FOREMAN_TABLE_PREFIX: prefix }).tablePrefix).toBe(prefix)
+  })
+})
+
+describe('database selection', () => {
+  test('no DATABASE_* at all selects the embedded Postgres', () => {
+    expect(loadConfig({ PORT: '1234' }).database.kind).toBe('embedded')
+  })
+
+  test('any one DATABASE_* selects an external server with the defaults filled in', () => {
+    const db = loadConfig({ DATABASE_HOST: 'db.internal' }).database
+    expect(db.kind).toBe('external')
+    const url = new URL((db as { url: string }).url)
+    expect(url.hostname).toBe('db.internal')
+    expect(url.port).toBe('5432')
+    expect(url.pathname).toBe('/foreman')
+    expect(decodeURIComponent(url.username)).toBe('postgres')
+    expect(decodeURIComponent(url.password)).toBe('password')
+  })
+
+  test('DATABASE_PASSWORD alone is enough, and odd characters survive the URL', () => {
+    const db = loadConfig({ DATABASE_PASSWORD: 'p@ss:w/rd', DATABASE_NAME: 'jobs' }).database
+    expect(db.kind).toBe('external')
+    const url = new URL((db as { url: string }).url)
+    expect(url.hostname).toBe('localhost')
+    expect(url.pathname).toBe('/jobs')
+    expect(decodeURIComponent(url.password)).toBe('p@ss:w/rd')
+  })
+
+  test('DATABASE_URL wins over the DATABASE_* parts', () => {
+    const target = 'postgres://alice:secret@pg.example:6543/prod'
+    const db = loadConfig({ DATABASE_URL: target, DATABASE_HOST: 'other', DATABASE_PORT: '1111' }).database
+    expect(db).toMatchObject({ kind: 'external', url: target })
+  })
+})

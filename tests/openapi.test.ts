@@ -1,0 +1,71 @@
+/** The OpenAPI document and Swagger UI describe every route from the same schemas the server validates with. */
+import { describe, expect, test } from 'bun:test'
+import { startFixture } from './support/harness'
+
+const f = await startFixture()
+const doc = (await f.call('GET', '/docs/json')).body as {
+  info: { title: string; version: string }
+  paths: Record<string, Record<string, any>>
+}
+
+const ROUTES: [string, string, string[]][] = [
+  ['get', '/foreman/ping', ['200']],
+  ['post', '/foreman/jobs', ['201', '400', '409', '413']],
+  ['get', '/foreman/jobs', ['200', '400']],
+  ['get', '/foreman/jobs/{id}', ['200', '400', '404']],
+  ['get', '/foreman/jobs/{id}/runs', ['200', '400', '404']],
+  ['post', '/foreman/jobs/{id}/cancel', ['200', '400', '404']],
+  ['post', '/foreman/claim', ['200', '204', '400']],
+  ['post', '/foreman/jobs/claim', ['200', '204', '400']],
+  ['post', '/foreman/jobs/{id}/heartbeat', ['200', '400', '404', '409']],
+  ['post', '/foreman/jobs/{id}/complete', ['200', '400', '404', '409']],
+  ['post', '/foreman/jobs/{id}/fail', ['200', '400', '404', '409']],
+  ['post', '/foreman/runs/{id}/heartbeat', ['200', '400', '404', '409']],
+  ['post', '/foreman/runs/{id}/complete', ['200', '400', '404', '409']],
+  ['post', '/foreman/runs/{id}/fail', ['200', '400', '404', '409']],
+  ['get', '/foreman/runs', ['200', '400']],
+  ['get', '/foreman/runs/{id}', ['200', '400', '404']],
+]
+
+describe('OpenAPI document at /foreman/docs/json', () => {
+  test('names Foreman and its version', async () => {
+    const ping = await f.call('GET', '/ping')
+    expect(doc.info.title).toBe('Foreman')
+    expect(ping.body.message).toBe(`Foreman v${doc.info.version} is online!`)
+  })
+
+  for (const [method, path, statuses] of ROUTES) {
+    test(`${method.toUpperCase()} ${path} has a summary and documents ${statuses.join(', ')}`, () => {
+      const operation = doc.paths[path]?.[method]
+      expect(operation).toBeDefined()
+      expect(typeof operation.summary).toBe('string')
+      expect(operation.summary.length).toBeGreaterThan(3)
+      for (const status of statuses) expect(Object.keys(operation.responses)).toContain(status)
+    })
+  }
+
+  test('request bodies carry the validation schema (required fields, strict integers)', () => {
+    const enqueue = doc.paths['/foreman/jobs']!.post.requestBody.content['application/json'].schema
+    expect(enqueue.required).toEqual(['kind'])
+    expect(enqueue.properties.priority.type).toBe('integer')
+    const claim = doc.paths['/foreman/claim']!.post.requestBody.content['application/json'].schema
+    expect(claim.required).toEqual(expect.arrayContaining(['kinds', 'worker_id']))
+    expect(claim.properties.kinds.minItems).toBe(1)
+  })
+
+  test('responses carry the job schema', () => {
+    const created = doc.paths['/foreman/jobs']!.post.responses['201'].content['application/json'].schema
+    const props = created.properties ?? {}
+    expect(Object.keys(props)).toEqual(expect.arrayContaining(['id', 'kind', 'status', 'attempt_count', 'result']))
+  })
+})
+
+test('Swagger UI is served at /foreman/docs', async () => {
+  const res = await f.app.handle(new Request('http://localhost/foreman/docs'))
+  expect(res.status).toBe(200)
+  const html = await res.text()
+  expect(html.toLowerCase()).toContain('swagger')
+  // The UI loads the document by a URL relative to the page: it must land on ours.
+  const specUrl = html.match(/"url":"([^"]+)"/)?.[1] ?? ''
+  expect(new URL(specUrl, 'http://localhost/foreman/docs').pathname).toBe('/foreman/docs/json')
+})

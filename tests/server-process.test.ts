@@ -82,25 +82,21 @@ describe('the server process', () => {
     }
   }, 120_000)
 
-  test('refuses to start with an invalid table prefix, naming the variable', async () => {
-    const child = Bun.spawn([process.execPath, ENTRY], {
-      cwd: workDir,
-      env: cleanEnv({ FOREMAN_TABLE_PREFIX: 'Bad-Prefix' }),
-      stdout: 'pipe',
-      stderr: 'pipe',
+  const badConfigs: [string, string][] = [
+    ['FOREMAN_TABLE_PREFIX', 'Bad-Prefix'],
+    ['FOREMAN_REAPER_INTERVAL_SEC', 'often'],
+    ['PORT', '-1'],
+  ]
+  for (const [variable, value] of badConfigs) {
+    test(`refuses to start with ${variable}=${value}, naming the variable`, async () => {
+      const child = Bun.spawn([process.execPath, ENTRY], {
+        cwd: workDir,
+        env: cleanEnv({ [variable]: value }),
+        stdout: 'pipe',
+        stderr: 'pipe',
+      })
+      expect(await child.exited).toBe(1)
+      expect(await new Response(child.stderr).text()).toContain(variable)
     })
-    expect(await child.exited).toBe(1)
-    expect(await new Response(child.stderr).text()).toContain('FOREMAN_TABLE_PREFIX')
-  })
-
-  test('refuses to start with a non-numeric interval, naming the variable', async () => {
-    const child = Bun.spawn([process.execPath, ENTRY], {
-      cwd: workDir,
-      env: cleanEnv({ FOREMAN_REAPER_INTERVAL_SEC: 'often' }),
-      stdout: 'pipe',
-      stderr: 'pipe',
-    })
-    expect(await child.exited).toBe(1)
-    expect(await new Response(child.stderr).text()).toContain('FOREMAN_REAPER_INTERVAL_SEC')
-  })
+  }
 })

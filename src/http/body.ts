@@ -32,6 +32,10 @@ export function assertStorable(value: unknown, whole: string): void {
 
 async function readText(request: Request, maxBytes: number): Promise<string> {
   if (!request.body) return ''
+  // With a Content-Length (already checked) the server frames the body to it, so
+  // the fast path is safe; streaming chunk by chunk cost ~8% of a claim+complete
+  // loop's CPU in a profile, and is kept for chunked bodies only.
+  if (request.headers.has('content-length')) return request.text()
   const chunks: Uint8Array[] = []
   let size = 0
   for await (const chunk of request.body) {

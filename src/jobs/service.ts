@@ -37,7 +37,7 @@ export async function enqueueJob({ sql, tables }: Deps, body: EnqueueBody): Prom
   throw new Error(`enqueue of ${insert.kind}/${insert.idempotencyKey} found neither a new nor an existing job`)
 }
 
-/** Throws the 409 a duplicate enqueue answers with. */
+/** The 409 a duplicate enqueue answers with, carrying the existing job. */
 export function duplicateError(job: Job): Conflict {
   return new Conflict(`a ${job.kind} job with idempotency_key ${JSON.stringify(job.idempotency_key)} already exists`, {
     job,

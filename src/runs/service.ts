@@ -28,14 +28,13 @@ export async function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBo
     progressTotal: body.progress_total,
     progressMessage: body.progress_message,
   })
-  const { target_run_id: _, target_status: __, target_worker_id: ___, ...run } = acted(row, target, body.worker_id)
-  return run as HeartbeatResult
+  return acted(row, target, body.worker_id) as HeartbeatResult
 }
 
 /** Completes the held run; answers the job, now succeeded. */
 export async function complete(deps: Deps, target: RunTarget, body: CompleteBody): Promise<Job> {
   const row = await runComplete(deps.sql, deps.tables, target, { workerId: body.worker_id, result: body.result })
-  return jobOf(acted(row, target, body.worker_id))
+  return acted(row, target, body.worker_id) as Job
 }
 
 /** Fails the held run; answers the job as the retry rules left it. */
@@ -49,7 +48,7 @@ export async function fail(deps: Deps, target: RunTarget, body: FailBody): Promi
     backoffSec: body.backoff_seconds ?? null,
     result: body.result,
   })
-  return jobOf(acted(row, target, body.worker_id))
+  return acted(row, target, body.worker_id) as Job
 }
 
 /** One run; 404 when unknown. */
@@ -72,25 +71,26 @@ export function listRuns({ sql, tables }: Deps, q: RunListQuery): Promise<Run[]>
 }
 
 /**
- * Turns a worker-side statement's answer into the acted-on row, or the error that
- * says why nothing happened: unknown id → 404; no running run, a finished run, or
- * another worker's run → 409.
+ * Turns a worker-side statement's answer into the acted-on row (without the
+ * `target_*` columns), or the error that says why nothing happened: unknown id →
+ * 404; no running run, a finished run, or another worker's run → 409.
  */
-function acted<T extends TargetSeen & { id?: string | null }>(row: T | null, target: RunTarget, workerId: string): T {
+function acted<T extends { id?: string | null }>(
+  row: (TargetSeen & T) | null,
+  target: RunTarget,
+  workerId: string,
+): Omit<T, keyof TargetSeen> {
   const what = 'runId' in target ? `run ${target.runId}` : `job ${target.jobId}`
   if (!row) throw new NotFound(`${what} not found`)
-  if (row.id) return row
-  if (!row.target_run_id) throw new NotOwned(`${what} has no running run`)
-  if (row.target_status !== 'running') throw new NotOwned(`${what}: run is ${row.target_status}, not running`)
-  if (row.target_worker_id !== workerId) {
+  const { target_run_id, target_status, target_worker_id, ...acted } = row
+  if (acted.id) return acted
+  if (!target_run_id) throw new NotOwned(`${what} has no running run`)
+  if (target_status !== 'running') throw new NotOwned(`${what}: run is ${target_status}, not running`)
+  if (target_worker_id !== workerId) {
     throw new NotOwned(
-      `${what}: run is held by worker ${JSON.stringify(row.target_worker_id)}, not ${JSON.stringify(workerId)}`,
+      `${what}: run is held by worker ${JSON.stringify(target_worker_id)}, not ${JSON.stringify(workerId)}`,
     )
   }
+  // The run was ours a moment ago; a reaper or racing call finished it first.
   throw new NotOwned(`${what}: run is no longer running`)
-}
-
-function jobOf(row: TargetSeen & Partial<Job>): Job {
-  const { target_run_id: _, target_status: __, target_worker_id: ___, ...job } = row
-  return job as Job
 }

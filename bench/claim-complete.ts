@@ -19,6 +19,7 @@ import { createSql } from '../src/db/client'
 import { startEmbeddedPostgres } from '../src/db/embedded'
 import { migrate } from '../src/db/migrate'
 import { tablesFor } from '../src/db/tables'
+import { createLiveEvents } from '../src/events/live'
 import { createLogger } from '../src/log'
 
 const JOBS = Number(process.argv[2] ?? 2000)
@@ -53,7 +54,11 @@ const config = { ...loadConfig({}), tablePrefix: prefix }
 const sql = createSql({ url: db.url, max: config.database.poolMax })
 const tables = tablesFor(prefix)
 await migrate(sql, tables)
-const app = buildApp({ config, sql, tables, log: createLogger('PROD', 'warn') })
+const log = createLogger('PROD', 'warn')
+const notifySql = createSql({ url: db.url, max: 1 })
+const events = createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs: config.eventsPollSec * 1000 })
+await events.start()
+const app = buildApp({ config, sql, tables, log, events })
 const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: app.fetch })
 const base = `http://127.0.0.1:${server.port}/foreman`
 const post = (path: string, body: unknown) =>
@@ -112,6 +117,8 @@ try {
   )
 } finally {
   server.stop(true)
+  await events.stop()
+  await notifySql.end()
   await sql`drop table if exists ${sql(tables.runs)}, ${sql(tables.jobs)}, ${sql(tables.migrations)} cascade`
   await sql.end()
   await db.stop()

@@ -3,6 +3,7 @@ import { swagger } from '@elysiajs/swagger'
 import { Elysia, t } from 'elysia'
 import type { Deps } from './deps'
 import { toErrorResponse } from './errors'
+import { eventRoutes } from './events/routes'
 import { assertStorable, readJsonBody } from './http/body'
 import { jobRoutes } from './jobs/routes'
 import { runRoutes } from './runs/routes'
@@ -27,6 +28,7 @@ export function buildApp(deps: Deps) {
             { name: 'jobs', description: 'Enqueue, read and cancel jobs' },
             { name: 'workers', description: 'Claim work and report on it' },
             { name: 'runs', description: 'The audit trail of attempts' },
+            { name: 'events', description: 'Live changes as server-sent events' },
           ],
         },
       }),
@@ -44,6 +46,7 @@ export function buildApp(deps: Deps) {
     })
     .use(jobRoutes(deps))
     .use(runRoutes(deps))
+    .use(eventRoutes(deps))
 }
 
 /** The app type, for typed clients and tests. */

@@ -20,6 +20,10 @@ export interface Config {
   retentionDays: number
   maxBodyBytes: number
   shutdownTimeoutSec: number
+  /** Safety poll of the live layer: resync even when no NOTIFY arrived. */
+  eventsPollSec: number
+  /** Comment keep-alive cadence on SSE streams. */
+  sseKeepAliveSec: number
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -101,6 +105,8 @@ export function loadConfig(env: Env = process.env): Config {
     retentionDays: number(env, 'FOREMAN_RETENTION_DAYS', 0, { min: 0, max: 36_500, integer: false }),
     maxBodyBytes: number(env, 'FOREMAN_MAX_BODY_BYTES', 1024 * 1024, { min: 1024, max: 256 * 1024 * 1024 }),
     shutdownTimeoutSec: number(env, 'FOREMAN_SHUTDOWN_TIMEOUT_SEC', 25, { min: 0, max: 3600, integer: false }),
+    eventsPollSec: number(env, 'FOREMAN_EVENTS_POLL_SEC', 5, { min: 0.05, max: 3600, integer: false }),
+    sseKeepAliveSec: number(env, 'FOREMAN_SSE_KEEPALIVE_SEC', 15, { min: 0.05, max: 3600, integer: false }),
   }
 }
 

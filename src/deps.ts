@@ -1,6 +1,7 @@
 import type { Config } from './config'
 import type { Sql } from './db/client'
 import type { Tables } from './db/tables'
+import type { LiveEvents } from './events/live'
 import type { Logger } from './log'
 
 /** What the app and its services are built from; nothing global, so tests can build many. */
@@ -9,4 +10,6 @@ export interface Deps {
   sql: Sql
   tables: Tables
   log: Logger
+  /** The live layer: change hub, job feed, waiting claimers. */
+  events: LiveEvents
 }

@@ -9,7 +9,9 @@ import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded'
 import { migrate } from './db/migrate'
 import { tablesFor } from './db/tables'
 import type { Deps } from './deps'
+import { createLiveEvents } from './events/live'
 import type { Logger } from './log'
+import { MAX_WAIT_SEC } from './runs/model'
 import type { SweepLoop } from './sweeps/loop'
 import { startReaper } from './sweeps/reaper'
 import { startRetention } from './sweeps/retention'
@@ -43,11 +45,26 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
   const applied = await migrate(sql, tables)
   log.info({ applied, prefix: config.tablePrefix }, applied.length ? 'migrations applied' : 'schema up to date')
 
-  const deps: Deps = { config, sql, tables, log }
+  // NOTIFY gets a connection of its own, so a burst of notifications never waits
+  // behind (or holds up) the query pool; LISTEN has its own too (postgres.js).
+  const notifySql = createSql({ url, max: 1, applicationName: 'foreman-notify' })
+  const events = createLiveEvents({
+    sql,
+    notifySql,
+    tables,
+    log,
+    pollIntervalMs: config.eventsPollSec * 1000,
+  })
+  await events.start()
+
+  const deps: Deps = { config, sql, tables, log, events }
   const app = buildApp(deps)
   const server = Bun.serve({
     port: config.port,
     fetch: app.fetch,
+    // Long-poll claims and waiting enqueues are silent for up to 30 s; SSE streams
+    // lift the timeout per request and send keep-alives.
+    idleTimeout: MAX_WAIT_SEC + 10,
     // The app enforces maxBodyBytes with a JSON 413; Bun's own limit (an empty 413)
     // is only a backstop for bodies far beyond it.
     maxRequestBodySize: config.maxBodyBytes * 4 + 1024 * 1024,
@@ -59,6 +76,8 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
   const shutdown = () => {
     stopping ??= (async () => {
       log.info('shutting down: draining requests')
+      // End SSE streams and long-polls first, or the drain would wait them out.
+      events.close()
       const drained = server.stop(false)
       const deadline = Bun.sleep(config.shutdownTimeoutSec * 1000).then(() => 'timeout' as const)
       if ((await Promise.race([drained, deadline])) === 'timeout') {
@@ -66,7 +85,8 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
         await server.stop(true)
       }
       await Promise.all(sweeps.map((s) => s.stop()))
-      await sql.end({ timeout: 5 })
+      await events.stop()
+      await Promise.all([sql.end({ timeout: 5 }), notifySql.end({ timeout: 5 })])
       await embedded?.stop()
       log.info('stopped')
     })()

@@ -1,6 +1,6 @@
 /** Schemas (and their types) for jobs and their runs: what the API accepts and answers. */
 import { t } from 'elysia'
-import { JsonValue, Limit, Name, Nullable, OneOf, StrictInteger, Timestamp } from '../http/schema'
+import { JsonValue, Limit, Name, Nullable, OneOf, StrictInteger, StrictNumber, Timestamp } from '../http/schema'
 import { JOB_ID_PATTERN, RUN_ID_PATTERN } from '../ids'
 
 export const JOB_STATUSES = ['pending', 'active', 'succeeded', 'failed', 'cancelled'] as const
@@ -79,6 +79,9 @@ export const EnqueueBody = t.Object({
   priority: t.Optional(StrictInteger(-1_000_000, 1_000_000, 'Higher is claimed first')),
   max_attempts: t.Optional(StrictInteger(1, 1000, 'Attempts before the job fails for good (default 1)')),
   scheduled_at: t.Optional(Nullable(t.String({ format: 'date-time', description: 'Not claimable before this time' }))),
+  wait_seconds: t.Optional(
+    StrictNumber(0, 30, 'Hold the answer until the job is terminal or this many seconds pass (default 0)'),
+  ),
 })
 export type EnqueueBody = typeof EnqueueBody.static
 

@@ -1,6 +1,7 @@
 /** HTTP controller for jobs: validate at the edge, call the service, shape the answer. */
 import { Elysia, t } from 'elysia'
 import type { Deps } from '../deps'
+import { waitForTerminal } from '../events/service'
 import { ErrorBody } from '../http/schema'
 import { DuplicateJob, EnqueueBody, IncludeQuery, Job, JobId, JobListQuery, Run } from './model'
 import { cancelJob, duplicateError, enqueueJob, getJob, listJobRuns, listJobs } from './service'
@@ -13,9 +14,11 @@ export const jobRoutes = (deps: Deps) =>
   new Elysia()
     .post(
       '/jobs',
-      async ({ body, set }) => {
-        const { created, job } = await enqueueJob(deps, body)
-        if (!created) throw duplicateError(job)
+      async ({ body, set, request }) => {
+        const enqueued = await enqueueJob(deps, body)
+        // With wait_seconds the answer (201 or 409 alike) waits for the outcome.
+        const job = await waitForTerminal(deps, enqueued.job, (body.wait_seconds ?? 0) * 1000, request.signal)
+        if (!enqueued.created) throw duplicateError(job)
         set.status = 201
         return job
       },
@@ -26,7 +29,7 @@ export const jobRoutes = (deps: Deps) =>
           tags,
           summary: 'Enqueue a job',
           description:
-            'Creates a pending job. With an idempotency_key that already exists for this kind, creates nothing and answers 409 with the existing job.',
+            'Creates a pending job. With an idempotency_key that already exists for this kind, creates nothing and answers 409 with the existing job. With `wait_seconds` (0–30) the answer is held until the job is terminal or the wait ends, and carries the job as it then stands.',
         },
       },
     )

@@ -1,6 +1,7 @@
 /** The rules of the producer side: enqueue, read, list, cancel. */
 import type { Deps } from '../deps'
 import { Conflict, NotFound } from '../errors'
+import { changeOf } from '../events/hub'
 import { pageSize } from '../http/schema'
 import { newJobId } from '../ids'
 import type { EnqueueBody, Job, JobListQuery, Run } from './model'
@@ -16,7 +17,7 @@ export interface Enqueued {
  * Enqueues a job. A duplicate (kind, idempotency_key) creates nothing and answers
  * the stored job with created = false.
  */
-export async function enqueueJob({ sql, tables }: Deps, body: EnqueueBody): Promise<Enqueued> {
+export async function enqueueJob({ sql, tables, events }: Deps, body: EnqueueBody): Promise<Enqueued> {
   const insert = {
     id: newJobId(),
     kind: body.kind,
@@ -32,6 +33,7 @@ export async function enqueueJob({ sql, tables }: Deps, body: EnqueueBody): Prom
   // same key that committed after our snapshot; the next attempt sees its row.
   for (let attempt = 0; attempt < 5; attempt++) {
     const outcome = await jobInsert(sql, tables, insert)
+    if (outcome?.created) events.hub.publish([changeOf(outcome.job)])
     if (outcome) return outcome
   }
   throw new Error(`enqueue of ${insert.kind}/${insert.idempotencyKey} found neither a new nor an existing job`)
@@ -57,9 +59,10 @@ export function listJobs({ sql, tables }: Deps, query: JobListQuery): Promise<Jo
 }
 
 /** Cancels a job (see jobCancel for the rules); 404 when unknown. */
-export async function cancelJob({ sql, tables }: Deps, id: string): Promise<Job> {
+export async function cancelJob({ sql, tables, events }: Deps, id: string): Promise<Job> {
   const job = await jobCancel(sql, tables, id)
   if (!job) throw new NotFound(`job ${id} not found`)
+  events.hub.publish([changeOf(job)])
   return job
 }
 

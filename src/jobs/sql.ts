@@ -5,6 +5,7 @@
 import type { Sql } from '../db/client'
 import { runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
+import type { JobChange } from '../events/hub'
 import type { Job, JobListQuery, Run } from './model'
 
 /** A job row as stored (no current_run). */
@@ -103,16 +104,29 @@ export async function jobRunsList(sql: Sql, t: Tables, jobId: string): Promise<R
   return job ? [] : null
 }
 
+/**
+ * Milliseconds until the earliest pending job of `kinds` (and `queues`) that is
+ * not yet due comes due; null when none waits. Relative to the database clock.
+ */
+export async function jobNextDueIn(sql: Sql, t: Tables, kinds: string[], queues?: string[]): Promise<number | null> {
+  const [row] = await sql<{ ms: number | null }[]>`
+    select ceil(extract(epoch from min(scheduled_at) - now()) * 1000)::float8 as ms
+    from ${sql(t.jobs)}
+    where status = 'pending' and kind = any(${kinds}) and scheduled_at > now()
+      ${queues ? sql`and queue = any(${queues})` : sql``}`
+  return row?.ms ?? null
+}
+
 /** Deletes up to `batch` terminal jobs completed more than `days` ago (runs cascade). */
-export async function jobDeleteExpired(sql: Sql, t: Tables, days: number, batch: number): Promise<number> {
-  const rows = await sql`
+export async function jobDeleteExpired(sql: Sql, t: Tables, days: number, batch: number): Promise<JobChange[]> {
+  const rows = await sql<{ id: string; kind: string; queue: string }[]>`
     delete from ${sql(t.jobs)} where id in (
       select id from ${sql(t.jobs)}
       where completed_at < now() - make_interval(secs => ${days * 86_400})
       limit ${batch}
     )
-    returning id`
-  return rows.length
+    returning id, kind, queue`
+  return rows.map((r) => ({ ...r, status: 'deleted' }))
 }
 
 function currentRunJoin(sql: Sql, t: Tables) {

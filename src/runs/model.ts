@@ -5,6 +5,8 @@ import { Job, JobId, Run, RunId, RunStatus } from '../jobs/model'
 
 /** Longest lease a worker may ask for (one day). */
 export const MAX_LEASE_SEC = 86_400
+/** Longest long-poll wait on claim and enqueue. */
+export const MAX_WAIT_SEC = 30
 /** Longest explicit retry backoff (30 days). */
 export const MAX_BACKOFF_SEC = 30 * 86_400
 
@@ -17,6 +19,13 @@ export const ClaimBody = t.Object({
   worker_id: WorkerId,
   queues: t.Optional(t.Array(Name('A queue name'), { minItems: 1, maxItems: 100, description: 'Only these queues' })),
   lease_seconds: t.Optional(LeaseSeconds),
+  wait_seconds: t.Optional(
+    StrictNumber(
+      0,
+      MAX_WAIT_SEC,
+      'When nothing is claimable, wait up to this long for work (default 0: answer 204 now)',
+    ),
+  ),
 })
 export type ClaimBody = typeof ClaimBody.static
 

@@ -4,7 +4,7 @@ import type { Deps } from '../deps'
 import { ErrorBody } from '../http/schema'
 import { Job, JobId, Run, RunId } from '../jobs/model'
 import { ClaimBody, Claimed, CompleteBody, FailBody, HeartbeatBody, HeartbeatResult, RunListQuery } from './model'
-import { claimJob, complete, fail, getRun, heartbeat, listRuns } from './service'
+import { claimJobWaiting, complete, fail, getRun, heartbeat, listRuns } from './service'
 import type { RunTarget } from './sql'
 
 const tags = ['workers']
@@ -17,7 +17,7 @@ const claimRoute = {
     tags,
     summary: 'Claim a job',
     description:
-      'Takes the eligible pending job with the highest priority (oldest first) among `kinds` (and `queues`), opens a running run with a lease, and answers both. 204 when nothing is claimable.',
+      'Takes the eligible pending job with the highest priority (oldest first) among `kinds` (and `queues`), opens a running run with a lease, and answers both. 204 when nothing is claimable; with `wait_seconds` (0–30) it first waits for new or newly due work of those kinds.',
   },
 }
 
@@ -63,8 +63,16 @@ function leaseActions(prefix: '/jobs' | '/runs', deps: Deps) {
 /** Claim (both paths), lease actions (both families) and run reads. */
 export const runRoutes = (deps: Deps) => {
   // 200 with { job, run }, or 204 with no body when nothing is claimable.
-  const claim = async ({ body, set }: { body: ClaimBody; set: { status?: number | string } }) => {
-    const claimed = await claimJob(deps, body)
+  const claim = async ({
+    body,
+    set,
+    request,
+  }: {
+    body: ClaimBody
+    set: { status?: number | string }
+    request: Request
+  }) => {
+    const claimed = await claimJobWaiting(deps, body, request.signal)
     if (claimed) return claimed
     set.status = 204
   }

@@ -1,14 +1,17 @@
 /** The rules of the worker side: claim, heartbeat, complete, fail, and run reads. */
 import type { Deps } from '../deps'
 import { NotFound, NotOwned } from '../errors'
+import { changeOf } from '../events/hub'
+import { until } from '../events/service'
 import { pageSize } from '../http/schema'
 import { newRunId } from '../ids'
 import type { Job, Run } from '../jobs/model'
+import { jobNextDueIn } from '../jobs/sql'
 import type { ClaimBody, Claimed, CompleteBody, FailBody, HeartbeatBody, HeartbeatResult, RunListQuery } from './model'
 import { type RunTarget, runClaim, runComplete, runFail, runGet, runHeartbeat, runList, type TargetSeen } from './sql'
 
-/** Claims the best eligible job for a worker, or null when nothing is claimable. */
-export async function claimJob({ sql, tables, config }: Deps, body: ClaimBody): Promise<Claimed | null> {
+/** Claims the best eligible job for a worker now, or null when nothing is claimable. */
+export async function claimJob({ sql, tables, config, events }: Deps, body: ClaimBody): Promise<Claimed | null> {
   const [claimed] = await runClaim(sql, tables, {
     kinds: body.kinds,
     queues: body.queues,
@@ -16,7 +19,42 @@ export async function claimJob({ sql, tables, config }: Deps, body: ClaimBody): 
     leaseSec: body.lease_seconds ?? config.defaultLeaseSec,
     runIds: [newRunId()],
   })
+  if (claimed) events.hub.publish([changeOf(claimed.job)])
   return claimed ?? null
+}
+
+/**
+ * Claims, and with `wait_seconds` waits for work when there is none: woken by a
+ * hint that a job of these kinds became pending, or when the earliest not-yet-due
+ * job (a scheduled job, a retry in backoff) comes due. Null at the deadline or
+ * when the client goes away.
+ */
+export async function claimJobWaiting(
+  deps: Deps,
+  body: ClaimBody,
+  clientSignal?: AbortSignal,
+): Promise<Claimed | null> {
+  const waitMs = (body.wait_seconds ?? 0) * 1000
+  if (waitMs <= 0) return claimJob(deps, body)
+  const signal = until(deps, clientSignal)
+  const deadline = performance.now() + waitMs
+  // Join the line before the first attempt: a hint during the attempt is not lost.
+  const waiter = deps.events.waiters.register(body.kinds, body.queues)
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const claimed = await claimJob(deps, body)
+      if (claimed) {
+        if (attempt > 0) deps.events.waiters.claimedOne(claimed.job)
+        return claimed
+      }
+      const left = deadline - performance.now()
+      if (left <= 0 || signal.aborted) return null
+      const dueInMs = await jobNextDueIn(deps.sql, deps.tables, body.kinds, body.queues)
+      await waiter.next(dueInMs === null ? left : Math.min(left, dueInMs), signal)
+    }
+  } finally {
+    waiter.release()
+  }
 }
 
 /** Extends the lease and records progress; answers the run and cancel_requested. */
@@ -28,13 +66,17 @@ export async function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBo
     progressTotal: body.progress_total,
     progressMessage: body.progress_message,
   })
-  return acted(row, target, body.worker_id) as HeartbeatResult
+  const { job_kind, job_queue, ...run } = acted(row, target, body.worker_id)
+  if (run.job_id && job_kind !== undefined && job_queue !== undefined) {
+    deps.events.hub.publish([{ id: run.job_id, status: 'active', kind: job_kind, queue: job_queue }])
+  }
+  return run as HeartbeatResult
 }
 
 /** Completes the held run; answers the job, now succeeded. */
 export async function complete(deps: Deps, target: RunTarget, body: CompleteBody): Promise<Job> {
   const row = await runComplete(deps.sql, deps.tables, target, { workerId: body.worker_id, result: body.result })
-  return acted(row, target, body.worker_id) as Job
+  return published(deps, acted(row, target, body.worker_id) as Job)
 }
 
 /** Fails the held run; answers the job as the retry rules left it. */
@@ -48,7 +90,7 @@ export async function fail(deps: Deps, target: RunTarget, body: FailBody): Promi
     backoffSec: body.backoff_seconds ?? null,
     result: body.result,
   })
-  return acted(row, target, body.worker_id) as Job
+  return published(deps, acted(row, target, body.worker_id) as Job)
 }
 
 /** One run; 404 when unknown. */
@@ -93,4 +135,9 @@ function acted<T extends { id?: string | null }>(
   }
   // The run was ours a moment ago; a reaper or racing call finished it first.
   throw new NotOwned(`${what}: run is no longer running`)
+}
+
+function published(deps: Deps, job: Job): Job {
+  deps.events.hub.publish([changeOf(job)])
+  return job
 }

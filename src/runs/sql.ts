@@ -5,6 +5,7 @@
 import type { Sql } from '../db/client'
 import { runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
+import { changeOf, type JobChange } from '../events/hub'
 import type { Job, Run } from '../jobs/model'
 import type { Claimed, HeartbeatResult } from './model'
 
@@ -90,6 +91,12 @@ function heldRun(sql: Sql, workerId: string) {
   return sql`r.id = (select target_run_id from target) and r.status = 'running' and r.worker_id = ${workerId}`
 }
 
+/** The kind and queue of a heartbeat's job, for its change hint. */
+export interface JobOfRun {
+  job_kind?: string
+  job_queue?: string
+}
+
 /** What heartbeat stores. */
 export interface HeartbeatParams {
   workerId: string
@@ -109,8 +116,8 @@ export async function runHeartbeat(
   t: Tables,
   target: RunTarget,
   p: HeartbeatParams,
-): Promise<(TargetSeen & Partial<HeartbeatResult>) | null> {
-  const [row] = await sql<(TargetSeen & Partial<HeartbeatResult>)[]>`
+): Promise<(TargetSeen & Partial<HeartbeatResult> & JobOfRun) | null> {
+  const [row] = await sql<(TargetSeen & Partial<HeartbeatResult> & JobOfRun)[]>`
     with target as (${targetCte(sql, t, target)}),
     beat as (
       update ${sql(t.runs)} r set
@@ -122,7 +129,7 @@ export async function runHeartbeat(
       where ${heldRun(sql, p.workerId)}
       returning r.*
     )
-    select target.*, beat.*, j.cancel_requested
+    select target.*, beat.*, j.cancel_requested, j.kind as job_kind, j.queue as job_queue
     from target
     left join beat on true
     left join ${sql(t.jobs)} j on j.id = beat.job_id`
@@ -250,8 +257,12 @@ export async function runList(sql: Sql, t: Tables, q: RunListParams): Promise<Ru
  * pending if attempts remain, failed otherwise). The update re-checks status and
  * lease on the locked row, so a run completed a moment earlier is never reopened.
  */
-export async function runAbandonExpired(sql: Sql, t: Tables, batch: number): Promise<{ runs: number }> {
-  const rows = await sql<{ id: string }[]>`
+export async function runAbandonExpired(
+  sql: Sql,
+  t: Tables,
+  batch: number,
+): Promise<{ runs: number; jobs: JobChange[] }> {
+  const rows = await sql<({ run_id: string } & Partial<JobChange>)[]>`
     with expired as (
       select id from ${sql(t.runs)}
       where status = 'running' and lease_expires_at < now()
@@ -279,8 +290,9 @@ export async function runAbandonExpired(sql: Sql, t: Tables, batch: number): Pro
         updated_at = now()
       from abandoned a
       where j.id = a.job_id and j.status = 'active'
-      returning j.id
+      returning j.id, j.status, j.kind, j.queue
     )
-    select id from abandoned`
-  return { runs: rows.length }
+    select a.id as run_id, m.id, m.status, m.kind, m.queue
+    from abandoned a left join moved m on m.id = a.job_id`
+  return { runs: rows.length, jobs: rows.filter((r): r is typeof r & JobChange => r.id != null).map(changeOf) }
 }

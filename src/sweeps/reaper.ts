@@ -9,10 +9,11 @@ const BATCH = 500
  * one sweep never holds thousands of row locks. Idempotent: two instances sweeping
  * at once skip each other's locked rows.
  */
-export async function reapExpiredLeases({ sql, tables }: Deps): Promise<{ reaped: number }> {
+export async function reapExpiredLeases({ sql, tables, events }: Deps): Promise<{ reaped: number }> {
   let reaped = 0
   for (;;) {
-    const { runs } = await runAbandonExpired(sql, tables, BATCH)
+    const { runs, jobs } = await runAbandonExpired(sql, tables, BATCH)
+    events.hub.publish(jobs)
     reaped += runs
     if (runs < BATCH) return { reaped }
   }

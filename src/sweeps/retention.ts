@@ -5,10 +5,12 @@ import { type SweepLoop, startSweepLoop } from './loop'
 const BATCH = 1000
 
 /** Deletes terminal jobs (and their runs) completed more than `days` ago. */
-export async function pruneHistory({ sql, tables }: Deps, days: number): Promise<{ deleted: number }> {
+export async function pruneHistory({ sql, tables, events }: Deps, days: number): Promise<{ deleted: number }> {
   let deleted = 0
   for (;;) {
-    const n = await jobDeleteExpired(sql, tables, days, BATCH)
+    const gone = await jobDeleteExpired(sql, tables, days, BATCH)
+    events.hub.publish(gone)
+    const n = gone.length
     deleted += n
     if (n < BATCH) return { deleted }
   }

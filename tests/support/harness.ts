@@ -9,6 +9,7 @@ import { createSql, type Sql } from '../../src/db/client'
 import { migrate } from '../../src/db/migrate'
 import { type Tables, tablesFor } from '../../src/db/tables'
 import type { Deps } from '../../src/deps'
+import { createLiveEvents } from '../../src/events/live'
 import { createLogger } from '../../src/log'
 
 /** A JSON answer: status, parsed body (or null), headers. */
@@ -16,6 +17,14 @@ export interface Answer<T = any> {
   status: number
   body: T
   headers: Headers
+}
+
+/** Fixture variations: a second Foreman on the same tables, as another instance would be. */
+export interface FixtureOptions {
+  /** Share another fixture's tables (its prefix) instead of a fresh prefix. */
+  prefix?: string
+  /** Leave the tables for the fixture that owns them to drop. */
+  keepTables?: boolean
 }
 
 /** One isolated Foreman on the shared test database. */
@@ -40,15 +49,19 @@ export function uniquePrefix(): string {
 }
 
 /** Builds a migrated Foreman on a fresh prefix; closed automatically after the file. */
-export async function startFixture(overrides: Partial<Config> = {}): Promise<Fixture> {
+export async function startFixture(overrides: Partial<Config> = {}, options: FixtureOptions = {}): Promise<Fixture> {
   const url = process.env.DATABASE_URL
   if (!url) throw new Error('DATABASE_URL is not set: the test preload did not run')
-  const prefix = uniquePrefix()
+  const prefix = options.prefix ?? uniquePrefix()
   const config: Config = { ...loadConfig({}), tablePrefix: prefix, ...overrides }
   const sql = createSql({ url, max: 20, applicationName: 'foreman-test' })
   const tables = tablesFor(prefix)
   await migrate(sql, tables)
-  const deps: Deps = { config, sql, tables, log: createLogger('PROD', process.env.TEST_LOG_LEVEL ?? 'silent') }
+  const log = createLogger('PROD', process.env.TEST_LOG_LEVEL ?? 'silent')
+  const notifySql = createSql({ url, max: 1, applicationName: 'foreman-test-notify' })
+  const events = createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs: config.eventsPollSec * 1000 })
+  await events.start()
+  const deps: Deps = { config, sql, tables, log, events }
   const app = buildApp(deps)
   const servers: ReturnType<typeof Bun.serve>[] = []
   let closed = false
@@ -76,9 +89,13 @@ export async function startFixture(overrides: Partial<Config> = {}): Promise<Fix
     async close() {
       if (closed) return
       closed = true
+      events.close()
       for (const server of servers) server.stop(true)
-      await sql`drop table if exists ${sql(tables.runs)}, ${sql(tables.jobs)}, ${sql(tables.migrations)} cascade`
-      await sql.end({ timeout: 5 })
+      await events.stop()
+      if (!options.keepTables) {
+        await sql`drop table if exists ${sql(tables.runs)}, ${sql(tables.jobs)}, ${sql(tables.migrations)} cascade`
+      }
+      await Promise.all([sql.end({ timeout: 5 }), notifySql.end({ timeout: 5 })])
     },
   }
   afterAll(() => fixture.close())

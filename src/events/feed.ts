@@ -1,0 +1,155 @@
+/**
+ * Turns change hints into job states for the live views. Hints for watched jobs
+ * are collected and re-read in one query per batch (however many streams watch),
+ * so NOTIFY stays a hint and every state sent comes from the table. Re-reads run
+ * one at a time, so each watcher sees a job's states in order.
+ */
+import type { Sql } from '../db/client'
+import type { Tables } from '../db/tables'
+import type { Logger } from '../log'
+import type { EventHub, HubEvent, JobChange } from './hub'
+import { jobsByIds, type StreamFilter, type VersionedJob } from './sql'
+
+/** What a watcher receives: the job as it now stands, or word that it was deleted. */
+export type FeedUpdate = { type: 'job'; versioned: VersionedJob } | { type: 'deleted'; change: JobChange }
+
+/** One job's watcher. */
+export type JobWatcher = (update: FeedUpdate) => void
+
+/** A watcher of every job matching a filter (the all-jobs stream). */
+export interface StreamWatcher {
+  filter: StreamFilter
+  deliver: (update: FeedUpdate) => void
+  /** The feed may have missed changes (poll tick or re-listen): catch up from the tables. */
+  resync: () => void
+}
+
+/** Counters for tests and metrics. */
+export interface FeedStats {
+  watchedJobs: number
+  jobWatchers: number
+  streams: number
+  pending: number
+}
+
+/** True when a job (or a hint about it) passes a stream's filter. */
+export function matchesFilter(filter: StreamFilter, job: { kind: string; queue: string; status: string }): boolean {
+  return (
+    (filter.kind === undefined || filter.kind === job.kind) &&
+    (filter.queue === undefined || filter.queue === job.queue) &&
+    (filter.status === undefined || filter.status === job.status)
+  )
+}
+
+/** Batches hints into re-reads and hands the states to watchers. */
+export class JobFeed {
+  private readonly byJob = new Map<string, Set<JobWatcher>>()
+  private readonly streams = new Set<StreamWatcher>()
+  /** Hints waiting for the next re-read, by job id (the latest hint wins). */
+  private pending = new Map<string, JobChange | null>()
+  private reading: Promise<void> | undefined
+  private readonly unsubscribe: () => void
+
+  constructor(
+    hub: EventHub,
+    private readonly sql: Sql,
+    private readonly tables: Tables,
+    private readonly log: Logger,
+  ) {
+    this.unsubscribe = hub.subscribe((event) => this.heard(event))
+  }
+
+  /** Watches one job; answers the function that stops watching. */
+  watchJob(id: string, watcher: JobWatcher): () => void {
+    let watchers = this.byJob.get(id)
+    if (!watchers) this.byJob.set(id, (watchers = new Set()))
+    watchers.add(watcher)
+    return () => {
+      watchers.delete(watcher)
+      if (watchers.size === 0 && this.byJob.get(id) === watchers) this.byJob.delete(id)
+    }
+  }
+
+  /** Watches every job matching a filter; answers the function that stops watching. */
+  watchAll(stream: StreamWatcher): () => void {
+    this.streams.add(stream)
+    return () => this.streams.delete(stream)
+  }
+
+  /** Current counters. */
+  stats(): FeedStats {
+    let jobWatchers = 0
+    for (const set of this.byJob.values()) jobWatchers += set.size
+    return { watchedJobs: this.byJob.size, jobWatchers, streams: this.streams.size, pending: this.pending.size }
+  }
+
+  /** Stops listening to the hub. */
+  close(): void {
+    this.unsubscribe()
+  }
+
+  private heard(event: HubEvent): void {
+    if (event.type === 'resync') {
+      for (const id of this.byJob.keys()) if (!this.pending.has(id)) this.pending.set(id, null)
+      for (const stream of this.streams) stream.resync()
+    } else {
+      for (const change of event.changes) {
+        if (this.byJob.has(change.id) || this.wantedByStream(change)) this.pending.set(change.id, change)
+      }
+    }
+    if (this.pending.size > 0) this.reading ??= this.readPending()
+  }
+
+  private wantedByStream(change: JobChange): boolean {
+    // The status filter is applied to the re-read state, not the hint.
+    for (const s of this.streams) if (matchesFilter({ ...s.filter, status: undefined }, change)) return true
+    return false
+  }
+
+  private async readPending(): Promise<void> {
+    try {
+      while (this.pending.size > 0) {
+        const batch = this.pending
+        this.pending = new Map()
+        let found: VersionedJob[]
+        try {
+          found = await jobsByIds(this.sql, this.tables, [...batch.keys()])
+        } catch (err) {
+          // Leave it to the next hint or poll tick rather than spin on a sick database.
+          this.log.warn({ err, jobs: batch.size }, 'live re-read failed; will retry on the next change or poll')
+          return
+        }
+        for (const versioned of found) {
+          this.dispatch(versioned.job.id, { type: 'job', versioned }, versioned.job)
+          batch.delete(versioned.job.id)
+        }
+        // What was hinted but is gone was deleted (retention).
+        for (const [id, change] of batch) {
+          if (change) this.dispatch(id, { type: 'deleted', change }, change)
+        }
+      }
+    } finally {
+      this.reading = undefined
+    }
+  }
+
+  private dispatch(id: string, update: FeedUpdate, subject: { kind: string; queue: string; status: string }): void {
+    const deliver = (fn: (u: FeedUpdate) => void) => {
+      try {
+        fn(update)
+      } catch (err) {
+        this.log.error({ err }, 'live watcher failed')
+      }
+    }
+    for (const watcher of this.byJob.get(id) ?? []) deliver(watcher)
+    for (const stream of this.streams) {
+      if (
+        update.type === 'deleted'
+          ? matchesFilter({ ...stream.filter, status: undefined }, subject)
+          : matchesFilter(stream.filter, subject)
+      ) {
+        deliver(stream.deliver)
+      }
+    }
+  }
+}

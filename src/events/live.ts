@@ -1,0 +1,59 @@
+/** Wires the hub, the job feed and the claim line for one Foreman process. */
+import type { Sql } from '../db/client'
+import type { Tables } from '../db/tables'
+import type { Logger } from '../log'
+import { ClaimWaiters } from '../runs/waiters'
+import { JobFeed } from './feed'
+import { EventHub } from './hub'
+
+/** Everything live in a process: one hub, one feed, one line of waiting claimers. */
+export interface LiveEvents {
+  hub: EventHub
+  feed: JobFeed
+  waiters: ClaimWaiters
+  /** Open SSE streams. */
+  streams: { open: number }
+  /** Aborted when the process begins to shut down: streams end, waits return. */
+  closing: AbortSignal
+  start(): Promise<void>
+  /** Ends streams and waits (first step of a shutdown); the hub keeps working. */
+  close(): void
+  /** Stops the hub (after in-flight requests have drained). */
+  stop(): Promise<void>
+}
+
+/** How to build the live layer. */
+export interface LiveOptions {
+  sql: Sql
+  /** A connection of its own for NOTIFY; null keeps events within this process. */
+  notifySql: Sql | null
+  tables: Tables
+  log: Logger
+  pollIntervalMs: number
+}
+
+/** The NOTIFY channel of a table prefix, so Foremans with different prefixes do not hear each other. */
+export const channelFor = (tables: Tables) => `${tables.prefix}events`
+
+/** Builds the live layer; nothing connects until start(). */
+export function createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs }: LiveOptions): LiveEvents {
+  const hub = new EventHub({ listenSql: sql, notifySql, channel: channelFor(tables), log, pollIntervalMs })
+  const feed = new JobFeed(hub, sql, tables, log)
+  const waiters = new ClaimWaiters(hub)
+  const closing = new AbortController()
+  return {
+    hub,
+    feed,
+    waiters,
+    streams: { open: 0 },
+    closing: closing.signal,
+    start: () => hub.start(),
+    close: () => closing.abort(),
+    async stop() {
+      closing.abort()
+      await hub.stop()
+      feed.close()
+      waiters.close()
+    },
+  }
+}

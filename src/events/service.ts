@@ -1,0 +1,225 @@
+/** The rules of the live views: one job's stream, the all-jobs stream, and waiting for an outcome. */
+import type { Deps } from '../deps'
+import { InvalidInput, NotFound } from '../errors'
+import type { Job } from '../jobs/model'
+import type { FeedUpdate } from './feed'
+import { jobsByIds, jobsChangedSince, type ReplayCursor, type StreamFilter, type VersionedJob } from './sql'
+import { sseResponse } from './sse'
+
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled'])
+/** True for succeeded, failed and cancelled. */
+export const isTerminal = (status: string) => TERMINAL.has(status)
+
+/** Reconnecting clients are told to wait this long. */
+const RETRY_MS = 2000
+/** Replays on resync reach back this far, for commits that landed out of timestamp order. */
+const OVERLAP_MS = 2000
+const REPLAY_PAGE = 500
+
+/** An event id: the change's version and the job id, which `Last-Event-ID` hands back. */
+const eventId = (v: { version: string; id: string }) => `${v.version}/${v.id}`
+
+/** Our versions are microsecond ISO strings; a millisecond one must compare the same way. */
+const toVersion = (ms: number) => `${new Date(ms).toISOString().slice(0, -1)}000Z`
+
+/** Reads `Last-Event-ID` or `since` (an event id or an RFC 3339 timestamp) into a replay cursor. */
+export function parseCursor(raw: string, field: string): ReplayCursor {
+  const [stamp = '', id = ''] = raw.split('/')
+  const ms = Date.parse(stamp)
+  if (!/^\d{4}-\d\d-\d\dT/.test(stamp) || Number.isNaN(ms)) {
+    throw new InvalidInput(field, 'must be an event id or an RFC 3339 timestamp')
+  }
+  // Our own ids carry the exact version; a plain timestamp is taken to the millisecond.
+  const exact = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(stamp)
+  return { version: exact ? stamp : toVersion(ms), id }
+}
+
+/**
+ * The stream of one job: its state at once, then one event per change, closing
+ * after the terminal state. Throws NotFound (before any streaming) for an unknown id.
+ */
+export async function streamJob(deps: Deps, id: string, signal?: AbortSignal): Promise<Response> {
+  const { feed, streams } = deps.events
+  // Watch before the first read, so no change can fall between the two.
+  const early: FeedUpdate[] = []
+  let forward: ((update: FeedUpdate) => void) | undefined
+  const unwatch = feed.watchJob(id, (update) => (forward ? forward(update) : early.push(update)))
+  let initial: VersionedJob | undefined
+  try {
+    ;[initial] = await jobsByIds(deps.sql, deps.tables, [id])
+  } catch (err) {
+    unwatch()
+    throw err
+  }
+  if (!initial) {
+    unwatch()
+    throw new NotFound(`job ${id} not found`)
+  }
+  const first = initial
+  return sseResponse(
+    (channel) => {
+      let last = { version: '', data: '' }
+      const send = ({ job, version }: VersionedJob) => {
+        const data = JSON.stringify(job)
+        // Re-reads are ordered, but a duplicate hint re-reads an unchanged row.
+        if (version < last.version || data === last.data) return
+        last = { version, data }
+        channel.send('job', job, eventId({ version, id: job.id }))
+        if (isTerminal(job.status)) channel.close()
+      }
+      forward = (update) => (update.type === 'job' ? send(update.versioned) : channel.close())
+      send(first)
+      for (const update of early.splice(0)) forward(update)
+      return unwatch
+    },
+    {
+      keepAliveMs: deps.config.sseKeepAliveSec * 1000,
+      retryMs: RETRY_MS,
+      signal: until(deps, signal),
+      counter: streams,
+    },
+  )
+}
+
+/** Ends with the client, or with the process shutting down. */
+export function until(deps: Deps, signal?: AbortSignal): AbortSignal {
+  return signal ? AbortSignal.any([signal, deps.events.closing]) : deps.events.closing
+}
+
+/**
+ * The stream of every job matching `filter`. With a cursor (Last-Event-ID or
+ * since) it first replays what changed after it, as far as the tables still hold
+ * it; on each resync it replays again from a little before its last event, so a
+ * lost NOTIFY costs latency, not events. Delivery is at least once: every event is
+ * a full state, so a repeat is harmless.
+ */
+export async function streamAll(
+  deps: Deps,
+  filter: StreamFilter,
+  since: ReplayCursor | undefined,
+  signal?: AbortSignal,
+): Promise<Response> {
+  const { sql, tables, log, events } = deps
+  let cursor = since ?? (await databaseNow(deps))
+  return sseResponse(
+    (channel) => {
+      const sent = new Map<string, string>()
+      const held: FeedUpdate[] = []
+      let replaying = false
+      let replayAgain = false
+
+      const deliver = ({ job, version }: VersionedJob) => {
+        const previous = sent.get(job.id)
+        if (previous !== undefined && previous >= version) return
+        sent.set(job.id, version)
+        if (version > cursor.version || (version === cursor.version && job.id > cursor.id)) {
+          cursor = { version, id: job.id }
+        }
+        channel.send('job', job, eventId({ version, id: job.id }))
+      }
+      const handle = (update: FeedUpdate) => {
+        if (update.type === 'job') return deliver(update.versioned)
+        const { id, kind, queue } = update.change
+        channel.send('deleted', { id, kind, queue }, eventId(cursor))
+      }
+      const forgetOld = () => {
+        if (sent.size < 10_000) return
+        const horizon = toVersion(Date.parse(cursor.version) - OVERLAP_MS * 2)
+        for (const [id, version] of sent) if (version < horizon) sent.delete(id)
+      }
+      const replay = async (from: ReplayCursor) => {
+        if (replaying) {
+          replayAgain = true
+          return
+        }
+        replaying = true
+        try {
+          let after = from
+          for (;;) {
+            const page = await jobsChangedSince(sql, tables, after, filter, REPLAY_PAGE)
+            if (channel.closed) return
+            for (const row of page) deliver(row)
+            const last = page.at(-1)
+            if (!last || page.length < REPLAY_PAGE) break
+            after = { version: last.version, id: last.job.id }
+          }
+        } catch (err) {
+          log.warn({ err }, 'event replay failed; will retry on the next resync')
+        } finally {
+          replaying = false
+          for (const update of held.splice(0)) handle(update)
+          forgetOld()
+          if (replayAgain && !channel.closed) {
+            replayAgain = false
+            void replay(overlapped(cursor))
+          }
+        }
+      }
+
+      const unwatch = events.feed.watchAll({
+        filter,
+        deliver: (update) => (replaying ? held.push(update) : handle(update)),
+        resync: () => void replay(overlapped(cursor)),
+      })
+      if (since) void replay(since)
+      return unwatch
+    },
+    {
+      keepAliveMs: deps.config.sseKeepAliveSec * 1000,
+      retryMs: RETRY_MS,
+      signal: until(deps, signal),
+      counter: events.streams,
+    },
+  )
+}
+
+/** A cursor a little before `cursor`, for replays that must not miss late commits. */
+function overlapped(cursor: ReplayCursor): ReplayCursor {
+  return { version: toVersion(Date.parse(cursor.version) - OVERLAP_MS), id: '' }
+}
+
+/** The database's clock as a cursor: streams compare against database timestamps. */
+async function databaseNow({ sql }: Deps): Promise<ReplayCursor> {
+  const [row] = await sql<{ version: string }[]>`
+    select to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as version`
+  return { version: row?.version ?? toVersion(Date.now()), id: '' }
+}
+
+/**
+ * Waits until a job is terminal, `ms` pass, or the signal aborts; answers the job
+ * as it then stands (with current_run).
+ */
+export function waitForTerminal(deps: Deps, job: Job, ms: number, clientSignal?: AbortSignal): Promise<Job> {
+  if (isTerminal(job.status) || ms <= 0) return Promise.resolve(job)
+  const signal = until(deps, clientSignal)
+  return new Promise((resolve) => {
+    let latest: VersionedJob = { job, version: '' }
+    let done = false
+    const finish = () => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      signal.removeEventListener('abort', finish)
+      unwatch()
+      resolve(latest.job)
+    }
+    const seen = (current: VersionedJob) => {
+      // Two re-reads may answer out of order; keep the newer state.
+      if (current.version < latest.version) return
+      latest = current
+      if (isTerminal(current.job.status)) finish()
+    }
+    const unwatch = deps.events.feed.watchJob(job.id, (update) => {
+      if (update.type === 'job') seen(update.versioned)
+      else finish()
+    })
+    const timer = setTimeout(finish, ms)
+    if (signal.aborted) return finish()
+    signal.addEventListener('abort', finish, { once: true })
+    // It may have finished before the watch began.
+    jobsByIds(deps.sql, deps.tables, [job.id]).then(
+      ([current]) => current && !done && seen(current),
+      () => {},
+    )
+  })
+}

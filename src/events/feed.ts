@@ -61,8 +61,8 @@ export class JobFeed {
 
   /** Watches one job; answers the function that stops watching. */
   watchJob(id: string, watcher: JobWatcher): () => void {
-    let watchers = this.byJob.get(id)
-    if (!watchers) this.byJob.set(id, (watchers = new Set()))
+    const watchers = this.byJob.get(id) ?? new Set<JobWatcher>()
+    this.byJob.set(id, watchers)
     watchers.add(watcher)
     return () => {
       watchers.delete(watcher)

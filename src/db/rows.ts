@@ -4,6 +4,7 @@
  * These helpers give nested runs the same RFC 3339 shape.
  */
 import type { Run } from '../jobs/model'
+import type { Sql } from './client'
 
 const RUN_TIMESTAMPS = ['lease_expires_at', 'started_at', 'finished_at', 'created_at', 'updated_at'] as const
 
@@ -27,4 +28,14 @@ export function runFromJson(value: unknown): Run | null {
 export function isoTimestamp(value: string | Date): string {
   if (value instanceof Date) return value.toISOString()
   return new Date(value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString()
+}
+
+/**
+ * The `updated_at` a transition writes: now(), but always past the row's previous
+ * value. now() is when the statement started, not when it committed: a complete
+ * that waited on a lock while a cancel committed would otherwise carry the older
+ * stamp, and live views, which order a job's states by it, would drop it.
+ */
+export function nextStamp(sql: Sql, column: string) {
+  return sql`greatest(now(), ${sql(column)} + interval '1 microsecond')`
 }

@@ -64,7 +64,7 @@ export async function streamJob(deps: Deps, id: string, signal?: AbortSignal): P
         // Re-reads are ordered, but a duplicate hint re-reads an unchanged row.
         if (version < last.version || data === last.data) return
         last = { version, data }
-        channel.send('job', job, eventId({ version, id: job.id }))
+        channel.sendJson('job', data, eventId({ version, id: job.id }))
         if (isTerminal(job.status)) channel.close()
       }
       forward = (update) => (update.type === 'job' ? send(update.versioned) : channel.close())
@@ -88,10 +88,11 @@ export function until(deps: Deps, signal?: AbortSignal): AbortSignal {
 
 /**
  * The stream of every job matching `filter`. With a cursor (Last-Event-ID or
- * since) it first replays what changed after it, as far as the tables still hold
- * it; on each resync it replays again from a little before its last event, so a
- * lost NOTIFY costs latency, not events. Delivery is at least once: every event is
- * a full state, so a repeat is harmless.
+ * since) it first replays what changed after it (from a little before an event
+ * id: commits can land out of timestamp order), as far as the tables still hold it; on each resync it
+ * replays again from a little before its last event, so a lost NOTIFY costs
+ * latency, not events. Delivery is at least once: every event is a full state, so
+ * a repeat is harmless.
  */
 export async function streamAll(
   deps: Deps,
@@ -103,19 +104,23 @@ export async function streamAll(
   let cursor = since ?? (await databaseNow(deps))
   return sseResponse(
     (channel) => {
-      const sent = new Map<string, string>()
+      // Per job: the version and a hash of the state last sent. A version can repeat
+      // with new content (a cancel does not move past the running run's stamp).
+      const sent = new Map<string, { version: string; hash: number | bigint }>()
       const held: FeedUpdate[] = []
       let replaying = false
       let replayAgain = false
 
       const deliver = ({ job, version }: VersionedJob) => {
+        const data = JSON.stringify(job)
+        const hash = Bun.hash(data)
         const previous = sent.get(job.id)
-        if (previous !== undefined && previous >= version) return
-        sent.set(job.id, version)
+        if (previous && (previous.version > version || (previous.version === version && previous.hash === hash))) return
+        sent.set(job.id, { version, hash })
         if (version > cursor.version || (version === cursor.version && job.id > cursor.id)) {
           cursor = { version, id: job.id }
         }
-        channel.send('job', job, eventId({ version, id: job.id }))
+        channel.sendJson('job', data, eventId({ version, id: job.id }))
       }
       const handle = (update: FeedUpdate) => {
         if (update.type === 'job') return deliver(update.versioned)
@@ -125,7 +130,7 @@ export async function streamAll(
       const forgetOld = () => {
         if (sent.size < 10_000) return
         const horizon = toVersion(Date.parse(cursor.version) - OVERLAP_MS * 2)
-        for (const [id, version] of sent) if (version < horizon) sent.delete(id)
+        for (const [id, seen] of sent) if (seen.version < horizon) sent.delete(id)
       }
       const replay = async (from: ReplayCursor) => {
         if (replaying) {
@@ -161,7 +166,9 @@ export async function streamAll(
         deliver: (update) => (replaying ? held.push(update) : handle(update)),
         resync: () => void replay(overlapped(cursor)),
       })
-      if (since) void replay(since)
+      // After an event id, commits can land out of timestamp order across jobs, so
+      // reach back a little; a plain timestamp (no job id) is taken as given.
+      if (since) void replay(since.id ? overlapped(since) : since)
       return unwatch
     },
     {

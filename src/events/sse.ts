@@ -7,8 +7,10 @@
 
 /** The producer's handle on an open stream. */
 export interface SseChannel {
-  /** Sends one event; ignored once closed. */
+  /** Sends one event with `data` as JSON; ignored once closed. */
   send(event: string, data: unknown, id?: string): void
+  /** The same, for data already serialised as JSON. */
+  sendJson(event: string, json: string, id?: string): void
   /** Ends the stream (after what was sent). */
   close(): void
   readonly closed: boolean
@@ -26,9 +28,9 @@ export interface SseOptions {
 
 const encoder = new TextEncoder()
 
-/** Formats one SSE event. Data is JSON, so it holds no raw newlines. */
-export function formatEvent(event: string, data: unknown, id?: string): string {
-  return `${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
+/** Formats one SSE event. Data is JSON text, which holds no raw newlines. */
+export function formatEvent(event: string, json: string, id?: string): string {
+  return `${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${json}\n\n`
 }
 
 /**
@@ -71,7 +73,8 @@ export function sseResponse(produce: (channel: SseChannel) => () => void, option
       options.signal?.addEventListener('abort', finish, { once: true })
       write(`retry: ${options.retryMs}\n\n`)
       const channel: SseChannel = {
-        send: (event, data, id) => write(formatEvent(event, data, id)),
+        send: (event, data, id) => write(formatEvent(event, JSON.stringify(data), id)),
+        sendJson: (event, json, id) => write(formatEvent(event, json, id)),
         close: () => finish(),
         get closed() {
           return closed

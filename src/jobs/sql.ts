@@ -3,7 +3,7 @@
  * a crash between two round-trips can never leave a half-done transition.
  */
 import type { Sql } from '../db/client'
-import { runFromJson } from '../db/rows'
+import { nextStamp, runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
 import type { JobChange } from '../events/hub'
 import type { Job, JobListQuery, Run } from './model'
@@ -89,7 +89,7 @@ export async function jobCancel(sql: Sql, t: Tables, id: string): Promise<JobRow
       status = case when status = 'pending' then 'cancelled' else status end,
       completed_at = case when status = 'pending' then now() else completed_at end,
       cancel_requested = cancel_requested or status in ('pending', 'active'),
-      updated_at = case when status in ('pending', 'active') then now() else updated_at end
+      updated_at = case when status in ('pending', 'active') then ${nextStamp(sql, 'updated_at')} else updated_at end
     where id = ${id}
     returning *`
   return row ?? null

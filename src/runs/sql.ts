@@ -3,7 +3,7 @@
  * reaper's abandon are each one statement: the run and its job move together.
  */
 import type { Sql } from '../db/client'
-import { runFromJson } from '../db/rows'
+import { nextStamp, runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
 import { changeOf, type JobChange } from '../events/hub'
 import type { Job, Run } from '../jobs/model'
@@ -55,7 +55,7 @@ export async function runClaim(sql: Sql, t: Tables, p: ClaimParams): Promise<Cla
         status = 'active',
         attempt_count = j.attempt_count + 1,
         started_at = coalesce(j.started_at, now()),
-        updated_at = now()
+        updated_at = ${nextStamp(sql, 'j.updated_at')}
       from picked where j.id = picked.id
       returning j.*
     ), numbered as (
@@ -125,7 +125,7 @@ export async function runHeartbeat(
         progress_current = coalesce(${p.progressCurrent ?? null}::bigint, r.progress_current),
         progress_total = coalesce(${p.progressTotal ?? null}::bigint, r.progress_total),
         progress_message = coalesce(${p.progressMessage ?? null}::text, r.progress_message),
-        updated_at = now()
+        updated_at = ${nextStamp(sql, 'r.updated_at')}
       where ${heldRun(sql, p.workerId)}
       returning r.*
     )
@@ -152,12 +152,12 @@ export async function runComplete(
     finished as (
       update ${sql(t.runs)} r set
         status = 'succeeded', result = ${result}, lease_expires_at = null,
-        finished_at = now(), updated_at = now()
+        finished_at = now(), updated_at = ${nextStamp(sql, 'r.updated_at')}
       where ${heldRun(sql, p.workerId)}
-      returning r.job_id, r.result
+      returning r.job_id, r.result, r.updated_at
     ), job as (
       update ${sql(t.jobs)} j set
-        status = 'succeeded', result = finished.result, completed_at = now(), updated_at = now()
+        status = 'succeeded', result = finished.result, completed_at = now(), updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, finished.updated_at)
       from finished where j.id = finished.job_id
       returning j.*
     )
@@ -192,11 +192,11 @@ export async function runFail(
     finished as (
       update ${sql(t.runs)} r set
         status = 'failed', error = ${p.error}, result = ${result}, lease_expires_at = null,
-        finished_at = now(), updated_at = now()
+        finished_at = now(), updated_at = ${nextStamp(sql, 'r.updated_at')}
       where ${heldRun(sql, p.workerId)}
-      returning r.job_id, r.attempt
+      returning r.job_id, r.attempt, r.updated_at
     ), decided as (
-      select j.id,
+      select j.id, finished.updated_at as run_updated_at,
         case
           when j.cancel_requested then 'cancelled'
           when ${p.retryable} and j.attempt_count < j.max_attempts then 'pending'
@@ -213,7 +213,7 @@ export async function runFail(
         scheduled_at = case when d.next_status = 'pending'
                             then now() + make_interval(secs => d.backoff) else j.scheduled_at end,
         completed_at = case when d.next_status = 'pending' then null else now() end,
-        updated_at = now()
+        updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, d.run_updated_at)
       from decided d where j.id = d.id
       returning j.*
     )
@@ -272,10 +272,10 @@ export async function runAbandonExpired(
     ), abandoned as (
       update ${sql(t.runs)} r set
         status = 'abandoned', error = 'lease expired', lease_expires_at = null,
-        finished_at = now(), updated_at = now()
+        finished_at = now(), updated_at = ${nextStamp(sql, 'r.updated_at')}
       from expired
       where r.id = expired.id and r.status = 'running' and r.lease_expires_at < now()
-      returning r.id, r.job_id
+      returning r.id, r.job_id, r.updated_at
     ), moved as (
       update ${sql(t.jobs)} j set
         status = case
@@ -287,7 +287,7 @@ export async function runAbandonExpired(
           when not j.cancel_requested and j.attempt_count < j.max_attempts then null
           else now()
         end,
-        updated_at = now()
+        updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, a.updated_at)
       from abandoned a
       where j.id = a.job_id and j.status = 'active'
       returning j.id, j.status, j.kind, j.queue

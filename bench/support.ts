@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildApp } from '../src/app'
 import { loadConfig } from '../src/config'
-import { createSql, type Sql } from '../src/db/client'
+import { createNotifySql, createSql, type Sql } from '../src/db/client'
 import { startEmbeddedPostgres } from '../src/db/embedded'
 import { migrate } from '../src/db/migrate'
 import { type Tables, tablesFor } from '../src/db/tables'
@@ -37,7 +37,7 @@ export interface BenchInstance {
 export async function startInstance(url: string, prefix: string, notify = true): Promise<BenchInstance> {
   const config = { ...loadConfig({}), tablePrefix: prefix }
   const sql = createSql({ url, max: config.database.poolMax })
-  const notifySql = notify ? createSql({ url, max: 1 }) : null
+  const notifySql = notify ? createNotifySql(url) : null
   const tables = tablesFor(prefix)
   await migrate(sql, tables)
   const log = createLogger('PROD', 'warn')

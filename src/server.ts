@@ -4,7 +4,7 @@
  */
 import { buildApp } from './app'
 import { type Config, describeConfig } from './config'
-import { createSql } from './db/client'
+import { createNotifySql, createSql } from './db/client'
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded'
 import { migrate } from './db/migrate'
 import { tablesFor } from './db/tables'
@@ -47,7 +47,7 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
 
   // NOTIFY gets a connection of its own, so a burst of notifications never waits
   // behind (or holds up) the query pool; LISTEN has its own too (postgres.js).
-  const notifySql = createSql({ url, max: 1, applicationName: 'foreman-notify' })
+  const notifySql = createNotifySql(url)
   const events = createLiveEvents({
     sql,
     notifySql,

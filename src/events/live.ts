@@ -32,12 +32,22 @@ export interface LiveOptions {
   pollIntervalMs: number
 }
 
+/** Changes gather this long before one NOTIFY carries them to other instances. */
+const NOTIFY_WINDOW_MS = 5
+
 /** The NOTIFY channel of a table prefix, so Foremans with different prefixes do not hear each other. */
 export const channelFor = (tables: Tables) => `${tables.prefix}events`
 
 /** Builds the live layer; nothing connects until start(). */
 export function createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs }: LiveOptions): LiveEvents {
-  const hub = new EventHub({ listenSql: sql, notifySql, channel: channelFor(tables), log, pollIntervalMs })
+  const hub = new EventHub({
+    listenSql: sql,
+    notifySql,
+    channel: channelFor(tables),
+    log,
+    pollIntervalMs,
+    notifyWindowMs: NOTIFY_WINDOW_MS,
+  })
   const feed = new JobFeed(hub, sql, tables, log)
   const waiters = new ClaimWaiters(hub)
   const closing = new AbortController()

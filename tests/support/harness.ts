@@ -5,7 +5,7 @@
 import { afterAll } from 'bun:test'
 import { buildApp, type ForemanApp } from '../../src/app'
 import { type Config, loadConfig } from '../../src/config'
-import { createSql, type Sql } from '../../src/db/client'
+import { createNotifySql, createSql, type Sql } from '../../src/db/client'
 import { migrate } from '../../src/db/migrate'
 import { type Tables, tablesFor } from '../../src/db/tables'
 import type { Deps } from '../../src/deps'
@@ -58,7 +58,7 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
   const tables = tablesFor(prefix)
   await migrate(sql, tables)
   const log = createLogger('PROD', process.env.TEST_LOG_LEVEL ?? 'silent')
-  const notifySql = createSql({ url, max: 1, applicationName: 'foreman-test-notify' })
+  const notifySql = createNotifySql(url)
   const events = createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs: config.eventsPollSec * 1000 })
   await events.start()
   const deps: Deps = { config, sql, tables, log, events }

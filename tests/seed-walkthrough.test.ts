@@ -30,6 +30,7 @@ const SEED = {
 -d '{"worker_id":"worker-1","error":"smtp timeout","retryable":true,"backoff_seconds":30}'`,
   cancel: `curl -X POST localhost:7011/foreman/jobs/<id>/cancel`,
   runs: `curl localhost:7011/foreman/jobs/<id>/runs`,
+  events: `curl -N localhost:7011/foreman/events/<id>`,
 }
 
 /** Runs one seed command through bash and curl; answers the status and parsed body. */
@@ -166,5 +167,17 @@ describe('the seed README walkthrough, verbatim with curl', () => {
       select count(*)::int as n from ${f.sql(f.tables.jobs)}
       where kind = 'send-email' and idempotency_key = 'email-42'`
     expect(row?.n).toBe(1)
+  })
+
+  test('stream state (curl -N) prints the job and ends, because the job is terminal', async () => {
+    const line = `${SEED.events.replaceAll('localhost:7011', host).replaceAll('<id>', jobId)} -sS`
+    const proc = Bun.spawn(['bash', '-c', line], { stdout: 'pipe', stderr: 'pipe' })
+    // curl exits by itself only if the server ends the stream after the terminal event.
+    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited])
+    expect(code).toBe(0)
+    const frames = out.split('\n\n').filter((frame) => frame.includes('event: job'))
+    expect(frames.length).toBe(1)
+    const data = JSON.parse(/^data: (.*)$/m.exec(frames[0] ?? '')?.[1] ?? 'null')
+    expect(data).toMatchObject({ id: jobId, status: 'succeeded', current_run: null })
   })
 })

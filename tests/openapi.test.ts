@@ -25,6 +25,8 @@ const ROUTES: [string, string, string[]][] = [
   ['post', '/foreman/runs/{id}/fail', ['200', '400', '404', '409']],
   ['get', '/foreman/runs', ['200', '400']],
   ['get', '/foreman/runs/{id}', ['200', '400', '404']],
+  ['get', '/foreman/events/{id}', ['200', '400', '404']],
+  ['get', '/foreman/events', ['200', '400']],
 ]
 
 describe('OpenAPI document at /foreman/docs/json', () => {

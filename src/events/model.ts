@@ -19,10 +19,20 @@ export const EventsQuery = t.Object({
 })
 export type EventsQuery = typeof EventsQuery.static
 
-/** How the OpenAPI document describes an SSE answer. */
-export const sseDescription = (what: string) => ({
-  200: {
-    description: what,
-    content: { 'text/event-stream': { schema: { type: 'string' as const } } },
+const errorResponse = (description: string) => ({
+  description,
+  content: {
+    'application/json': {
+      schema: { type: 'object' as const, required: ['error'], properties: { error: { type: 'string' as const } } },
+    },
   },
+})
+
+/**
+ * How the OpenAPI document describes an SSE route. Given explicitly because it
+ * replaces the generated responses: the 200 is a stream, not a schema.
+ */
+export const sseResponses = (what: string, errors: Record<number, string>) => ({
+  200: { description: what, content: { 'text/event-stream': { schema: { type: 'string' as const } } } },
+  ...Object.fromEntries(Object.entries(errors).map(([status, text]) => [status, errorResponse(text)])),
 })

@@ -1,8 +1,7 @@
 /** HTTP controller for the event streams (SSE). */
 import { Elysia } from 'elysia'
 import type { Deps } from '../deps'
-import { ErrorBody } from '../http/schema'
-import { EventsQuery, JobEventsParams, sseDescription } from './model'
+import { EventsQuery, JobEventsParams, sseResponses } from './model'
 import { parseCursor, streamAll, streamJob } from './service'
 
 const tags = ['events']
@@ -19,13 +18,15 @@ export const eventRoutes = (deps: Deps) =>
       },
       {
         params: JobEventsParams,
-        response: { 400: ErrorBody, 404: ErrorBody },
         detail: {
           tags,
           summary: "Stream one job's changes (SSE)",
           description:
             'Sends `event: job` with the job (and `current_run`) at once, then one per change, progress included; the stream ends after the terminal event. 404 before streaming for an unknown id.',
-          responses: sseDescription('An event stream of `event: job` frames'),
+          responses: sseResponses('An event stream of `event: job` frames', {
+            400: 'Malformed job id',
+            404: 'Unknown job (answered before streaming)',
+          }),
         },
       },
     )
@@ -44,13 +45,14 @@ export const eventRoutes = (deps: Deps) =>
       },
       {
         query: EventsQuery,
-        response: { 400: ErrorBody },
         detail: {
           tags,
           summary: 'Stream every job change (SSE)',
           description:
             'Sends `event: job` for every job that changes and matches `kind`, `queue` and `status`, and `event: deleted` when retention removes one. Every event has an `id:`; reconnect with `Last-Event-ID` (or `?since=`) to receive what changed meanwhile, as far as the database still holds it (at least once).',
-          responses: sseDescription('An event stream of `event: job` and `event: deleted` frames'),
+          responses: sseResponses('An event stream of `event: job` and `event: deleted` frames', {
+            400: 'Bad filter, since or Last-Event-ID',
+          }),
         },
       },
     )

@@ -6,7 +6,7 @@ import { buildApp } from '../src/app'
 import { loadConfig } from '../src/config'
 import { createNotifySql, createSql, type Sql } from '../src/db/client'
 import { startEmbeddedPostgres } from '../src/db/embedded'
-import { migrate } from '../src/db/migrate'
+import { dropTables, migrate } from '../src/db/migrate'
 import { type Tables, tablesFor } from '../src/db/tables'
 import { createLiveEvents, type LiveEvents } from '../src/events/live'
 import { createLogger } from '../src/log'
@@ -50,12 +50,12 @@ export async function startInstance(url: string, prefix: string, notify = true):
     sql,
     tables,
     events,
-    async close(dropTables) {
+    async close(drop) {
       events.close()
       server.stop(true)
       await events.stop()
-      if (dropTables) {
-        await sql`drop table if exists ${sql(tables.runs)}, ${sql(tables.jobs)}, ${sql(tables.migrations)} cascade`
+      if (drop) {
+        await dropTables(sql, tables)
       }
       await Promise.all([sql.end(), notifySql?.end()])
     },

@@ -7,6 +7,7 @@ import { eventRoutes } from './events/routes'
 import { assertStorable, readJsonBody } from './http/body'
 import { jobRoutes } from './jobs/routes'
 import { runRoutes } from './runs/routes'
+import { scheduleRoutes } from './schedules/routes'
 import { VERSION } from './version'
 
 /** The Foreman API under /foreman, with Swagger UI at /foreman/docs. */
@@ -29,6 +30,7 @@ export function buildApp(deps: Deps) {
             { name: 'workers', description: 'Claim work and report on it' },
             { name: 'runs', description: 'The audit trail of attempts' },
             { name: 'events', description: 'Live changes as server-sent events' },
+            { name: 'schedules', description: 'Recurring recipes that enqueue jobs' },
           ],
         },
       }),
@@ -47,6 +49,7 @@ export function buildApp(deps: Deps) {
     .use(jobRoutes(deps))
     .use(runRoutes(deps))
     .use(eventRoutes(deps))
+    .use(scheduleRoutes(deps))
 }
 
 /** The app type, for typed clients and tests. */

@@ -15,6 +15,7 @@ import { MAX_WAIT_SEC } from './runs/model'
 import type { SweepLoop } from './sweeps/loop'
 import { startReaper } from './sweeps/reaper'
 import { startRetention } from './sweeps/retention'
+import { startScheduler } from './sweeps/scheduler'
 import { VERSION } from './version'
 
 /** A running Foreman. */
@@ -69,7 +70,9 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
     // is only a backstop for bodies far beyond it.
     maxRequestBodySize: config.maxBodyBytes * 4 + 1024 * 1024,
   })
-  const sweeps: SweepLoop[] = [startReaper(deps), startRetention(deps)].filter((s): s is SweepLoop => s !== null)
+  const sweeps: SweepLoop[] = [startReaper(deps), startRetention(deps), startScheduler(deps)].filter(
+    (s): s is SweepLoop => s !== null,
+  )
   log.info({ port: server.port }, `Foreman v${VERSION} listening on :${server.port}`)
 
   let stopping: Promise<void> | undefined

@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError } from '../src/config'
 import { createSql } from '../src/db/client'
-import { MIGRATIONS_DIR, migrate } from '../src/db/migrate'
+import { dropTables, MIGRATIONS_DIR, migrate } from '../src/db/migrate'
 import { type Tables, tablesFor } from '../src/db/tables'
 import { claimOne, enqueueJob, uniqueKind } from './support/factories'
 import { startFixture, uniquePrefix } from './support/harness'
@@ -40,7 +40,7 @@ describe('migrate()', () => {
       await a`insert into ${a(tables.jobs)} (id, kind) values ('job_x', 'k')`
       expect((await b`select count(*)::int as n from ${b(tables.jobs)}`)[0]?.n).toBe(1)
     } finally {
-      await a`drop table if exists ${a(tables.runs)}, ${a(tables.jobs)}, ${a(tables.migrations)} cascade`
+      await dropTables(a, tables)
       await Promise.all([a.end(), b.end()])
     }
   })
@@ -105,7 +105,13 @@ describe('table prefix', () => {
   })
 
   test("tablesFor('') names the bare tables", () => {
-    expect(tablesFor('')).toEqual({ prefix: '', jobs: 'jobs', runs: 'job_runs', migrations: 'migrations' })
+    expect(tablesFor('')).toEqual({
+      prefix: '',
+      jobs: 'jobs',
+      runs: 'job_runs',
+      schedules: 'schedules',
+      migrations: 'migrations',
+    })
   })
 
   test('tablesFor rejects a prefix that is not an identifier fragment', () => {

@@ -4,6 +4,9 @@ import { isoTimestamp } from './rows'
 /** The postgres.js client type used everywhere. */
 export type Sql = postgres.Sql
 
+/** A pool or an open transaction: what a statement that may run inside either takes. */
+export type Queryable = postgres.ISql
+
 /**
  * The connection that sends NOTIFY. A notifying transaction has a commit record,
  * and with synchronous_commit on, each would wait for its own WAL flush: with a

@@ -56,3 +56,10 @@ export async function migrate(sql: Sql, tables: Tables, dir = MIGRATIONS_DIR): P
     return applied
   })
 }
+
+/** Removes Foreman's tables for this prefix (tests, benchmarks, uninstalling). */
+export async function dropTables(sql: Sql, tables: Tables): Promise<void> {
+  await sql`
+    drop table if exists ${sql(tables.runs)}, ${sql(tables.jobs)}, ${sql(tables.schedules)}, ${sql(tables.migrations)}
+    cascade`
+}

@@ -5,6 +5,7 @@ export interface Tables {
   prefix: string
   jobs: string
   runs: string
+  schedules: string
   migrations: string
 }
 
@@ -15,6 +16,7 @@ export function tablesFor(prefix: string): Tables {
     prefix,
     jobs: `${prefix}jobs`,
     runs: `${prefix}job_runs`,
+    schedules: `${prefix}schedules`,
     migrations: `${prefix}migrations`,
   }
 }

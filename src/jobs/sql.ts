@@ -2,7 +2,7 @@
  * Named statements on the jobs table. Each state transition is one statement, so
  * a crash between two round-trips can never leave a half-done transition.
  */
-import type { Sql } from '../db/client'
+import type { Queryable, Sql } from '../db/client'
 import { nextStamp, runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
 import type { JobChange } from '../events/hub'
@@ -29,7 +29,11 @@ export interface JobInsert {
  * whether this call created it. Empty only when a concurrent insert of the same key
  * committed after this statement's snapshot: the caller retries.
  */
-export async function jobInsert(sql: Sql, t: Tables, j: JobInsert): Promise<{ created: boolean; job: JobRow } | null> {
+export async function jobInsert(
+  sql: Queryable,
+  t: Tables,
+  j: JobInsert,
+): Promise<{ created: boolean; job: JobRow } | null> {
   const rows = await sql<(JobRow & { created: boolean })[]>`
     with inserted as (
       insert into ${sql(t.jobs)}

@@ -6,7 +6,7 @@ import { afterAll } from 'bun:test'
 import { buildApp, type ForemanApp } from '../../src/app'
 import { type Config, loadConfig } from '../../src/config'
 import { createNotifySql, createSql, type Sql } from '../../src/db/client'
-import { migrate } from '../../src/db/migrate'
+import { dropTables, migrate } from '../../src/db/migrate'
 import { type Tables, tablesFor } from '../../src/db/tables'
 import type { Deps } from '../../src/deps'
 import { createLiveEvents } from '../../src/events/live'
@@ -93,7 +93,7 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
       for (const server of servers) server.stop(true)
       await events.stop()
       if (!options.keepTables) {
-        await sql`drop table if exists ${sql(tables.runs)}, ${sql(tables.jobs)}, ${sql(tables.migrations)} cascade`
+        await dropTables(sql, tables)
       }
       await Promise.all([sql.end({ timeout: 5 }), notifySql.end({ timeout: 5 })])
     },

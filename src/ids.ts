@@ -11,10 +11,5 @@ export const newRunId = (): string => `run_${nextUlid()}`
 /** A fresh schedule id: `sched_` + ULID. */
 export const newScheduleId = (): string => `sched_${nextUlid()}`
 
-const ULID = '[0-9A-HJKMNP-TV-Z]{26}'
-/** Pattern every job id matches. */
-export const JOB_ID_PATTERN = `^job_${ULID}$`
-/** Pattern every schedule id matches. */
-export const SCHEDULE_ID_PATTERN = `^sched_${ULID}$`
-/** Pattern every run id matches. */
-export const RUN_ID_PATTERN = `^run_${ULID}$`
+/** The pattern of ids minted with `prefix` (`job_`, `run_`, `sched_`). */
+export const idPattern = (prefix: string) => `^${prefix}[0-9A-HJKMNP-TV-Z]{26}$`

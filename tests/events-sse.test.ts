@@ -6,8 +6,8 @@
  */
 import { describe, expect, test } from 'bun:test'
 import { newJobId } from '../src/ids'
-import { uniqueKind } from './support/factories'
-import { type Fixture, startFixture } from './support/harness'
+import { blockedOn, lockRun, postOk, uniqueKind } from './support/factories'
+import { startFixture } from './support/harness'
 import { SseReader } from './support/sse-client'
 
 // No safety poll to speak of: whatever arrives, arrives by a hint (in-process or NOTIFY).
@@ -16,16 +16,10 @@ const base = f.serve()
 // A second Foreman instance on the same tables, with its own LISTEN/NOTIFY connections.
 const other = await startFixture({ eventsPollSec: 3600 }, { prefix: f.tables.prefix, keepTables: true })
 
-async function post(fx: Fixture, path: string, body: unknown) {
-  const res = await fx.call('POST', path, body)
-  expect(res.status).toBeLessThan(300)
-  return res.body
-}
-
 describe('GET /events/:id', () => {
   test('sends retry, then the job at once, then claim, progress and completion in order, then ends', async () => {
     const kind = uniqueKind('sse-order')
-    const job = await post(f, '/jobs', { kind })
+    const job = await postOk(f, '/jobs', { kind })
     const sse = await SseReader.open(`${base}/events/${job.id}`)
     expect(sse.status).toBe(200)
     expect(sse.response.headers.get('content-type')).toStartWith('text/event-stream')
@@ -34,12 +28,12 @@ describe('GET /events/:id', () => {
     expect(sse.frames[0]).toMatchObject({ type: 'retry' })
     expect(first).toMatchObject({ event: 'job', data: { id: job.id, status: 'pending', current_run: null } })
 
-    const claimed = await post(f, '/claim', { kinds: [kind], worker_id: 'w-order' })
+    const claimed = await postOk(f, '/claim', { kinds: [kind], worker_id: 'w-order' })
     const [active] = await sse.next(1)
     expect(active?.data).toMatchObject({ id: job.id, status: 'active', attempt_count: 1 })
     expect(active?.data.current_run).toMatchObject({ id: claimed.run.id, status: 'running', worker_id: 'w-order' })
 
-    await post(f, `/runs/${claimed.run.id}/heartbeat`, {
+    await postOk(f, `/runs/${claimed.run.id}/heartbeat`, {
       worker_id: 'w-order',
       progress_current: 3,
       progress_total: 10,
@@ -48,7 +42,7 @@ describe('GET /events/:id', () => {
     expect(progress?.data.status).toBe('active')
     expect(progress?.data.current_run).toMatchObject({ id: claimed.run.id, progress_current: 3, progress_total: 10 })
 
-    await post(f, `/runs/${claimed.run.id}/complete`, { worker_id: 'w-order', result: { answer: 42 } })
+    await postOk(f, `/runs/${claimed.run.id}/complete`, { worker_id: 'w-order', result: { answer: 42 } })
     const [done] = await sse.next(1)
     expect(done?.data).toMatchObject({ id: job.id, status: 'succeeded', result: { answer: 42 }, current_run: null })
 
@@ -74,8 +68,8 @@ describe('GET /events/:id', () => {
 
   test('a stream of an already terminal job sends that one event and ends', async () => {
     const kind = uniqueKind('sse-terminal')
-    const job = await post(f, '/jobs', { kind })
-    await post(f, `/jobs/${job.id}/cancel`, {})
+    const job = await postOk(f, '/jobs', { kind })
+    await postOk(f, `/jobs/${job.id}/cancel`, {})
     const sse = await SseReader.open(`${base}/events/${job.id}`)
     await sse.ended()
     expect(sse.events.map((e) => [e.event, e.data.id, e.data.status])).toEqual([['job', job.id, 'cancelled']])
@@ -84,19 +78,19 @@ describe('GET /events/:id', () => {
 
   test('cancelling an active job shows cancel_requested, and the worker failing out lands as cancelled and ends', async () => {
     const kind = uniqueKind('sse-cancel')
-    const job = await post(f, '/jobs', { kind })
+    const job = await postOk(f, '/jobs', { kind })
     const sse = await SseReader.open(`${base}/events/${job.id}`)
     await sse.next(1)
-    const claimed = await post(f, '/claim', { kinds: [kind], worker_id: 'w-cancel' })
+    const claimed = await postOk(f, '/claim', { kinds: [kind], worker_id: 'w-cancel' })
     expect((await sse.next(1))[0]?.data.status).toBe('active')
 
-    const cancelled = await post(f, `/jobs/${job.id}/cancel`, {})
+    const cancelled = await postOk(f, `/jobs/${job.id}/cancel`, {})
     expect(cancelled).toMatchObject({ status: 'active', cancel_requested: true })
     expect((await sse.next(1))[0]?.data).toMatchObject({ status: 'active', cancel_requested: true })
 
-    const beat = await post(f, `/runs/${claimed.run.id}/heartbeat`, { worker_id: 'w-cancel' })
+    const beat = await postOk(f, `/runs/${claimed.run.id}/heartbeat`, { worker_id: 'w-cancel' })
     expect(beat.cancel_requested).toBe(true)
-    await post(f, `/runs/${claimed.run.id}/fail`, { worker_id: 'w-cancel', error: 'cancelled by request' })
+    await postOk(f, `/runs/${claimed.run.id}/fail`, { worker_id: 'w-cancel', error: 'cancelled by request' })
 
     await sse.ended()
     const last = sse.events.at(-1)
@@ -108,17 +102,17 @@ describe('GET /events/:id', () => {
     const kind = uniqueKind('sse-other')
     const received = f.deps.events.hub.stats().received
     // Enqueued, claimed, heartbeaten and completed by instance B; watched on instance A.
-    const job = await post(other, '/jobs', { kind })
+    const job = await postOk(other, '/jobs', { kind })
     const sse = await SseReader.open(`${base}/events/${job.id}`)
     expect((await sse.next(1))[0]?.data.status).toBe('pending')
 
-    const claimed = await post(other, '/claim', { kinds: [kind], worker_id: 'w-other' })
+    const claimed = await postOk(other, '/claim', { kinds: [kind], worker_id: 'w-other' })
     expect((await sse.next(1))[0]?.data).toMatchObject({ status: 'active', current_run: { id: claimed.run.id } })
 
-    await post(other, `/jobs/${job.id}/heartbeat`, { worker_id: 'w-other', progress_current: 7 })
+    await postOk(other, `/jobs/${job.id}/heartbeat`, { worker_id: 'w-other', progress_current: 7 })
     expect((await sse.next(1))[0]?.data.current_run).toMatchObject({ progress_current: 7 })
 
-    await post(other, `/jobs/${job.id}/complete`, { worker_id: 'w-other', result: 'from-b' })
+    await postOk(other, `/jobs/${job.id}/complete`, { worker_id: 'w-other', result: 'from-b' })
     expect((await sse.next(1))[0]?.data).toMatchObject({ status: 'succeeded', result: 'from-b' })
     await sse.ended()
     // They came over the wire from B, not from A's own publishes.
@@ -126,41 +120,11 @@ describe('GET /events/:id', () => {
   })
 })
 
-/** Holds a lock on a run's row until release() is called, as a concurrent statement would. */
-async function lockRun(fx: Fixture, runId: string) {
-  let release!: () => void
-  const held = new Promise<void>((resolve) => (release = resolve))
-  let locked!: () => void
-  const isLocked = new Promise<void>((resolve) => (locked = resolve))
-  const tx = fx.sql.begin(async (tx) => {
-    await tx`select 1 from ${tx(fx.tables.runs)} where id = ${runId} for update`
-    locked()
-    await held
-  })
-  await isLocked
-  return async () => {
-    release()
-    await tx
-  }
-}
-
-/** Waits until a statement containing `text` is blocked on a lock. */
-async function blockedOn(fx: Fixture, text: string) {
-  for (let i = 0; i < 200; i++) {
-    const [row] = await fx.sql<{ n: number }[]>`
-      select count(*)::int as n from pg_stat_activity
-      where wait_event_type = 'Lock' and query like ${`%${text}%`} and pid <> pg_backend_pid()`
-    if ((row?.n ?? 0) > 0) return
-    await Bun.sleep(10)
-  }
-  throw new Error(`no statement containing ${text} is waiting on a lock`)
-}
-
 describe('GET /events/:id and commit order', () => {
   test('a completion that commits after a concurrent cancel still reaches the stream, which then ends', async () => {
     const kind = uniqueKind('sse-race')
-    const job = await post(f, '/jobs', { kind })
-    const claimed = await post(f, '/claim', { kinds: [kind], worker_id: 'w-race' })
+    const job = await postOk(f, '/jobs', { kind })
+    const claimed = await postOk(f, '/claim', { kinds: [kind], worker_id: 'w-race' })
     const sse = await SseReader.open(`${base}/events/${job.id}`)
     expect((await sse.next(1))[0]?.data.status).toBe('active')
 
@@ -169,7 +133,7 @@ describe('GET /events/:id and commit order', () => {
     const unlock = await lockRun(f, claimed.run.id)
     const completing = f.call('POST', `/runs/${claimed.run.id}/complete`, { worker_id: 'w-race', result: 'won' })
     await blockedOn(f, "status = 'succeeded'")
-    expect((await post(f, `/jobs/${job.id}/cancel`, {})).cancel_requested).toBe(true)
+    expect((await postOk(f, `/jobs/${job.id}/cancel`, {})).cancel_requested).toBe(true)
     expect((await sse.next(1))[0]?.data).toMatchObject({ status: 'active', cancel_requested: true })
     await unlock()
     expect((await completing).body).toMatchObject({ status: 'succeeded', result: 'won' })
@@ -185,7 +149,7 @@ describe('an idle stream', () => {
     const quiet = await startFixture({ sseKeepAliveSec: 1, eventsPollSec: 3600 })
     const url = quiet.serve()
     const kind = uniqueKind('sse-idle')
-    const job = await post(quiet, '/jobs', { kind })
+    const job = await postOk(quiet, '/jobs', { kind })
     const sse = await SseReader.open(`${url}/events/${job.id}`)
     await sse.next(1)
 
@@ -193,7 +157,7 @@ describe('an idle stream', () => {
     expect(sse.done).toBe(false)
     expect(sse.comments).toContain('keep-alive')
 
-    await post(quiet, '/claim', { kinds: [kind], worker_id: 'w-idle' })
+    await postOk(quiet, '/claim', { kinds: [kind], worker_id: 'w-idle' })
     expect((await sse.next(1))[0]?.data).toMatchObject({ id: job.id, status: 'active' })
     sse.close()
     await quiet.close()

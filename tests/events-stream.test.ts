@@ -6,19 +6,13 @@
  */
 import { describe, expect, test } from 'bun:test'
 import { pruneHistory } from '../src/sweeps/retention'
-import { uniqueKind } from './support/factories'
-import { type Fixture, startFixture } from './support/harness'
+import { blockedOn, lockRun, postOk, uniqueKind } from './support/factories'
+import { startFixture } from './support/harness'
 import { type SseEvent, SseReader } from './support/sse-client'
 
 const f = await startFixture({ eventsPollSec: 3600 })
 const base = f.serve()
 const other = await startFixture({ eventsPollSec: 3600 }, { prefix: f.tables.prefix, keepTables: true })
-
-async function post(fx: Fixture, path: string, body: unknown) {
-  const res = await fx.call('POST', path, body)
-  expect(res.status).toBeLessThan(300)
-  return res.body
-}
 
 const q = (params: Record<string, string>) => new URLSearchParams(params).toString()
 
@@ -44,13 +38,13 @@ describe('GET /events filters', () => {
       expect(s.response.headers.get('content-type')).toStartWith('text/event-stream')
     }
 
-    const a1 = await post(f, '/jobs', { kind: kindA })
-    const b1 = await post(f, '/jobs', { kind: kindB, queue })
-    const b2 = await post(f, '/jobs', { kind: kindB })
+    const a1 = await postOk(f, '/jobs', { kind: kindA })
+    const b1 = await postOk(f, '/jobs', { kind: kindB, queue })
+    const b2 = await postOk(f, '/jobs', { kind: kindB })
     await seen(all, [[a1.id, 'pending']])
-    const claimed = await post(f, '/claim', { kinds: [kindA], worker_id: 'w-filter' })
+    const claimed = await postOk(f, '/claim', { kinds: [kindA], worker_id: 'w-filter' })
     await seen(all, [[a1.id, 'active']])
-    await post(f, `/runs/${claimed.run.id}/complete`, { worker_id: 'w-filter' })
+    await postOk(f, `/runs/${claimed.run.id}/complete`, { worker_id: 'w-filter' })
     await seen(all, [
       [a1.id, 'succeeded'],
       [b1.id, 'pending'],
@@ -74,8 +68,8 @@ describe('GET /events filters', () => {
 
   test('retention deleting a job sends event: deleted with its id', async () => {
     const kind = uniqueKind('stream-deleted')
-    const job = await post(f, '/jobs', { kind })
-    await post(f, `/jobs/${job.id}/cancel`, {})
+    const job = await postOk(f, '/jobs', { kind })
+    await postOk(f, `/jobs/${job.id}/cancel`, {})
     await f.sql`update ${f.sql(f.tables.jobs)} set completed_at = now() - interval '3 days' where id = ${job.id}`
 
     const sse = await SseReader.open(`${base}/events?${q({ kind })}`)
@@ -93,8 +87,8 @@ describe('GET /events resume', () => {
   test('reconnecting with Last-Event-ID delivers every job that changed while disconnected', async () => {
     const kind = uniqueKind('stream-resume')
     const first = await SseReader.open(`${base}/events?${q({ kind })}`)
-    const j1 = await post(f, '/jobs', { kind })
-    const j2 = await post(f, '/jobs', { kind })
+    const j1 = await postOk(f, '/jobs', { kind })
+    const j2 = await postOk(f, '/jobs', { kind })
     await seen(first, [
       [j1.id, 'pending'],
       [j2.id, 'pending'],
@@ -105,9 +99,9 @@ describe('GET /events resume', () => {
     await first.ended()
 
     // While nobody listens: two new jobs and a change to an old one.
-    const j3 = await post(f, '/jobs', { kind })
-    const j4 = await post(f, '/jobs', { kind })
-    const claimed = await post(f, '/claim', { kinds: [kind], worker_id: 'w-resume' })
+    const j3 = await postOk(f, '/jobs', { kind })
+    const j4 = await postOk(f, '/jobs', { kind })
+    const claimed = await postOk(f, '/claim', { kinds: [kind], worker_id: 'w-resume' })
     expect(claimed.job.id).toBe(j1.id)
 
     const again = await SseReader.open(`${base}/events?${q({ kind })}`, { 'Last-Event-ID': lastId as string })
@@ -118,7 +112,7 @@ describe('GET /events resume', () => {
       [j4.id, 'pending'],
     ])
     // And it is live after the replay.
-    await post(f, `/runs/${claimed.run.id}/complete`, { worker_id: 'w-resume' })
+    await postOk(f, `/runs/${claimed.run.id}/complete`, { worker_id: 'w-resume' })
     await seen(again, [[j1.id, 'succeeded']])
     for (const e of again.events) expect(e.data.kind).toBe(kind)
     again.close()
@@ -126,10 +120,10 @@ describe('GET /events resume', () => {
 
   test('?since=<RFC 3339> replays the jobs that changed after that time', async () => {
     const kind = uniqueKind('stream-since')
-    const before = await post(f, '/jobs', { kind })
+    const before = await postOk(f, '/jobs', { kind })
     await Bun.sleep(20)
-    const j1 = await post(f, '/jobs', { kind })
-    const j2 = await post(f, '/jobs', { kind })
+    const j1 = await postOk(f, '/jobs', { kind })
+    const j2 = await postOk(f, '/jobs', { kind })
     const since = new Date(Date.parse(j1.enqueued_at) - 5).toISOString()
     expect(Date.parse(since)).toBeGreaterThan(Date.parse(before.updated_at))
 
@@ -155,47 +149,24 @@ describe('GET /events resume', () => {
   })
 })
 
-/** Holds a lock on a run's row until the returned function is called. */
-async function lockRun(runId: string) {
-  let release!: () => void
-  let locked!: () => void
-  const isLocked = new Promise<void>((resolve) => (locked = resolve))
-  const tx = f.sql.begin(async (tx) => {
-    await tx`select 1 from ${tx(f.tables.runs)} where id = ${runId} for update`
-    locked()
-    await new Promise<void>((resolve) => (release = resolve))
-  })
-  await isLocked
-  return async () => {
-    release()
-    await tx
-  }
-}
-
 describe('GET /events and commit order', () => {
   test('a completion that commits after a concurrent cancel reaches the live stream and a resume from the cancel', async () => {
     const kind = uniqueKind('stream-race')
-    const job = await post(f, '/jobs', { kind })
-    const claimed = await post(f, '/claim', { kinds: [kind], worker_id: 'w-race' })
+    const job = await postOk(f, '/jobs', { kind })
+    const claimed = await postOk(f, '/claim', { kinds: [kind], worker_id: 'w-race' })
     const live = await SseReader.open(`${base}/events?${q({ kind })}`)
 
     // The completion's statement starts first but waits on the run row; a cancel commits meanwhile.
-    const unlock = await lockRun(claimed.run.id)
+    const unlock = await lockRun(f, claimed.run.id)
     const completing = f.call('POST', `/runs/${claimed.run.id}/complete`, { worker_id: 'w-race' })
-    for (let i = 0; i < 200; i++) {
-      const [row] = await f.sql<{ n: number }[]>`
-        select count(*)::int as n from pg_stat_activity
-        where wait_event_type = 'Lock' and query like '%status = ''succeeded''%' and pid <> pg_backend_pid()`
-      if (row?.n) break
-      await Bun.sleep(10)
-    }
-    await post(f, `/jobs/${job.id}/cancel`, {})
+    await blockedOn(f, "status = 'succeeded'")
+    await postOk(f, `/jobs/${job.id}/cancel`, {})
     await live.until(() => live.events.some((e) => e.data.cancel_requested), 4000, 'the cancel request')
     const cancelEventId = live.events.at(-1)?.id as string
     await unlock()
     expect((await completing).body.status).toBe('succeeded')
     // A later job as a marker: once the live stream shows it, the completion's hint was handled too.
-    const marker = await post(f, '/jobs', { kind })
+    const marker = await postOk(f, '/jobs', { kind })
     await seen(live, [[marker.id, 'pending']])
     const resumed = await SseReader.open(`${base}/events?${q({ kind })}`, { 'Last-Event-ID': cancelEventId })
     await seen(resumed, [[marker.id, 'pending']])
@@ -213,11 +184,11 @@ describe('GET /events across instances', () => {
     const kind = uniqueKind('stream-other')
     const received = f.deps.events.hub.stats().received
     const sse = await SseReader.open(`${base}/events?${q({ kind })}`)
-    const job = await post(other, '/jobs', { kind })
+    const job = await postOk(other, '/jobs', { kind })
     await seen(sse, [[job.id, 'pending']])
-    const claimed = await post(other, '/claim', { kinds: [kind], worker_id: 'w-other' })
+    const claimed = await postOk(other, '/claim', { kinds: [kind], worker_id: 'w-other' })
     await seen(sse, [[job.id, 'active']])
-    await post(other, `/runs/${claimed.run.id}/complete`, { worker_id: 'w-other', result: [1, 2] })
+    await postOk(other, `/runs/${claimed.run.id}/complete`, { worker_id: 'w-other', result: [1, 2] })
     await seen(sse, [[job.id, 'succeeded']])
     expect(sse.events.at(-1)?.data).toMatchObject({ id: job.id, status: 'succeeded', result: [1, 2] })
     expect(f.deps.events.hub.stats().received).toBeGreaterThan(received)

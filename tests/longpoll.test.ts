@@ -5,8 +5,8 @@
  * answer until the job is terminal or the wait ends.
  */
 import { describe, expect, test } from 'bun:test'
-import { uniqueKind } from './support/factories'
-import { type Fixture, startFixture } from './support/harness'
+import { blockedOn, lockRun, postOk, uniqueKind } from './support/factories'
+import { startFixture } from './support/harness'
 import { eventually, SseReader } from './support/sse-client'
 
 // No safety poll: a waiter wakes on a hint or on its own due-time timer, or not at all.
@@ -35,12 +35,6 @@ async function timedPost(path: string, body: unknown): Promise<Timed> {
   return { status: res.status, body: text ? JSON.parse(text) : null, at, elapsed: at - started }
 }
 
-async function post(fx: Fixture, path: string, body: unknown) {
-  const res = await fx.call('POST', path, body)
-  expect(res.status).toBeLessThan(300)
-  return res.body
-}
-
 /** Waits until `n` claimers sleep in this instance's line. */
 const sleeping = (n: number) => eventually(() => waiters.stats().sleeping >= n, 4000, `${n} sleeping claimer(s)`)
 
@@ -51,7 +45,7 @@ describe('claim with wait_seconds', () => {
       const pending = timedPost(path, { kinds: [kind], worker_id: 'w-mid', wait_seconds: 10 })
       await sleeping(1)
       const enqueuedAt = Date.now()
-      const job = await post(f, '/jobs', { kind })
+      const job = await postOk(f, '/jobs', { kind })
       const answer = await pending
       expect(answer.status).toBe(200)
       expect(answer.body.job).toMatchObject({ id: job.id, status: 'active' })
@@ -72,11 +66,11 @@ describe('claim with wait_seconds', () => {
 
   test('a retry whose backoff ends mid-wait is picked up by a waiting claimer', async () => {
     const kind = uniqueKind('lp-retry')
-    const job = await post(f, '/jobs', { kind, max_attempts: 2 })
-    const first = await post(f, '/claim', { kinds: [kind], worker_id: 'w-retry-1' })
+    const job = await postOk(f, '/jobs', { kind, max_attempts: 2 })
+    const first = await postOk(f, '/claim', { kinds: [kind], worker_id: 'w-retry-1' })
     const pending = timedPost('/claim', { kinds: [kind], worker_id: 'w-retry-2', wait_seconds: 10 })
     await sleeping(1)
-    const failed = await post(f, `/runs/${first.run.id}/fail`, {
+    const failed = await postOk(f, `/runs/${first.run.id}/fail`, {
       worker_id: 'w-retry-1',
       error: 'flaky',
       retryable: true,
@@ -95,7 +89,7 @@ describe('claim with wait_seconds', () => {
     const pending = timedPost('/claim', { kinds: [kind], worker_id: 'w-sched', wait_seconds: 10 })
     await sleeping(1)
     const scheduledAt = new Date(Date.now() + 1000).toISOString()
-    const job = await post(f, '/jobs', { kind, scheduled_at: scheduledAt })
+    const job = await postOk(f, '/jobs', { kind, scheduled_at: scheduledAt })
     const answer = await pending
     expect(answer.status).toBe(200)
     expect(answer.body.job.id).toBe(job.id)
@@ -106,7 +100,7 @@ describe('claim with wait_seconds', () => {
     const kind = uniqueKind('lp-other')
     const pending = timedPost('/claim', { kinds: [kind], worker_id: 'w-other', wait_seconds: 10 })
     await sleeping(1)
-    const job = await post(other, '/jobs', { kind })
+    const job = await postOk(other, '/jobs', { kind })
     const answer = await pending
     expect(answer.status).toBe(200)
     expect(answer.body.job.id).toBe(job.id)
@@ -119,7 +113,7 @@ describe('claim with wait_seconds', () => {
       timedPost('/claim', { kinds: [kind], worker_id: `w-many-${i}`, wait_seconds: 2 }),
     )
     await sleeping(20)
-    const jobs = await Promise.all(Array.from({ length: 5 }, () => post(f, '/jobs', { kind })))
+    const jobs = await Promise.all(Array.from({ length: 5 }, () => postOk(f, '/jobs', { kind })))
     const answers = await Promise.all(claims)
     const won = answers.filter((a) => a.status === 200)
     expect(won.length).toBe(5)
@@ -143,10 +137,10 @@ describe('enqueue with wait_seconds', () => {
   test('the 201 is held until a worker completes the job and carries succeeded and the result', async () => {
     const kind = uniqueKind('lp-enqueue-done')
     const held = timedPost('/jobs', { kind, params: { n: 1 }, wait_seconds: 10 })
-    const claimed = await post(f, '/claim', { kinds: [kind], worker_id: 'w-held', wait_seconds: 5 })
-    await post(f, `/runs/${claimed.run.id}/heartbeat`, { worker_id: 'w-held', progress_current: 1 })
+    const claimed = await postOk(f, '/claim', { kinds: [kind], worker_id: 'w-held', wait_seconds: 5 })
+    await postOk(f, `/runs/${claimed.run.id}/heartbeat`, { worker_id: 'w-held', progress_current: 1 })
     const completeSentAt = Date.now()
-    await post(f, `/runs/${claimed.run.id}/complete`, { worker_id: 'w-held', result: { doubled: 2 } })
+    await postOk(f, `/runs/${claimed.run.id}/complete`, { worker_id: 'w-held', result: { doubled: 2 } })
     const answer = await held
     expect(answer.status).toBe(201)
     expect(answer.body).toMatchObject({ id: claimed.job.id, kind, status: 'succeeded', result: { doubled: 2 } })
@@ -165,11 +159,11 @@ describe('enqueue with wait_seconds', () => {
 
   test('a duplicate enqueue with wait_seconds answers 409 with the job as it stands when it ends', async () => {
     const kind = uniqueKind('lp-enqueue-dup')
-    const original = await post(f, '/jobs', { kind, idempotency_key: 'once' })
-    const claimed = await post(f, '/claim', { kinds: [kind], worker_id: 'w-dup' })
+    const original = await postOk(f, '/jobs', { kind, idempotency_key: 'once' })
+    const claimed = await postOk(f, '/claim', { kinds: [kind], worker_id: 'w-dup' })
     const duplicate = timedPost('/jobs', { kind, idempotency_key: 'once', wait_seconds: 10 })
     await eventually(() => f.deps.events.feed.stats().watchedJobs >= 1, 4000, 'the duplicate to watch the job')
-    await post(f, `/runs/${claimed.run.id}/complete`, { worker_id: 'w-dup', result: 'first' })
+    await postOk(f, `/runs/${claimed.run.id}/complete`, { worker_id: 'w-dup', result: 'first' })
     const answer = await duplicate
     expect(answer.status).toBe(409)
     expect(typeof answer.body.error).toBe('string')
@@ -180,34 +174,19 @@ describe('enqueue with wait_seconds', () => {
   test('a completion that commits after a concurrent cancel ends the wait with the job succeeded', async () => {
     const kind = uniqueKind('lp-enqueue-race')
     const held = timedPost('/jobs', { kind, wait_seconds: 3 })
-    const claimed = await post(f, '/claim', { kinds: [kind], worker_id: 'w-race', wait_seconds: 2 })
+    const claimed = await postOk(f, '/claim', { kinds: [kind], worker_id: 'w-race', wait_seconds: 2 })
     await eventually(() => f.deps.events.feed.stats().watchedJobs >= 1, 4000, 'the enqueue to watch its job')
     // Hold the run row, as a concurrent heartbeat would: the completion's statement starts, then waits.
-    let release!: () => void
-    let locked!: () => void
-    const isLocked = new Promise<void>((resolve) => (locked = resolve))
-    const tx = f.sql.begin(async (tx) => {
-      await tx`select 1 from ${tx(f.tables.runs)} where id = ${claimed.run.id} for update`
-      locked()
-      await new Promise<void>((resolve) => (release = resolve))
-    })
-    await isLocked
+    const unlock = await lockRun(f, claimed.run.id)
     const completing = f.call('POST', `/runs/${claimed.run.id}/complete`, { worker_id: 'w-race', result: 'done' })
-    for (let i = 0; i < 200; i++) {
-      const [row] = await f.sql<{ n: number }[]>`
-        select count(*)::int as n from pg_stat_activity
-        where wait_event_type = 'Lock' and query like '%status = ''succeeded''%' and pid <> pg_backend_pid()`
-      if (row?.n) break
-      await Bun.sleep(10)
-    }
+    await blockedOn(f, "status = 'succeeded'")
     // A stream on the same job as a marker: once it shows the cancel, so has the waiting enqueue.
     const marker = await SseReader.open(`${base}/events/${claimed.job.id}`)
     await marker.next(1)
-    await post(f, `/jobs/${claimed.job.id}/cancel`, {})
+    await postOk(f, `/jobs/${claimed.job.id}/cancel`, {})
     await marker.until(() => marker.events.some((e) => e.data.cancel_requested), 2000, 'the cancel request')
     marker.close()
-    release()
-    await tx
+    await unlock()
     expect((await completing).body.status).toBe('succeeded')
     const answer = await held
     expect(answer.body).toMatchObject({ id: claimed.job.id, status: 'succeeded', result: 'done' })

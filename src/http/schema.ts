@@ -11,6 +11,7 @@ import type { TLiteral, TUnion } from '@sinclair/typebox'
 import { Type } from '@sinclair/typebox'
 import { type TSchema, t } from 'elysia'
 import { InvalidInput } from '../errors'
+import { idPattern } from '../ids'
 
 /**
  * One of a fixed set of strings. Not `t.UnionEnum`: in a query schema Elysia gives
@@ -24,6 +25,14 @@ export const OneOf = <const T extends readonly string[]>(values: T, description?
       description: description ?? `One of: ${values.join(', ')}`,
     },
   ) as unknown as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>
+
+/** A prefixed ULID id (`job_…`, `run_…`, `sched_…`); a malformed one is a 400 naming the field. */
+export const PrefixedId = (prefix: string, what: string) =>
+  t.String({
+    pattern: idPattern(prefix),
+    description: `${what} id: ${prefix} + ULID`,
+    examples: [`${prefix}01JD8X3Q4N6V7W8Y9Z0A1B2C3D`],
+  })
 
 /** `schema` or JSON null. */
 export const Nullable = <T extends TSchema>(schema: T) => t.Union([schema, t.Null()])

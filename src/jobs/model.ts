@@ -1,7 +1,16 @@
 /** Schemas (and their types) for jobs and their runs: what the API accepts and answers. */
 import { t } from 'elysia'
-import { JsonValue, Limit, Name, Nullable, OneOf, StrictInteger, StrictNumber, Timestamp } from '../http/schema'
-import { JOB_ID_PATTERN, RUN_ID_PATTERN } from '../ids'
+import {
+  JsonValue,
+  Limit,
+  Name,
+  Nullable,
+  OneOf,
+  PrefixedId,
+  StrictInteger,
+  StrictNumber,
+  Timestamp,
+} from '../http/schema'
 
 export const JOB_STATUSES = ['pending', 'active', 'succeeded', 'failed', 'cancelled'] as const
 export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'abandoned'] as const
@@ -12,17 +21,9 @@ export const JobStatus = OneOf(JOB_STATUSES)
 export const RunStatus = OneOf(RUN_STATUSES)
 
 /** `job_` + ULID. */
-export const JobId = t.String({
-  pattern: JOB_ID_PATTERN,
-  description: 'Job id: job_ + ULID',
-  examples: ['job_01JD8X3Q4N6V7W8Y9Z0A1B2C3D'],
-})
+export const JobId = PrefixedId('job_', 'Job')
 /** `run_` + ULID. */
-export const RunId = t.String({
-  pattern: RUN_ID_PATTERN,
-  description: 'Run id: run_ + ULID',
-  examples: ['run_01JD8X3Q4N6V7W8Y9Z0A1B2C3D'],
-})
+export const RunId = PrefixedId('run_', 'Run')
 
 /** One attempt at a job: the immutable audit trail. */
 export const Run = t.Object({

@@ -1,15 +1,10 @@
 /** Schemas (and their types) for schedules: recurring recipes that enqueue jobs. */
 import { t } from 'elysia'
-import { JsonValue, Limit, Name, Nullable, StrictBoolean, StrictInteger, Timestamp } from '../http/schema'
-import { SCHEDULE_ID_PATTERN } from '../ids'
+import { JsonValue, Limit, Name, Nullable, PrefixedId, StrictBoolean, StrictInteger, Timestamp } from '../http/schema'
 import { JobId } from '../jobs/model'
 
 /** `sched_` + ULID. */
-export const ScheduleId = t.String({
-  pattern: SCHEDULE_ID_PATTERN,
-  description: 'Schedule id: sched_ + ULID',
-  examples: ['sched_01JD8X3Q4N6V7W8Y9Z0A1B2C3D'],
-})
+export const ScheduleId = PrefixedId('sched_', 'Schedule')
 
 /** A stored schedule. */
 export const Schedule = t.Object({

@@ -22,3 +22,43 @@ export async function claimOne(f: Fixture, kind: string, workerId = 'worker-1', 
 
 /** Seconds from now until an RFC 3339 timestamp. */
 export const secondsUntil = (stamp: string) => (Date.parse(stamp) - Date.now()) / 1000
+
+/** POSTs through the fixture and expects a 2xx; answers the body. */
+export async function postOk(f: Fixture, path: string, body: unknown) {
+  const res = await f.call('POST', path, body)
+  expect(res.status).toBeLessThan(300)
+  return res.body
+}
+
+/** Holds a lock on a run's row, as a concurrent statement would, until the returned function is called. */
+export async function lockRun(f: Fixture, runId: string): Promise<() => Promise<void>> {
+  let release!: () => void
+  let locked!: () => void
+  const isLocked = new Promise<void>((resolve) => {
+    locked = resolve
+  })
+  const tx = f.sql.begin(async (tx) => {
+    await tx`select 1 from ${tx(f.tables.runs)} where id = ${runId} for update`
+    locked()
+    await new Promise<void>((resolve) => {
+      release = resolve
+    })
+  })
+  await isLocked
+  return async () => {
+    release()
+    await tx
+  }
+}
+
+/** Waits until a statement containing `text` is blocked on a lock. */
+export async function blockedOn(f: Fixture, text: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const [row] = await f.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity
+      where wait_event_type = 'Lock' and query like ${`%${text}%`} and pid <> pg_backend_pid()`
+    if ((row?.n ?? 0) > 0) return
+    await Bun.sleep(10)
+  }
+  throw new Error(`no statement containing ${text} is waiting on a lock`)
+}

@@ -44,6 +44,8 @@ export function parseDuration(text: string): number | null {
 /** Throws InvalidInput('timezone') unless `timezone` is an IANA zone this runtime knows. */
 export function checkTimezone(timezone: string): void {
   try {
+    // Intl also takes bare offsets ("+05:30"), which are not IANA zones and know no daylight saving.
+    if (/^[+-]/.test(timezone)) throw new RangeError('offset')
     new Intl.DateTimeFormat('en-US', { timeZone: timezone })
   } catch {
     throw new InvalidInput('timezone', `${JSON.stringify(timezone)} is not an IANA time zone (e.g. "Europe/Berlin")`)
@@ -54,7 +56,7 @@ export function checkTimezone(timezone: string): void {
 export function parseRecurrence(expr: string, timezone: string): Recurrence {
   checkTimezone(timezone)
   const trimmed = expr.trim().replace(/\s+/g, ' ')
-  const every = /^@every (.+)$/.exec(trimmed)
+  const every = /^@every (.+)$/i.exec(trimmed)
   if (every) {
     const ms = parseDuration(every[1] ?? '')
     if (ms === null || ms < MIN_EVERY_MS || ms > MAX_EVERY_MS) {

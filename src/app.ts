@@ -6,6 +6,9 @@ import { toErrorResponse } from './errors'
 import { eventRoutes } from './events/routes'
 import { assertStorable, readJsonBody } from './http/body'
 import { jobRoutes } from './jobs/routes'
+import { bearerAuth } from './operations/auth'
+import { healthRoutes } from './operations/health'
+import { requestLog } from './operations/request-log'
 import { runRoutes } from './runs/routes'
 import { scheduleRoutes } from './schedules/routes'
 import { VERSION } from './version'
@@ -35,10 +38,14 @@ export function buildApp(deps: Deps) {
         },
       }),
     )
+    .use(requestLog(deps.log))
+    .use(bearerAuth(deps.config.apiTokens))
     .onParse(({ request }) => readJsonBody(request, deps.config.maxBodyBytes))
     .onTransform(({ query }) => assertStorable(query, 'query'))
-    .onError(({ code, error, request }) => {
+    .onError(({ code, error, request, set }) => {
       const { status, body } = toErrorResponse(error, code)
+      // The answer is a Response, but request logs and metrics read the status from set.
+      set.status = status
       if (status >= 500) deps.log.error({ err: error, method: request.method, url: request.url }, 'request failed')
       return Response.json(body, { status })
     })
@@ -46,6 +53,7 @@ export function buildApp(deps: Deps) {
       response: t.Object({ message: t.String() }),
       detail: { summary: 'Liveness and version', tags: ['jobs'] },
     })
+    .use(healthRoutes(deps))
     .use(jobRoutes(deps))
     .use(runRoutes(deps))
     .use(eventRoutes(deps))

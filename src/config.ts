@@ -24,6 +24,8 @@ export interface Config {
   eventsPollSec: number
   /** Comment keep-alive cadence on SSE streams. */
   sseKeepAliveSec: number
+  /** Bearer tokens accepted (FOREMAN_API_TOKENS); empty means auth is off. */
+  apiTokens: string[]
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -88,6 +90,20 @@ function databaseConfig(env: Env): DatabaseConfig {
   return { kind: 'embedded', dataDir: env.FOREMAN_EMBEDDED_DATA_DIR || '.foreman/postgres', poolMax }
 }
 
+/** Comma-separated tokens; each must be printable and free of spaces (it travels in a header). */
+function apiTokens(raw: string | undefined): string[] {
+  const tokens = (raw ?? '')
+    .split(',')
+    .map((token) => token.trim())
+    .filter((token) => token !== '')
+  for (const token of tokens) {
+    if (!/^[\x21-\x7e]+$/.test(token)) {
+      throw new ConfigError('FOREMAN_API_TOKENS must be comma-separated tokens of printable ASCII without spaces')
+    }
+  }
+  return tokens
+}
+
 /** Reads and validates the configuration; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Env = process.env): Config {
   const rawEnv = (env.ENV ?? 'PROD').toUpperCase()
@@ -107,6 +123,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutSec: number(env, 'FOREMAN_SHUTDOWN_TIMEOUT_SEC', 25, { min: 0, max: 3600, integer: false }),
     eventsPollSec: number(env, 'FOREMAN_EVENTS_POLL_SEC', 5, { min: 0.05, max: 3600, integer: false }),
     sseKeepAliveSec: number(env, 'FOREMAN_SSE_KEEPALIVE_SEC', 15, { min: 0.05, max: 3600, integer: false }),
+    apiTokens: apiTokens(env.FOREMAN_API_TOKENS),
   }
 }
 
@@ -116,7 +133,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     config.database.kind === 'embedded'
       ? { kind: 'embedded', dataDir: config.database.dataDir, poolMax: config.database.poolMax }
       : { kind: 'external', url: maskPassword(config.database.url), poolMax: config.database.poolMax }
-  return { ...config, database }
+  return { ...config, database, apiTokens: config.apiTokens.map(() => '***') }
 }
 
 function maskPassword(url: string): string {

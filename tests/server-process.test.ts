@@ -82,6 +82,27 @@ describe('the server process', () => {
     }
   }, 120_000)
 
+  test('SIGTERM drains: a waiting claim answers 204, an SSE stream ends, and the process exits 0 well before the drain timeout', async () => {
+    const server = await startServer(cleanEnv({ FOREMAN_SHUTDOWN_TIMEOUT_SEC: '20' }))
+    const enqueued = await fetch(`${server.base}/jobs`, { method: 'POST', body: JSON.stringify({ kind: 'drain' }) })
+    const job = (await enqueued.json()) as { id: string }
+    const claim = fetch(`${server.base}/claim`, {
+      method: 'POST',
+      body: JSON.stringify({ kinds: ['nothing-here'], worker_id: 'w', wait_seconds: 30 }),
+    })
+    const stream = await fetch(`${server.base}/events/${job.id}`)
+    const streamText = stream.text()
+    await Bun.sleep(300)
+    const signalled = performance.now()
+    server.child.kill('SIGTERM')
+    expect((await claim).status).toBe(204)
+    expect(await streamText).toContain('event: job')
+    expect(await server.child.exited).toBe(0)
+    // Bounded by the waits ending at once, not by the 20 s drain timeout or the 30 s claim wait.
+    expect(performance.now() - signalled).toBeLessThan(15_000)
+    expect(server.lines.join('\n')).toContain('"msg":"stopped"')
+  }, 60_000)
+
   const badConfigs: [string, string][] = [
     ['FOREMAN_TABLE_PREFIX', 'Bad-Prefix'],
     ['FOREMAN_REAPER_INTERVAL_SEC', 'often'],

@@ -3,8 +3,14 @@ import { join } from 'node:path'
 import type { Sql } from './client'
 import type { Tables } from './tables'
 
-/** Where the numbered, forward-only `.sql` migrations live. */
-export const MIGRATIONS_DIR = join(import.meta.dir, '..', '..', 'migrations')
+/**
+ * Where the numbered, forward-only `.sql` migrations live: the repository's
+ * `migrations/` folder, or inside a compiled binary (`npm run build` embeds the
+ * folder as an asset next to the bundled entry, in Bun's virtual file system).
+ */
+export const MIGRATIONS_DIR = Bun.isStandaloneExecutable
+  ? join(import.meta.dir, 'migrations')
+  : join(import.meta.dir, '..', '..', 'migrations')
 
 /** One migration file, already rendered for a table prefix. */
 interface Migration {
@@ -55,6 +61,20 @@ export async function migrate(sql: Sql, tables: Tables, dir = MIGRATIONS_DIR): P
     }
     return applied
   })
+}
+
+/**
+ * The migration files not yet recorded as applied (empty when the schema is current).
+ * Throws when the database cannot be asked.
+ */
+export async function pendingMigrations(sql: Sql, tables: Tables, dir = MIGRATIONS_DIR): Promise<string[]> {
+  const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f))
+  const [exists] = await sql<{ found: boolean }[]>`select to_regclass(${tables.migrations}) is not null as found`
+  if (!exists?.found) return files.sort()
+  const applied = new Set(
+    (await sql<{ version: number }[]>`select version from ${sql(tables.migrations)}`).map((r) => r.version),
+  )
+  return files.filter((f) => !applied.has(Number.parseInt(f, 10))).sort()
 }
 
 /** Removes Foreman's tables for this prefix (tests, benchmarks, uninstalling). */

@@ -1,0 +1,48 @@
+/**
+ * Optional bearer-token auth (FOREMAN_API_TOKENS). Checked in onRequest, before a
+ * body is read, so an unauthenticated request costs nothing. Every configured
+ * token is compared (no early exit) in constant time over SHA-256 digests, so
+ * neither the position nor the length of a near-miss leaks through timing.
+ * Several tokens may be valid at once, which is how tokens are rotated.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { Elysia } from 'elysia'
+
+/** Paths that stay open: liveness, readiness, the banner and the docs. */
+const OPEN_PATHS = new Set([
+  '/foreman/ping',
+  '/foreman/healthz',
+  '/foreman/readyz',
+  '/foreman/docs',
+  '/foreman/docs/json',
+])
+
+const digest = (text: string) => createHash('sha256').update(text).digest()
+
+/** True when `presented` equals one of `digests`' tokens; always looks at all of them. */
+export function tokenMatches(presented: string, digests: Buffer[]): boolean {
+  const candidate = digest(presented)
+  let match = false
+  for (const known of digests) match = timingSafeEqual(candidate, known) || match
+  return match
+}
+
+function unauthorized(message: string): Response {
+  return Response.json({ error: message }, { status: 401, headers: { 'www-authenticate': 'Bearer realm="foreman"' } })
+}
+
+/** The auth guard; a no-op plugin when no tokens are configured. */
+export function bearerAuth(tokens: string[]) {
+  const digests = tokens.map(digest)
+  const plugin = new Elysia()
+  if (digests.length === 0) return plugin
+  return plugin.onRequest(({ request }) => {
+    const path = new URL(request.url).pathname.replace(/\/+$/, '') || '/'
+    if (OPEN_PATHS.has(path)) return
+    const header = request.headers.get('authorization')
+    if (!header) return unauthorized('authorization: a Bearer token is required')
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+    if (!match?.[1]) return unauthorized('authorization: must be "Bearer <token>"')
+    if (!tokenMatches(match[1], digests)) return unauthorized('authorization: token not accepted')
+  })
+}

@@ -1,0 +1,59 @@
+/**
+ * Liveness and readiness. healthz says the process answers; readyz says this
+ * instance should get traffic: the database answers within a short bound, every
+ * migration is applied, and the process is not shutting down (readiness turns 503
+ * the moment a drain begins, while in-flight requests finish).
+ */
+import { Elysia, t } from 'elysia'
+import { pendingMigrations } from '../db/migrate'
+import type { Deps } from '../deps'
+
+/** How long readyz waits for the database before calling it unreachable. */
+const DATABASE_CHECK_MS = 2000
+
+const Ready = t.Object({ status: t.Literal('ready') })
+const NotReady = t.Object({ status: t.Literal('not ready'), error: t.String() })
+
+/** Why this instance is not ready, or null when it is. */
+export async function notReadyReason(deps: Deps): Promise<string | null> {
+  if (deps.events.closing.aborted) return 'shutting down'
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), DATABASE_CHECK_MS)
+  })
+  try {
+    const pending = await Promise.race([pendingMigrations(deps.sql, deps.tables), timeout])
+    if (pending === 'timeout') return `database did not answer within ${DATABASE_CHECK_MS} ms`
+    if (pending.length > 0) return `migrations not applied: ${pending.join(', ')}`
+    return null
+  } catch (err) {
+    return `database unreachable: ${(err as Error).message}`
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** GET /healthz and GET /readyz. */
+export const healthRoutes = (deps: Deps) =>
+  new Elysia()
+    .get('/healthz', () => ({ status: 'ok' as const }), {
+      response: t.Object({ status: t.Literal('ok') }),
+      detail: { tags: ['operations'], summary: 'Liveness: the process answers' },
+    })
+    .get(
+      '/readyz',
+      async ({ set }) => {
+        const reason = await notReadyReason(deps)
+        if (reason === null) return { status: 'ready' as const }
+        set.status = 503
+        return { status: 'not ready' as const, error: reason }
+      },
+      {
+        response: { 200: Ready, 503: NotReady },
+        detail: {
+          tags: ['operations'],
+          summary: 'Readiness: database reachable, migrations applied, not draining',
+          description: '503 with the reason otherwise; it turns 503 as soon as a shutdown begins.',
+        },
+      },
+    )

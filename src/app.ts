@@ -39,7 +39,7 @@ export function buildApp(deps: Deps) {
       }),
     )
     .use(requestLog(deps.log))
-    .use(bearerAuth(deps.config.apiTokens))
+    .use(bearerAuth(deps.config.apiTokens, deps.log))
     .onParse(({ request }) => readJsonBody(request, deps.config.maxBodyBytes))
     .onTransform(({ query }) => assertStorable(query, 'query'))
     .onError(({ code, error, request, set }) => {

@@ -7,6 +7,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { Elysia } from 'elysia'
+import type { Logger } from '../log'
 
 /** Paths that stay open: liveness, readiness, the banner and the docs. */
 const OPEN_PATHS = new Set([
@@ -31,18 +32,25 @@ function unauthorized(message: string): Response {
   return Response.json({ error: message }, { status: 401, headers: { 'www-authenticate': 'Bearer realm="foreman"' } })
 }
 
-/** The auth guard; a no-op plugin when no tokens are configured. */
-export function bearerAuth(tokens: string[]) {
+/**
+ * The auth guard; a no-op plugin when no tokens are configured. A refusal ends the
+ * request before routing, so it is logged here (the request log never sees it).
+ */
+export function bearerAuth(tokens: string[], log: Logger) {
   const digests = tokens.map(digest)
   const plugin = new Elysia()
   if (digests.length === 0) return plugin
   return plugin.onRequest(({ request }) => {
     const path = new URL(request.url).pathname.replace(/\/+$/, '') || '/'
     if (OPEN_PATHS.has(path)) return
+    const refuse = (message: string) => {
+      log.info({ method: request.method, path, status: 401 }, 'request refused')
+      return unauthorized(message)
+    }
     const header = request.headers.get('authorization')
-    if (!header) return unauthorized('authorization: a Bearer token is required')
+    if (!header) return refuse('authorization: a Bearer token is required')
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
-    if (!match?.[1]) return unauthorized('authorization: must be "Bearer <token>"')
-    if (!tokenMatches(match[1], digests)) return unauthorized('authorization: token not accepted')
+    if (!match?.[1]) return refuse('authorization: must be "Bearer <token>"')
+    if (!tokenMatches(match[1], digests)) return refuse('authorization: token not accepted')
   })
 }

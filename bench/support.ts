@@ -10,6 +10,7 @@ import { dropTables, migrate } from '../src/db/migrate'
 import { type Tables, tablesFor } from '../src/db/tables'
 import { createLiveEvents, type LiveEvents } from '../src/events/live'
 import { createLogger } from '../src/log'
+import { createMetrics } from '../src/metrics/registry'
 
 /** DATABASE_URL when set, else an embedded Postgres (default durability) in a temporary folder. */
 export async function benchDatabase(): Promise<{ url: string; stop: () => Promise<void> }> {
@@ -43,7 +44,7 @@ export async function startInstance(url: string, prefix: string, notify = true):
   const log = createLogger('PROD', 'warn')
   const events = createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs: config.eventsPollSec * 1000 })
   await events.start()
-  const app = buildApp({ config, sql, tables, log, events })
+  const app = buildApp({ config, sql, tables, log, events, metrics: createMetrics() })
   const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: app.fetch, idleTimeout: 60 })
   return {
     base: `http://127.0.0.1:${server.port}/foreman`,

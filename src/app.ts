@@ -6,6 +6,8 @@ import { toErrorResponse } from './errors'
 import { eventRoutes } from './events/routes'
 import { assertStorable, readJsonBody } from './http/body'
 import { jobRoutes } from './jobs/routes'
+import { httpMetrics } from './metrics/http'
+import { metricsRoutes } from './metrics/routes'
 import { bearerAuth } from './operations/auth'
 import { healthRoutes } from './operations/health'
 import { requestLog } from './operations/request-log'
@@ -39,6 +41,7 @@ export function buildApp(deps: Deps) {
       }),
     )
     .use(requestLog(deps.log))
+    .use(httpMetrics(deps.metrics))
     .use(bearerAuth(deps.config.apiTokens, deps.log))
     .onParse(({ request }) => readJsonBody(request, deps.config.maxBodyBytes))
     .onTransform(({ query }) => assertStorable(query, 'query'))
@@ -54,6 +57,7 @@ export function buildApp(deps: Deps) {
       detail: { summary: 'Liveness and version', tags: ['jobs'] },
     })
     .use(healthRoutes(deps))
+    .use(metricsRoutes(deps))
     .use(jobRoutes(deps))
     .use(runRoutes(deps))
     .use(eventRoutes(deps))

@@ -3,6 +3,7 @@ import type { Sql } from './db/client'
 import type { Tables } from './db/tables'
 import type { LiveEvents } from './events/live'
 import type { Logger } from './log'
+import type { Metrics } from './metrics/registry'
 
 /** What the app and its services are built from; nothing global, so tests can build many. */
 export interface Deps {
@@ -12,4 +13,6 @@ export interface Deps {
   log: Logger
   /** The live layer: change hub, job feed, waiting claimers. */
   events: LiveEvents
+  /** This process's counters, histograms and scrape-time gauges, on a private registry. */
+  metrics: Metrics
 }

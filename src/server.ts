@@ -11,6 +11,7 @@ import { tablesFor } from './db/tables'
 import type { Deps } from './deps'
 import { createLiveEvents } from './events/live'
 import type { Logger } from './log'
+import { createMetrics } from './metrics/registry'
 import { MAX_WAIT_SEC } from './runs/model'
 import type { SweepLoop } from './sweeps/loop'
 import { startReaper } from './sweeps/reaper'
@@ -58,7 +59,7 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
   })
   await events.start()
 
-  const deps: Deps = { config, sql, tables, log, events }
+  const deps: Deps = { config, sql, tables, log, events, metrics: createMetrics() }
   const app = buildApp(deps)
   const server = Bun.serve({
     port: config.port,

@@ -187,7 +187,7 @@ describe('crash safety', () => {
     const due = await makeDue(f, s.id)
     const crash = f.sql.begin(async (tx) => {
       const schedule = await scheduleGet(tx, f.tables, s.id, true)
-      const job = await enqueueFromSchedule(tx, f.deps, schedule!, keyOf(due))
+      const { job } = await enqueueFromSchedule(tx, f.deps, schedule!, keyOf(due))
       const [seen] = await tx`select count(*)::int as n from ${tx(f.tables.jobs)} where id = ${job.id}`
       expect(seen?.n).toBe(1)
       throw new Error('crashed before advancing next_fire_at')
@@ -208,7 +208,7 @@ describe('crash safety', () => {
     const s = await create(f, { kind })
     const due = await makeDue(f, s.id)
     const schedule = await scheduleGet(f.sql, f.tables, s.id)
-    const existing = await enqueueFromSchedule(f.sql, f.deps, schedule!, keyOf(due))
+    const { job: existing } = await enqueueFromSchedule(f.sql, f.deps, schedule!, keyOf(due))
     const outcome = await fireDueSchedules(f.deps)
     expect(outcome.failed).toBe(0)
     const jobs = await jobsOf(f, kind)

@@ -4,6 +4,7 @@ import { Conflict, NotFound } from '../errors'
 import { changeOf } from '../events/hub'
 import { pageSize } from '../http/schema'
 import { newJobId } from '../ids'
+import { recordEnqueued, recordJobTerminal } from '../metrics/record'
 import type { EnqueueBody, Job, JobListQuery, Run } from './model'
 import { jobCancel, jobGet, jobInsert, jobList, jobRunsList } from './sql'
 
@@ -17,7 +18,7 @@ export interface Enqueued {
  * Enqueues a job. A duplicate (kind, idempotency_key) creates nothing and answers
  * the stored job with created = false.
  */
-export async function enqueueJob({ sql, tables, events }: Deps, body: EnqueueBody): Promise<Enqueued> {
+export async function enqueueJob({ sql, tables, events, metrics }: Deps, body: EnqueueBody): Promise<Enqueued> {
   const insert = {
     id: newJobId(),
     kind: body.kind,
@@ -34,6 +35,7 @@ export async function enqueueJob({ sql, tables, events }: Deps, body: EnqueueBod
   for (let attempt = 0; attempt < 5; attempt++) {
     const outcome = await jobInsert(sql, tables, insert)
     if (outcome?.created) events.hub.publish([changeOf(outcome.job)])
+    if (outcome) recordEnqueued(metrics, outcome.job, outcome.created)
     if (outcome) return outcome
   }
   throw new Error(`enqueue of ${insert.kind}/${insert.idempotencyKey} found neither a new nor an existing job`)
@@ -59,9 +61,12 @@ export function listJobs({ sql, tables }: Deps, query: JobListQuery): Promise<Jo
 }
 
 /** Cancels a job (see jobCancel for the rules); 404 when unknown. */
-export async function cancelJob({ sql, tables, events }: Deps, id: string): Promise<Job> {
-  const job = await jobCancel(sql, tables, id)
-  if (!job) throw new NotFound(`job ${id} not found`)
+export async function cancelJob({ sql, tables, events, metrics }: Deps, id: string): Promise<Job> {
+  const row = await jobCancel(sql, tables, id)
+  if (!row) throw new NotFound(`job ${id} not found`)
+  const { prior_status, ...job } = row
+  // Only the call that moved a pending job to cancelled counts it as terminal.
+  if (prior_status === 'pending') recordJobTerminal(metrics, job)
   events.hub.publish([changeOf(job)])
   return job
 }

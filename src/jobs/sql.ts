@@ -85,17 +85,23 @@ export async function jobList(sql: Sql, t: Tables, q: JobListQuery & { limit: nu
 
 /**
  * Cancels in one statement: pending → cancelled now; active → cancel_requested
- * (the worker sees it on its next heartbeat); terminal → unchanged.
+ * (the worker sees it on its next heartbeat); terminal → unchanged. Also answers
+ * the status it found, so the caller knows whether this call ended the job. The
+ * locking read gives the latest committed status (RETURNING sees only new values).
  */
-export async function jobCancel(sql: Sql, t: Tables, id: string): Promise<JobRow | null> {
-  const [row] = await sql<JobRow[]>`
-    update ${sql(t.jobs)} set
-      status = case when status = 'pending' then 'cancelled' else status end,
-      completed_at = case when status = 'pending' then now() else completed_at end,
-      cancel_requested = cancel_requested or status in ('pending', 'active'),
-      updated_at = case when status in ('pending', 'active') then ${nextStamp(sql, 'updated_at')} else updated_at end
-    where id = ${id}
-    returning *`
+export async function jobCancel(sql: Sql, t: Tables, id: string): Promise<(JobRow & { prior_status: string }) | null> {
+  const [row] = await sql<(JobRow & { prior_status: string })[]>`
+    with prior as (
+      select id, status from ${sql(t.jobs)} where id = ${id} for update
+    )
+    update ${sql(t.jobs)} j set
+      status = case when j.status = 'pending' then 'cancelled' else j.status end,
+      completed_at = case when j.status = 'pending' then now() else j.completed_at end,
+      cancel_requested = j.cancel_requested or j.status in ('pending', 'active'),
+      updated_at = case when j.status in ('pending', 'active') then ${nextStamp(sql, 'j.updated_at')} else j.updated_at end
+    from prior
+    where j.id = prior.id
+    returning j.*, prior.status as prior_status`
   return row ?? null
 }
 

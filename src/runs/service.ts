@@ -7,11 +7,25 @@ import { pageSize } from '../http/schema'
 import { newRunId } from '../ids'
 import type { Job, Run } from '../jobs/model'
 import { jobNextDueIn } from '../jobs/sql'
+import { recordClaimed, recordJobTerminal, recordRunEnded } from '../metrics/record'
 import type { ClaimBody, Claimed, CompleteBody, FailBody, HeartbeatBody, HeartbeatResult, RunListQuery } from './model'
-import { type RunTarget, runClaim, runComplete, runFail, runGet, runHeartbeat, runList, type TargetSeen } from './sql'
+import {
+  type RunEnded,
+  type RunTarget,
+  runClaim,
+  runComplete,
+  runFail,
+  runGet,
+  runHeartbeat,
+  runList,
+  type TargetSeen,
+} from './sql'
 
 /** Claims the best eligible job for a worker now, or null when nothing is claimable. */
-export async function claimJob({ sql, tables, config, events }: Deps, body: ClaimBody): Promise<Claimed | null> {
+export async function claimJob(
+  { sql, tables, config, events, metrics }: Deps,
+  body: ClaimBody,
+): Promise<Claimed | null> {
   const [claimed] = await runClaim(sql, tables, {
     kinds: body.kinds,
     queues: body.queues,
@@ -19,7 +33,10 @@ export async function claimJob({ sql, tables, config, events }: Deps, body: Clai
     leaseSec: body.lease_seconds ?? config.defaultLeaseSec,
     runIds: [newRunId()],
   })
-  if (claimed) events.hub.publish([changeOf(claimed.job)])
+  if (claimed) {
+    events.hub.publish([changeOf(claimed.job)])
+    recordClaimed(metrics, claimed.job, claimed.run)
+  }
   return claimed ?? null
 }
 
@@ -69,6 +86,7 @@ export async function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBo
   const { job_kind, job_queue, ...run } = acted(row, target, body.worker_id)
   if (run.job_id && job_kind !== undefined && job_queue !== undefined) {
     deps.events.hub.publish([{ id: run.job_id, status: 'active', kind: job_kind, queue: job_queue }])
+    deps.metrics.heartbeats.inc({ kind: job_kind })
   }
   return run as HeartbeatResult
 }
@@ -76,7 +94,7 @@ export async function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBo
 /** Completes the held run; answers the job, now succeeded. */
 export async function complete(deps: Deps, target: RunTarget, body: CompleteBody): Promise<Job> {
   const row = await runComplete(deps.sql, deps.tables, target, { workerId: body.worker_id, result: body.result })
-  return published(deps, acted(row, target, body.worker_id) as Job)
+  return ended(deps, acted(row, target, body.worker_id), 'succeeded')
 }
 
 /** Fails the held run; answers the job as the retry rules left it. */
@@ -90,7 +108,7 @@ export async function fail(deps: Deps, target: RunTarget, body: FailBody): Promi
     backoffSec: body.backoff_seconds ?? null,
     result: body.result,
   })
-  return published(deps, acted(row, target, body.worker_id) as Job)
+  return ended(deps, acted(row, target, body.worker_id), 'failed')
 }
 
 /** One run; 404 when unknown. */
@@ -137,7 +155,19 @@ function acted<T extends { id?: string | null }>(
   throw new NotOwned(`${what}: run is no longer running`)
 }
 
-function published(deps: Deps, job: Job): Job {
+/** Announces and counts a run that complete or fail just ended; answers the job without the run's times. */
+function ended(deps: Deps, row: Partial<Job> & RunEnded, runStatus: 'succeeded' | 'failed'): Job {
+  const { run_started_at, run_finished_at, ...rest } = row
+  const job = rest as Job
   deps.events.hub.publish([changeOf(job)])
+  if (run_started_at) {
+    recordRunEnded(deps.metrics, {
+      kind: job.kind,
+      status: runStatus,
+      started_at: run_started_at,
+      finished_at: run_finished_at ?? null,
+    })
+  }
+  recordJobTerminal(deps.metrics, job)
   return job
 }

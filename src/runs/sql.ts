@@ -91,6 +91,12 @@ function heldRun(sql: Sql, workerId: string) {
   return sql`r.id = (select target_run_id from target) and r.status = 'running' and r.worker_id = ${workerId}`
 }
 
+/** When the run a complete or fail just ended started and finished (for its duration). */
+export interface RunEnded {
+  run_started_at?: string | null
+  run_finished_at?: string | null
+}
+
 /** The kind and queue of a heartbeat's job, for its change hint. */
 export interface JobOfRun {
   job_kind?: string
@@ -145,23 +151,24 @@ export async function runComplete(
   t: Tables,
   target: RunTarget,
   p: { workerId: string; result: unknown },
-): Promise<(TargetSeen & Partial<Job>) | null> {
+): Promise<(TargetSeen & Partial<Job> & RunEnded) | null> {
   const result = p.result === undefined ? null : sql.json(p.result as never)
-  const [row] = await sql<(TargetSeen & Partial<Job>)[]>`
+  const [row] = await sql<(TargetSeen & Partial<Job> & RunEnded)[]>`
     with target as (${targetCte(sql, t, target)}),
     finished as (
       update ${sql(t.runs)} r set
         status = 'succeeded', result = ${result}, lease_expires_at = null,
         finished_at = now(), updated_at = ${nextStamp(sql, 'r.updated_at')}
       where ${heldRun(sql, p.workerId)}
-      returning r.job_id, r.result, r.updated_at
+      returning r.job_id, r.result, r.updated_at, r.started_at, r.finished_at
     ), job as (
       update ${sql(t.jobs)} j set
         status = 'succeeded', result = finished.result, completed_at = now(), updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, finished.updated_at)
       from finished where j.id = finished.job_id
       returning j.*
     )
-    select target.*, job.* from target left join job on true`
+    select target.*, job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at
+    from target left join job on true left join finished on true`
   return row ?? null
 }
 
@@ -185,16 +192,16 @@ export async function runFail(
   t: Tables,
   target: RunTarget,
   p: FailParams,
-): Promise<(TargetSeen & Partial<Job>) | null> {
+): Promise<(TargetSeen & Partial<Job> & RunEnded) | null> {
   const result = p.result === undefined ? null : sql.json(p.result as never)
-  const [row] = await sql<(TargetSeen & Partial<Job>)[]>`
+  const [row] = await sql<(TargetSeen & Partial<Job> & RunEnded)[]>`
     with target as (${targetCte(sql, t, target)}),
     finished as (
       update ${sql(t.runs)} r set
         status = 'failed', error = ${p.error}, result = ${result}, lease_expires_at = null,
         finished_at = now(), updated_at = ${nextStamp(sql, 'r.updated_at')}
       where ${heldRun(sql, p.workerId)}
-      returning r.job_id, r.attempt, r.updated_at
+      returning r.job_id, r.attempt, r.updated_at, r.started_at, r.finished_at
     ), decided as (
       select j.id, finished.updated_at as run_updated_at,
         case
@@ -217,7 +224,8 @@ export async function runFail(
       from decided d where j.id = d.id
       returning j.*
     )
-    select target.*, job.* from target left join job on true`
+    select target.*, job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at
+    from target left join job on true left join finished on true`
   return row ?? null
 }
 
@@ -251,6 +259,18 @@ export async function runList(sql: Sql, t: Tables, q: RunListParams): Promise<Ru
     limit ${q.limit}`
 }
 
+/** One run the reaper abandoned, with its job's kind and (when the job moved on) where it went. */
+export interface AbandonedRun {
+  run_id: string
+  run_kind: string
+  run_started_at: string
+  run_finished_at: string
+  /** Null when the job was not active (nothing moved). */
+  status?: string | null
+  job_enqueued_at: string | null
+  job_completed_at: string | null
+}
+
 /**
  * The reaper's transition: up to `batch` running runs whose lease has expired
  * become abandoned and their jobs move on (cancelled if cancel was requested,
@@ -261,8 +281,8 @@ export async function runAbandonExpired(
   sql: Sql,
   t: Tables,
   batch: number,
-): Promise<{ runs: number; jobs: JobChange[] }> {
-  const rows = await sql<({ run_id: string } & Partial<JobChange>)[]>`
+): Promise<{ runs: number; jobs: JobChange[]; ended: AbandonedRun[] }> {
+  const rows = await sql<(AbandonedRun & Partial<JobChange>)[]>`
     with expired as (
       select id from ${sql(t.runs)}
       where status = 'running' and lease_expires_at < now()
@@ -275,7 +295,7 @@ export async function runAbandonExpired(
         finished_at = now(), updated_at = ${nextStamp(sql, 'r.updated_at')}
       from expired
       where r.id = expired.id and r.status = 'running' and r.lease_expires_at < now()
-      returning r.id, r.job_id, r.updated_at
+      returning r.id, r.job_id, r.updated_at, r.started_at, r.finished_at
     ), moved as (
       update ${sql(t.jobs)} j set
         status = case
@@ -290,9 +310,17 @@ export async function runAbandonExpired(
         updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, a.updated_at)
       from abandoned a
       where j.id = a.job_id and j.status = 'active'
-      returning j.id, j.status, j.kind, j.queue
+      returning j.id, j.status, j.kind, j.queue, j.enqueued_at, j.completed_at
     )
-    select a.id as run_id, m.id, m.status, m.kind, m.queue
-    from abandoned a left join moved m on m.id = a.job_id`
-  return { runs: rows.length, jobs: rows.filter((r): r is typeof r & JobChange => r.id != null).map(changeOf) }
+    select a.id as run_id, a.started_at as run_started_at, a.finished_at as run_finished_at, k.kind as run_kind,
+           m.enqueued_at as job_enqueued_at, m.completed_at as job_completed_at,
+           m.id, m.status, m.kind, m.queue
+    from abandoned a
+    join ${sql(t.jobs)} k on k.id = a.job_id
+    left join moved m on m.id = a.job_id`
+  return {
+    runs: rows.length,
+    jobs: rows.filter((r): r is typeof r & JobChange => r.id != null).map(changeOf),
+    ended: rows,
+  }
 }

@@ -6,7 +6,9 @@ import { changeOf } from '../events/hub'
 import { pageSize } from '../http/schema'
 import { newJobId, newScheduleId } from '../ids'
 import type { Job } from '../jobs/model'
+import type { Enqueued } from '../jobs/service'
 import { jobInsert } from '../jobs/sql'
+import { recordEnqueued } from '../metrics/record'
 import type { Schedule, ScheduleBody, ScheduleListQuery } from './model'
 import { parseRecurrence } from './recurrence'
 import {
@@ -74,14 +76,16 @@ export async function deleteSchedule({ sql, tables }: Deps, id: string): Promise
 
 /**
  * Enqueues one job from a schedule's recipe. `idempotencyKey` makes a timed fire
- * safe to repeat; answers the job (the existing one when the key already fired).
+ * safe to repeat; answers the job (the existing one, created = false, when the key
+ * already fired). Runs inside the caller's transaction, so the caller counts it
+ * once that commits.
  */
 export async function enqueueFromSchedule(
   tx: Queryable,
   deps: Deps,
   schedule: Schedule,
   idempotencyKey: string | null,
-): Promise<Job> {
+): Promise<Enqueued> {
   const insert = {
     id: newJobId(),
     kind: schedule.kind,
@@ -95,18 +99,25 @@ export async function enqueueFromSchedule(
   }
   const outcome = await jobInsert(tx, deps.tables, insert)
   if (!outcome) throw new Error(`schedule ${schedule.id}: enqueue with key ${idempotencyKey} raced; retry next tick`)
-  return outcome.job
+  return outcome
 }
 
 /** Fires a schedule now (POST /schedules/:id/fire): one job, next_fire_at untouched. Answers the job. */
 export async function fireSchedule(deps: Deps, id: string): Promise<Job> {
-  const job = await deps.sql.begin(async (tx) => {
+  const fired = await deps.sql.begin(async (tx) => {
     const schedule = await scheduleGet(tx, deps.tables, id, true)
     if (!schedule) throw new NotFound(`schedule ${id} not found`)
     const enqueued = await enqueueFromSchedule(tx, deps, schedule, null)
-    await scheduleRecordFire(tx, deps.tables, id, enqueued.id)
+    await scheduleRecordFire(tx, deps.tables, id, enqueued.job.id)
     return enqueued
   })
-  deps.events.hub.publish([changeOf(job)])
-  return job
+  deps.events.hub.publish([changeOf(fired.job)])
+  recordFired(deps, fired, 'manual')
+  return fired.job
+}
+
+/** Counts a committed schedule fire and the enqueue it made. */
+export function recordFired(deps: Deps, fired: Enqueued, trigger: 'timed' | 'manual'): void {
+  deps.metrics.scheduleFires.inc({ kind: fired.job.kind, trigger })
+  recordEnqueued(deps.metrics, fired.job, fired.created)
 }

@@ -1,5 +1,7 @@
 import type { Deps } from '../deps'
-import { runAbandonExpired } from '../runs/sql'
+import { recordJobTerminal, recordRunEnded } from '../metrics/record'
+import type { Metrics } from '../metrics/registry'
+import { type AbandonedRun, runAbandonExpired } from '../runs/sql'
 import { type SweepLoop, startSweepLoop } from './loop'
 
 const BATCH = 500
@@ -9,13 +11,42 @@ const BATCH = 500
  * one sweep never holds thousands of row locks. Idempotent: two instances sweeping
  * at once skip each other's locked rows.
  */
-export async function reapExpiredLeases({ sql, tables, events }: Deps): Promise<{ reaped: number }> {
+export async function reapExpiredLeases({ sql, tables, events, metrics }: Deps): Promise<{ reaped: number }> {
   let reaped = 0
-  for (;;) {
-    const { runs, jobs } = await runAbandonExpired(sql, tables, BATCH)
-    events.hub.publish(jobs)
-    reaped += runs
-    if (runs < BATCH) return { reaped }
+  try {
+    for (;;) {
+      const { runs, jobs, ended } = await runAbandonExpired(sql, tables, BATCH)
+      events.hub.publish(jobs)
+      countReaped(metrics, ended)
+      reaped += runs
+      if (runs < BATCH) break
+    }
+  } catch (err) {
+    metrics.reaperSweeps.inc({ outcome: 'error' })
+    throw err
+  }
+  metrics.reaperSweeps.inc({ outcome: 'ok' })
+  return { reaped }
+}
+
+/** Counts one batch: the abandoned runs, and the jobs that ended with them (no attempts left, or cancelled). */
+function countReaped(metrics: Metrics, ended: AbandonedRun[]): void {
+  metrics.runsReaped.inc(ended.length)
+  for (const r of ended) {
+    recordRunEnded(metrics, {
+      kind: r.run_kind,
+      status: 'abandoned',
+      started_at: r.run_started_at,
+      finished_at: r.run_finished_at,
+    })
+    if (r.status && r.job_enqueued_at) {
+      recordJobTerminal(metrics, {
+        kind: r.run_kind,
+        status: r.status,
+        enqueued_at: r.job_enqueued_at,
+        completed_at: r.job_completed_at,
+      })
+    }
   }
 }
 

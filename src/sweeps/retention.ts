@@ -5,12 +5,13 @@ import { type SweepLoop, startSweepLoop } from './loop'
 const BATCH = 1000
 
 /** Deletes terminal jobs (and their runs) completed more than `days` ago. */
-export async function pruneHistory({ sql, tables, events }: Deps, days: number): Promise<{ deleted: number }> {
+export async function pruneHistory({ sql, tables, events, metrics }: Deps, days: number): Promise<{ deleted: number }> {
   let deleted = 0
   for (;;) {
     const gone = await jobDeleteExpired(sql, tables, days, BATCH)
     events.hub.publish(gone)
     const n = gone.length
+    metrics.retentionDeleted.inc(n)
     deleted += n
     if (n < BATCH) return { deleted }
   }

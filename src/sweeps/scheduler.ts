@@ -8,9 +8,9 @@
  */
 import type { Deps } from '../deps'
 import { changeOf } from '../events/hub'
-import type { Job } from '../jobs/model'
+import type { Enqueued } from '../jobs/service'
 import { parseRecurrence } from '../schedules/recurrence'
-import { enqueueFromSchedule } from '../schedules/service'
+import { enqueueFromSchedule, recordFired } from '../schedules/service'
 import { scheduleDisable, scheduleRecordFire, scheduleTakeDue } from '../schedules/sql'
 import { type SweepLoop, startSweepLoop } from './loop'
 
@@ -26,7 +26,7 @@ export interface TickOutcome {
 }
 
 /** Fires up to BATCH due schedules in one transaction. */
-async function tickOnce(deps: Deps, fired: Job[]): Promise<TickOutcome & { due: number }> {
+async function tickOnce(deps: Deps, fired: Enqueued[]): Promise<TickOutcome & { due: number }> {
   const { sql, tables, log } = deps
   return sql.begin(async (tx) => {
     const [lock] = await tx<{ locked: boolean; now: string }[]>`
@@ -53,13 +53,13 @@ async function tickOnce(deps: Deps, fired: Job[]): Promise<TickOutcome & { due: 
       }
       try {
         // A savepoint per schedule: one that fails must not undo the others' fires.
-        const job = await tx.savepoint(async (sp) => {
+        const enqueued = await tx.savepoint(async (sp) => {
           const key = `sched:${schedule.id}:${schedule.next_fire_at}`
           const enqueued = await enqueueFromSchedule(sp, deps, schedule, key)
-          await scheduleRecordFire(sp, tables, schedule.id, enqueued.id, next)
+          await scheduleRecordFire(sp, tables, schedule.id, enqueued.job.id, next)
           return enqueued
         })
-        fired.push(job)
+        fired.push(enqueued)
         outcome.fired++
       } catch (err) {
         log.error({ err, schedule: schedule.id }, 'schedule fire failed; it stays due for the next tick')
@@ -73,10 +73,13 @@ async function tickOnce(deps: Deps, fired: Job[]): Promise<TickOutcome & { due: 
 /** One scheduler tick: fires every due schedule, then announces the jobs it enqueued. */
 export async function fireDueSchedules(deps: Deps): Promise<TickOutcome> {
   const total: TickOutcome = { fired: 0, disabled: 0, failed: 0, ran: false }
-  const fired: Job[] = []
+  const fired: Enqueued[] = []
   try {
     for (;;) {
+      const before = fired.length
       const { due, ...outcome } = await tickOnce(deps, fired)
+      // Counted only once the tick's transaction has committed.
+      for (const one of fired.slice(before)) recordFired(deps, one, 'timed')
       total.fired += outcome.fired
       total.disabled += outcome.disabled
       total.failed += outcome.failed
@@ -85,7 +88,7 @@ export async function fireDueSchedules(deps: Deps): Promise<TickOutcome> {
       if (due < BATCH || outcome.failed === due) return total
     }
   } finally {
-    deps.events.hub.publish(fired.map(changeOf))
+    deps.events.hub.publish(fired.map((one) => changeOf(one.job)))
   }
 }
 

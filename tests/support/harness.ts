@@ -11,6 +11,7 @@ import { type Tables, tablesFor } from '../../src/db/tables'
 import type { Deps } from '../../src/deps'
 import { createLiveEvents } from '../../src/events/live'
 import { createLogger } from '../../src/log'
+import { createMetrics } from '../../src/metrics/registry'
 
 /** A JSON answer: status, parsed body (or null), headers. */
 export interface Answer<T = any> {
@@ -61,7 +62,7 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
   const notifySql = createNotifySql(url)
   const events = createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs: config.eventsPollSec * 1000 })
   await events.start()
-  const deps: Deps = { config, sql, tables, log, events }
+  const deps: Deps = { config, sql, tables, log, events, metrics: createMetrics() }
   const app = buildApp(deps)
   const servers: ReturnType<typeof Bun.serve>[] = []
   let closed = false

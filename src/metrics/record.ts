@@ -1,0 +1,61 @@
+/**
+ * Small helpers the services call when something happens, so the rules about
+ * what counts (and the arithmetic on timestamps) live in one place.
+ */
+import type { Metrics } from './registry'
+
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled'])
+
+/** Seconds from one RFC 3339 stamp to another; both come from the database clock. */
+const secondsBetween = (from: string, to: string) => Math.max(0, (Date.parse(to) - Date.parse(from)) / 1000)
+
+/** The job fields that terminal accounting needs. */
+export interface JobTimes {
+  kind: string
+  status: string
+  enqueued_at: string
+  completed_at: string | null
+}
+
+/** The fields of an ended run that run accounting needs, with its job's kind. */
+export interface RunTimes {
+  kind: string
+  status: string
+  started_at: string
+  finished_at: string | null
+}
+
+/** Counts an enqueue: a new job, or a duplicate key that created nothing. */
+export function recordEnqueued(m: Metrics, job: { kind: string; queue: string }, created: boolean): void {
+  m.jobsEnqueued.inc({ kind: job.kind, queue: job.queue, outcome: created ? 'created' : 'deduped' })
+}
+
+/**
+ * Counts a claim; on the first attempt also the wait from when the job became
+ * claimable (enqueue, or scheduled_at when later) to the claim.
+ */
+export function recordClaimed(
+  m: Metrics,
+  job: { kind: string; queue: string; enqueued_at: string; scheduled_at: string | null },
+  run: { attempt: number; started_at: string },
+): void {
+  m.jobsClaimed.inc({ kind: job.kind, queue: job.queue })
+  if (run.attempt !== 1) return
+  const due = job.scheduled_at && job.scheduled_at > job.enqueued_at ? job.scheduled_at : job.enqueued_at
+  m.claimWait.observe({ kind: job.kind, queue: job.queue }, secondsBetween(due, run.started_at))
+}
+
+/** Counts a job that just became terminal and observes its lifetime; other statuses are ignored. */
+export function recordJobTerminal(m: Metrics, job: JobTimes): void {
+  if (!TERMINAL.has(job.status) || !job.completed_at) return
+  m.jobsTerminal.inc({ kind: job.kind, status: job.status })
+  m.jobLifetime.observe({ kind: job.kind, status: job.status }, secondsBetween(job.enqueued_at, job.completed_at))
+}
+
+/** Counts a run that just ended and observes its duration. */
+export function recordRunEnded(m: Metrics, run: RunTimes): void {
+  m.runsEnded.inc({ kind: run.kind, status: run.status })
+  if (run.finished_at) {
+    m.runDuration.observe({ kind: run.kind, status: run.status }, secondsBetween(run.started_at, run.finished_at))
+  }
+}

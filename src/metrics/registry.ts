@@ -1,0 +1,125 @@
+/**
+ * Foreman's metrics: counters and histograms moved where things happen, on a
+ * private prom-client Registry. Nothing is global (no default registry, no default
+ * process metrics), so a test can build many apps side by side.
+ */
+import { Counter, Histogram, Registry } from 'prom-client'
+import { createTableGauges, type TableGauges } from './gauges'
+
+/** Every metric a Foreman process exposes, on its own registry. */
+export interface Metrics {
+  registry: Registry
+  jobsEnqueued: Counter<'kind' | 'queue' | 'outcome'>
+  jobsClaimed: Counter<'kind' | 'queue'>
+  jobsTerminal: Counter<'kind' | 'status'>
+  runsEnded: Counter<'kind' | 'status'>
+  heartbeats: Counter<'kind'>
+  scheduleFires: Counter<'kind' | 'trigger'>
+  reaperSweeps: Counter<'outcome'>
+  runsReaped: Counter
+  retentionDeleted: Counter
+  jobLifetime: Histogram<'kind' | 'status'>
+  runDuration: Histogram<'kind' | 'status'>
+  claimWait: Histogram<'kind' | 'queue'>
+  httpDuration: Histogram<'method' | 'route' | 'status'>
+  /** Read from the tables at scrape time (see sql.ts). */
+  tables: TableGauges
+}
+
+/** 1 ms … 10 s: an API answer; long-polls and streams land in +Inf. */
+const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+/** 10 ms … 1 day: a job waits and runs for anything from a blink to overnight. */
+const JOB_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 86_400]
+
+/** Builds a fresh registry with every Foreman metric on it. */
+export function createMetrics(): Metrics {
+  const registry = new Registry()
+  const registers = [registry]
+  const metrics: Metrics = {
+    registry,
+    jobsEnqueued: new Counter({
+      name: 'foreman_jobs_enqueued_total',
+      help: 'Enqueue requests (API and schedules): outcome=created for a new job, deduped when the idempotency key already held one.',
+      labelNames: ['kind', 'queue', 'outcome'],
+      registers,
+    }),
+    jobsClaimed: new Counter({
+      name: 'foreman_jobs_claimed_total',
+      help: 'Claims that handed a job to a worker (every attempt).',
+      labelNames: ['kind', 'queue'],
+      registers,
+    }),
+    jobsTerminal: new Counter({
+      name: 'foreman_jobs_terminal_total',
+      help: 'Jobs that reached a terminal status (succeeded, failed, cancelled).',
+      labelNames: ['kind', 'status'],
+      registers,
+    }),
+    runsEnded: new Counter({
+      name: 'foreman_runs_ended_total',
+      help: 'Runs that ended: succeeded, failed, or abandoned by the reaper.',
+      labelNames: ['kind', 'status'],
+      registers,
+    }),
+    heartbeats: new Counter({
+      name: 'foreman_heartbeats_total',
+      help: 'Heartbeats accepted from the worker holding the run.',
+      labelNames: ['kind'],
+      registers,
+    }),
+    scheduleFires: new Counter({
+      name: 'foreman_schedule_fires_total',
+      help: 'Schedule fires: trigger=timed by the scheduler, manual by POST /schedules/:id/fire.',
+      labelNames: ['kind', 'trigger'],
+      registers,
+    }),
+    reaperSweeps: new Counter({
+      name: 'foreman_reaper_sweeps_total',
+      help: 'Reaper sweeps by outcome (ok, error).',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    runsReaped: new Counter({
+      name: 'foreman_runs_reaped_total',
+      help: 'Running runs whose lease expired and that the reaper abandoned.',
+      registers,
+    }),
+    retentionDeleted: new Counter({
+      name: 'foreman_retention_deleted_jobs_total',
+      help: 'Terminal jobs (with their runs) deleted by retention.',
+      registers,
+    }),
+    jobLifetime: new Histogram({
+      name: 'foreman_job_lifetime_seconds',
+      help: 'From enqueue to a terminal status.',
+      labelNames: ['kind', 'status'],
+      buckets: JOB_BUCKETS,
+      registers,
+    }),
+    runDuration: new Histogram({
+      name: 'foreman_run_duration_seconds',
+      help: 'From claim to the end of the run (complete, fail or abandon).',
+      labelNames: ['kind', 'status'],
+      buckets: JOB_BUCKETS,
+      registers,
+    }),
+    claimWait: new Histogram({
+      name: 'foreman_claim_wait_seconds',
+      help: 'From enqueue (or scheduled_at, when later) to the first claim.',
+      labelNames: ['kind', 'queue'],
+      buckets: JOB_BUCKETS,
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: 'foreman_http_request_duration_seconds',
+      help: 'HTTP requests by method, route template and status (streams and long-polls included).',
+      labelNames: ['method', 'route', 'status'],
+      buckets: HTTP_BUCKETS,
+      registers,
+    }),
+    tables: createTableGauges(registry),
+  }
+  // Label-free and fixed-label series start at zero, so rate() sees the first event.
+  for (const outcome of ['ok', 'error']) metrics.reaperSweeps.inc({ outcome }, 0)
+  return metrics
+}

@@ -1,0 +1,35 @@
+/** GET /metrics: the Prometheus scrape endpoint. */
+import { Elysia, t } from 'elysia'
+import type { Deps } from '../deps'
+import { applyTableSnapshot } from './gauges'
+import { metricsSnapshotRead } from './sql'
+
+/** Reads the tables, then answers every metric in the Prometheus text format. */
+export async function scrape(deps: Deps): Promise<string> {
+  const { metrics, sql, tables, log } = deps
+  try {
+    applyTableSnapshot(metrics.tables, await metricsSnapshotRead(sql, tables))
+  } catch (err) {
+    // Counters are still worth serving when the database is slow or down; the
+    // read-success gauge says the table gauges are missing and why to look.
+    log.warn({ err }, 'metrics: table read failed')
+    applyTableSnapshot(metrics.tables, null)
+  }
+  return metrics.registry.metrics()
+}
+
+/** The metrics route. */
+export const metricsRoutes = (deps: Deps) =>
+  new Elysia().get(
+    '/metrics',
+    async () => new Response(await scrape(deps), { headers: { 'content-type': deps.metrics.registry.contentType } }),
+    {
+      response: { 200: t.String({ description: 'Prometheus text exposition format 0.0.4' }) },
+      detail: {
+        tags: ['operations'],
+        summary: 'Prometheus metrics',
+        description:
+          'Counters and histograms of the job lifecycle and HTTP requests since this process started, plus queue depth, oldest pending age, overdue leases, due schedules and table health read from the database at scrape time (with a 2 s statement timeout).',
+      },
+    },
+  )

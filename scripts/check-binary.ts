@@ -1,0 +1,78 @@
+/**
+ * Boot check of the compiled binary (`bun scripts/check-binary.ts [dist/foreman]`),
+ * run by .ci/run after `npm run build`: starts it in an empty temporary working
+ * folder with no DATABASE_* set, so it starts its own embedded Postgres (found in
+ * the node_modules above the binary); waits for "listening", expects ping and
+ * readyz to answer 200, sends SIGTERM and expects exit code 0.
+ */
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+const binary = resolve(process.argv[2] ?? 'dist/foreman')
+const workDir = await mkdtemp(join(tmpdir(), 'foreman-boot-'))
+// As root, the embedded Postgres runs as the `postgres` user, which must be able to enter here.
+await chmod(workDir, 0o755)
+
+const env: Record<string, string> = {}
+for (const [key, value] of Object.entries(process.env)) {
+  if (value !== undefined && !key.startsWith('DATABASE_') && !key.startsWith('FOREMAN_')) env[key] = value
+}
+const child = Bun.spawn([binary], { cwd: workDir, env: { ...env, PORT: '0' }, stdout: 'pipe', stderr: 'inherit' })
+
+let output = ''
+const decoder = new TextDecoder()
+const reader = child.stdout.getReader()
+const listening = (async () => {
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) return undefined
+    output += decoder.decode(value)
+    const port = output.match(/listening on :(\d+)/)?.[1]
+    if (port) return port
+  }
+})()
+const port = await Promise.race([listening, Bun.sleep(60_000).then(() => undefined)])
+// Keep draining stdout so the child never blocks on a full pipe.
+const drained = (async () => {
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) return
+    output += decoder.decode(value)
+  }
+})()
+
+const problems: string[] = []
+try {
+  if (!port) {
+    problems.push('the binary never logged "listening on :PORT"')
+  } else {
+    for (const path of ['ping', 'readyz']) {
+      const res = await fetch(`http://127.0.0.1:${port}/foreman/${path}`).catch((e) => String(e))
+      if (typeof res === 'string' || res.status !== 200) {
+        problems.push(`GET /foreman/${path}: ${typeof res === 'string' ? res : `${res.status} ${await res.text()}`}`)
+      } else {
+        console.log(`binary: GET /foreman/${path} -> 200 ${await res.text()}`)
+      }
+    }
+  }
+} finally {
+  child.kill('SIGTERM')
+}
+const code = await Promise.race([child.exited, Bun.sleep(30_000).then(() => 'timeout' as const)])
+if (code === 'timeout') {
+  child.kill('SIGKILL')
+  problems.push('no exit within 30 s of SIGTERM')
+} else {
+  await drained
+  if (code !== 0) problems.push(`exit code ${code} after SIGTERM`)
+}
+if (!output.includes('starting embedded Postgres')) problems.push('it did not start its embedded Postgres')
+await rm(workDir, { recursive: true, force: true })
+
+if (problems.length) {
+  console.error(`binary boot check FAILED:\n- ${problems.join('\n- ')}\n--- output ---\n${output}`)
+  process.exit(1)
+}
+console.log(`binary boot check passed: ${binary} (embedded Postgres, ping, readyz, SIGTERM -> 0)`)
+process.exit(0) // the race timers above would keep the process alive

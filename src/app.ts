@@ -36,6 +36,7 @@ export function buildApp(deps: Deps) {
             { name: 'runs', description: 'The audit trail of attempts' },
             { name: 'events', description: 'Live changes as server-sent events' },
             { name: 'schedules', description: 'Recurring recipes that enqueue jobs' },
+            { name: 'operations', description: 'Health, readiness and metrics' },
           ],
         },
       }),
@@ -54,7 +55,7 @@ export function buildApp(deps: Deps) {
     })
     .get('/ping', () => ({ message: `Foreman v${VERSION} is online!` }), {
       response: t.Object({ message: t.String() }),
-      detail: { summary: 'Liveness and version', tags: ['jobs'] },
+      detail: { summary: 'Liveness and version', tags: ['operations'] },
     })
     .use(healthRoutes(deps))
     .use(metricsRoutes(deps))

@@ -27,6 +27,15 @@ const ROUTES: [string, string, string[]][] = [
   ['get', '/foreman/runs/{id}', ['200', '400', '404']],
   ['get', '/foreman/events/{id}', ['200', '400', '404']],
   ['get', '/foreman/events', ['200', '400']],
+  ['get', '/foreman/healthz', ['200']],
+  ['get', '/foreman/readyz', ['200', '503']],
+  ['get', '/foreman/metrics', ['200']],
+  ['post', '/foreman/schedules', ['201', '400']],
+  ['get', '/foreman/schedules', ['200', '400']],
+  ['get', '/foreman/schedules/{id}', ['200', '400', '404']],
+  ['put', '/foreman/schedules/{id}', ['200', '400', '404']],
+  ['delete', '/foreman/schedules/{id}', ['200', '400', '404']],
+  ['post', '/foreman/schedules/{id}/fire', ['200', '400', '404']],
 ]
 
 describe('OpenAPI document at /foreman/docs/json', () => {

@@ -1,14 +1,10 @@
 /** The rules of the live views: one job's stream, the all-jobs stream, and waiting for an outcome. */
 import type { Deps } from '../deps'
 import { InvalidInput, NotFound } from '../errors'
-import type { Job } from '../jobs/model'
+import { isTerminal, type Job } from '../jobs/model'
 import type { FeedUpdate } from './feed'
 import { jobsByIds, jobsChangedSince, type ReplayCursor, type StreamFilter, type VersionedJob } from './sql'
 import { sseResponse } from './sse'
-
-const TERMINAL = new Set(['succeeded', 'failed', 'cancelled'])
-/** True for succeeded, failed and cancelled. */
-export const isTerminal = (status: string) => TERMINAL.has(status)
 
 /** Reconnecting clients are told to wait this long. */
 const RETRY_MS = 2000

@@ -15,6 +15,10 @@ import {
 export const JOB_STATUSES = ['pending', 'active', 'succeeded', 'failed', 'cancelled'] as const
 export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'abandoned'] as const
 
+const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled'])
+/** True for the job statuses nothing moves on from: succeeded, failed, cancelled. */
+export const isTerminal = (status: string) => TERMINAL_STATUSES.has(status)
+
 /** A job's lifecycle status. */
 export const JobStatus = OneOf(JOB_STATUSES)
 /** A run's lifecycle status. */

@@ -2,9 +2,8 @@
  * Small helpers the services call when something happens, so the rules about
  * what counts (and the arithmetic on timestamps) live in one place.
  */
+import { isTerminal } from '../jobs/model'
 import type { Metrics } from './registry'
-
-const TERMINAL = new Set(['succeeded', 'failed', 'cancelled'])
 
 /** Seconds from one RFC 3339 stamp to another; both come from the database clock. */
 const secondsBetween = (from: string, to: string) => Math.max(0, (Date.parse(to) - Date.parse(from)) / 1000)
@@ -47,7 +46,7 @@ export function recordClaimed(
 
 /** Counts a job that just became terminal and observes its lifetime; other statuses are ignored. */
 export function recordJobTerminal(m: Metrics, job: JobTimes): void {
-  if (!TERMINAL.has(job.status) || !job.completed_at) return
+  if (!isTerminal(job.status) || !job.completed_at) return
   m.jobsTerminal.inc({ kind: job.kind, status: job.status })
   m.jobLifetime.observe({ kind: job.kind, status: job.status }, secondsBetween(job.enqueued_at, job.completed_at))
 }

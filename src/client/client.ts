@@ -1,0 +1,256 @@
+/**
+ * ForemanClient: one typed method per route, built only on `fetch` (Bun, Node 20+,
+ * browsers). Types come from the server's own TypeBox schemas (`import type` only,
+ * so nothing of the server is loaded at run time).
+ */
+
+import type { EventsQuery } from '../events/model'
+import type { DuplicateJob, EnqueueBody, Job, JobListQuery, Run } from '../jobs/model'
+import type {
+  ClaimBody,
+  Claimed,
+  CompleteBody,
+  FailBody,
+  HeartbeatBody,
+  HeartbeatResult,
+  RunListQuery,
+} from '../runs/model'
+import type { Deleted, Schedule, ScheduleBody, ScheduleListQuery } from '../schedules/model'
+import { Transport, type TransportOptions, toError } from './http'
+import { parseSse } from './sse'
+
+export type {
+  ClaimBody,
+  Claimed,
+  CompleteBody,
+  EnqueueBody,
+  FailBody,
+  HeartbeatBody,
+  HeartbeatResult,
+  Job,
+  JobListQuery,
+  Run,
+  RunListQuery,
+  Schedule,
+  ScheduleBody,
+  ScheduleListQuery,
+}
+
+/** Options of a ForemanClient: where Foreman is, the token, timeouts and retries. */
+export type ClientOptions = TransportOptions
+
+/** What enqueue answers: `created` is false when the idempotency key already held `job`. */
+export interface Enqueued {
+  created: boolean
+  job: Job
+}
+
+/** A job removed by retention, as `GET /events` announces it. */
+export interface DeletedJob {
+  id: string
+  kind: string
+  queue: string
+}
+
+/** One event of a stream: the job's full state, or (on `GET /events`) a deletion. */
+export type JobEvent = { type: 'job'; id: string; job: Job } | { type: 'deleted'; id: string; deleted: DeletedJob }
+
+/** Filters and resume position of `events()`. */
+export interface EventsOptions extends Partial<EventsQuery> {
+  /** Resume after this event id (sent as `Last-Event-ID`). */
+  lastEventId?: string
+  /** Ends the stream (the iterator then finishes). */
+  signal?: AbortSignal
+}
+
+/** `GET /readyz`: `ready`, or `not ready` with the reason (a 503 answers this too, not a throw). */
+export interface Readiness {
+  status: 'ready' | 'not ready'
+  error?: string
+}
+
+type Query = Record<string, string | number | boolean | undefined>
+const enc = encodeURIComponent
+
+/**
+ * A typed Foreman client. Pass the origin; `/foreman` is added (a URL that already
+ * ends in `/foreman` is taken as is). Non-2xx answers throw `ForemanError`.
+ * @example
+ * const foreman = new ForemanClient({ baseUrl: 'http://localhost:7011' })
+ * const { job } = await foreman.enqueue({ kind: 'send-email', params: { to: 'a@b.c' } })
+ */
+export class ForemanClient {
+  private readonly http: Transport
+
+  constructor(options: ClientOptions) {
+    this.http = new Transport(options)
+  }
+
+  /** The `/foreman` base URL requests go to. */
+  get baseUrl(): string {
+    return this.http.base
+  }
+
+  /** `GET /ping`: the banner with the server's version. */
+  async ping(): Promise<{ message: string }> {
+    return this.get('/ping')
+  }
+
+  /** `GET /healthz`: the process answers. */
+  async healthz(): Promise<{ status: 'ok' }> {
+    return this.get('/healthz')
+  }
+
+  /** `GET /readyz`: whether this instance should get traffic. */
+  async readyz(): Promise<Readiness> {
+    const spec = { method: 'GET', path: '/readyz', idempotent: false }
+    return (await this.http.json<Readiness>(spec, [503])).body
+  }
+
+  /**
+   * `POST /jobs`. A duplicate idempotency key is not an error: `created` is false and
+   * `job` is the existing one. Retried on connection errors only with an idempotency key.
+   */
+  async enqueue(body: EnqueueBody): Promise<Enqueued> {
+    const idempotent = typeof body.idempotency_key === 'string'
+    const spec = { method: 'POST', path: '/jobs', body, idempotent, extraMs: (body.wait_seconds ?? 0) * 1000 }
+    const { status, body: answer } = await this.http.json<Job | typeof DuplicateJob.static>(spec, [409])
+    if (status === 409) return { created: false, job: (answer as typeof DuplicateJob.static).job }
+    return { created: true, job: answer as Job }
+  }
+
+  /** `GET /jobs`: newest first; page on with `cursor` = the last id. */
+  async listJobs(query: Partial<JobListQuery> = {}): Promise<Job[]> {
+    return this.get('/jobs', query)
+  }
+
+  /** `GET /jobs/:id`; `includeRun` adds `current_run`. */
+  async getJob(id: string, options: { includeRun?: boolean } = {}): Promise<Job> {
+    return this.get(`/jobs/${enc(id)}`, { include: options.includeRun ? 'current_run' : undefined })
+  }
+
+  /** `GET /jobs/:id/runs`: every attempt, oldest first. */
+  async listJobRuns(id: string): Promise<Run[]> {
+    return this.get(`/jobs/${enc(id)}/runs`)
+  }
+
+  /** `POST /jobs/:id/cancel`: pending → cancelled, active → cancel requested. */
+  async cancel(id: string): Promise<Job> {
+    return this.post(`/jobs/${enc(id)}/cancel`, undefined, true)
+  }
+
+  /** `POST /claim`: the job and its run, or `null` when nothing is claimable (204). */
+  async claim(body: ClaimBody, signal?: AbortSignal): Promise<Claimed | null> {
+    const extraMs = (body.wait_seconds ?? 0) * 1000
+    const spec = { method: 'POST', path: '/claim', body, idempotent: false, extraMs, signal }
+    const { status, body: answer } = await this.http.json<Claimed>(spec)
+    return status === 204 ? null : answer
+  }
+
+  /** `POST /runs/:id/heartbeat`: extends the lease, stores progress; answers the run and `cancel_requested`. */
+  async heartbeat(runId: string, body: HeartbeatBody): Promise<HeartbeatResult> {
+    // Idempotent: sending it twice only extends the lease twice.
+    return this.post(`/runs/${enc(runId)}/heartbeat`, body, true)
+  }
+
+  /** `POST /runs/:id/complete`: the run and the job succeed; answers the job. */
+  async complete(runId: string, body: CompleteBody): Promise<Job> {
+    return this.post(`/runs/${enc(runId)}/complete`, body, false)
+  }
+
+  /** `POST /runs/:id/fail`: omit `backoff_seconds` for the server's exponential backoff; answers the job. */
+  async fail(runId: string, body: FailBody): Promise<Job> {
+    return this.post(`/runs/${enc(runId)}/fail`, body, false)
+  }
+
+  /** `GET /runs`: runs across jobs, newest first. */
+  async listRuns(query: Partial<RunListQuery> = {}): Promise<Run[]> {
+    return this.get('/runs', query)
+  }
+
+  /** `GET /runs/:id`. */
+  async getRun(id: string): Promise<Run> {
+    return this.get(`/runs/${enc(id)}`)
+  }
+
+  /** `POST /schedules`. */
+  async createSchedule(body: ScheduleBody): Promise<Schedule> {
+    return this.post('/schedules', body, false)
+  }
+
+  /** `GET /schedules`: newest first. */
+  async listSchedules(query: Partial<ScheduleListQuery> = {}): Promise<Schedule[]> {
+    return this.get('/schedules', query)
+  }
+
+  /** `GET /schedules/:id`. */
+  async getSchedule(id: string): Promise<Schedule> {
+    return this.get(`/schedules/${enc(id)}`)
+  }
+
+  /** `PUT /schedules/:id`: a full replace. */
+  async replaceSchedule(id: string, body: ScheduleBody): Promise<Schedule> {
+    return this.send('PUT', `/schedules/${enc(id)}`, body, true)
+  }
+
+  /** `DELETE /schedules/:id`: answers `{ id }`. */
+  async deleteSchedule(id: string): Promise<typeof Deleted.static> {
+    return this.send('DELETE', `/schedules/${enc(id)}`, undefined, true)
+  }
+
+  /** `POST /schedules/:id/fire`: enqueues one job now; answers it. */
+  async fireSchedule(id: string): Promise<Job> {
+    return this.post(`/schedules/${enc(id)}/fire`, undefined, false)
+  }
+
+  /** `GET /metrics`: Prometheus text. */
+  async metrics(): Promise<string> {
+    const { res, value } = await this.http.send({ method: 'GET', path: '/metrics', idempotent: true }, (r) => r.text())
+    if (!res.ok) throw toError(res.status, null, value)
+    return value
+  }
+
+  /**
+   * Live job events as an async iterator: `GET /events/:id` when `jobId` is given
+   * (ends after the terminal state), otherwise `GET /events` with filters (runs
+   * until `signal` aborts or you break; resume with `lastEventId`).
+   * @example for await (const e of foreman.events({ jobId })) if (e.type === 'job') console.log(e.job.status)
+   */
+  async *events(options: EventsOptions & { jobId?: string } = {}): AsyncGenerator<JobEvent> {
+    const { jobId, lastEventId, signal, ...filters } = options
+    const path = jobId ? `/events/${enc(jobId)}` : '/events'
+    const headers: Record<string, string> = { accept: 'text/event-stream' }
+    if (lastEventId) headers['last-event-id'] = lastEventId
+    const spec = { method: 'GET', path, query: jobId ? {} : filters, idempotent: true, stream: true, signal, headers }
+    const { res } = await this.http.send(spec, async () => undefined)
+    if (!res.ok || !res.body) {
+      const text = await res.text()
+      let body: unknown = null
+      try {
+        body = JSON.parse(text)
+      } catch {}
+      throw toError(res.status, body, text)
+    }
+    try {
+      for await (const message of parseSse(res.body)) {
+        const data = JSON.parse(message.data)
+        if (message.event === 'job') yield { type: 'job', id: message.id, job: data as Job }
+        else if (message.event === 'deleted') yield { type: 'deleted', id: message.id, deleted: data as DeletedJob }
+      }
+    } catch (error) {
+      if (!signal?.aborted) throw error
+    }
+  }
+
+  private async get<T>(path: string, query: Query = {}): Promise<T> {
+    return (await this.http.json<T>({ method: 'GET', path, query, idempotent: true })).body
+  }
+
+  private async post<T>(path: string, body: unknown, idempotent: boolean): Promise<T> {
+    return this.send('POST', path, body, idempotent)
+  }
+
+  private async send<T>(method: string, path: string, body: unknown, idempotent: boolean): Promise<T> {
+    return (await this.http.json<T>({ method, path, body, idempotent })).body
+  }
+}

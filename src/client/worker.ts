@@ -1,0 +1,293 @@
+/**
+ * Worker: claims jobs of the kinds it has handlers for, runs up to `concurrency`
+ * at once, heartbeats at a third of the lease, and reports the outcome.
+ */
+import type { FailBody, ForemanClient, HeartbeatBody, Job, Run } from './client'
+import { ForemanError, PermanentError, RetryError } from './errors'
+
+/** What a handler gets besides the job. */
+export interface JobContext {
+  /** The run (attempt) this handler executes. */
+  run: Run
+  /** Fires on a cooperative cancel, when the lease is lost, and when stop() gives up on the job. */
+  signal: AbortSignal
+  /** Records progress; sent with the next heartbeat. */
+  progress(current: number, total?: number, message?: string): void
+}
+
+/** Does one job; the value it answers becomes the job's `result`. */
+export type Handler = (job: Job, ctx: JobContext) => unknown | Promise<unknown>
+
+/** Worker settings. */
+export interface WorkerOptions {
+  /** Identifies this worker on runs (default `worker-<random>`). */
+  workerId?: string
+  /** Jobs run at once (default 1). */
+  concurrency?: number
+  /** Only these queues (default all). */
+  queues?: string[]
+  /** Lease per claim in seconds (default 60); heartbeats go every third of it. */
+  leaseSeconds?: number
+  /** Long-poll wait of each claim in seconds (default 20, at most 30). */
+  waitSeconds?: number
+  /** How long stop() lets in-flight jobs finish before giving them up (default 10 000 ms). */
+  graceMs?: number
+  /** Gives up on a job after this many seconds (aborts its signal, fails it retryably); default none. */
+  jobTimeoutSeconds?: number
+  /** Told about errors the loop survives (a failed claim, heartbeat or report). */
+  onError?: (error: unknown, job?: Job) => void
+}
+
+/** The message a job is failed with when stop() gives it up. */
+export const SHUTDOWN_MESSAGE = 'worker shutting down'
+
+/** One job in flight. */
+interface Active {
+  job: Job
+  run: Run
+  controller: AbortController
+  /** Set once the outcome is decided (reported or given up): later results are ignored. */
+  settled: boolean
+  done: Promise<void>
+  giveUp: () => Promise<void>
+}
+
+type Progress = Pick<HeartbeatBody, 'progress_current' | 'progress_total' | 'progress_message'>
+type Failure = Omit<FailBody, 'worker_id'> & { error: string; retryable: boolean }
+
+/** Resolves after `ms`, or at once when `signal` aborts (stop() must not wait out a backoff). */
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer)
+        resolve()
+      },
+      { once: true },
+    )
+  })
+
+/**
+ * Runs handlers by kind.
+ * @example
+ * const worker = new Worker(foreman, { concurrency: 4 })
+ * worker.handle('send-email', async (job, ctx) => { await send(job.params, { signal: ctx.signal }); return { sent: true } })
+ * worker.start()
+ * process.on('SIGTERM', () => worker.stop())
+ */
+export class Worker {
+  /** This worker's id on the runs it holds. */
+  readonly workerId: string
+  private readonly handlers = new Map<string, Handler>()
+  private readonly active = new Set<Active>()
+  private readonly options: WorkerOptions
+  private claims = new AbortController()
+  private loops: Promise<void>[] = []
+  private running = false
+
+  constructor(
+    private readonly client: ForemanClient,
+    options: WorkerOptions = {},
+  ) {
+    this.options = options
+    this.workerId = options.workerId ?? `worker-${Math.random().toString(36).slice(2, 10)}`
+  }
+
+  /** Registers the handler for `kind` (before start). */
+  handle(kind: string, handler: Handler): this {
+    this.handlers.set(kind, handler)
+    return this
+  }
+
+  /** Jobs being handled right now. */
+  get inFlight(): number {
+    return this.active.size
+  }
+
+  /** Starts `concurrency` claim loops; each long-polls, runs one job at a time, and repeats. */
+  start(): this {
+    if (this.running) return this
+    if (this.handlers.size === 0) throw new Error('register a handler with worker.handle(kind, fn) before start()')
+    this.running = true
+    this.claims = new AbortController()
+    const slots = Math.max(1, this.options.concurrency ?? 1)
+    this.loops = Array.from({ length: slots }, () => this.loop())
+    return this
+  }
+
+  /**
+   * Stops claiming, lets in-flight jobs finish for `graceMs`, then aborts their
+   * signals and fails them retryably at once (`worker shutting down`, backoff 0).
+   */
+  async stop(graceMs = this.options.graceMs ?? 10_000): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    // A claim aborted at the instant the server grants it leaves that job to the reaper.
+    this.claims.abort()
+    // Each loop ends once its job does (a claim granted just as we stopped included).
+    const drained = Promise.all(this.loops).then(() => 'drained' as const)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), graceMs)
+    })
+    if ((await Promise.race([drained, late])) === 'late') {
+      await Promise.all([...this.active].map((a) => a.giveUp()))
+    }
+    clearTimeout(timer)
+    await drained
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0
+    while (this.running) {
+      try {
+        const claimed = await this.client.claim(
+          {
+            kinds: [...this.handlers.keys()],
+            worker_id: this.workerId,
+            queues: this.options.queues,
+            lease_seconds: this.leaseSeconds,
+            wait_seconds: Math.min(30, this.options.waitSeconds ?? 20),
+          },
+          this.claims.signal,
+        )
+        failures = 0
+        if (claimed) await this.execute(claimed.job, claimed.run)
+      } catch (error) {
+        if (!this.running) return
+        this.report(error)
+        // Back off on a failing server instead of spinning: 0.5 s, 1 s … 10 s.
+        await sleep(Math.min(10_000, 500 * 2 ** failures++), this.claims.signal)
+      }
+    }
+  }
+
+  private get leaseSeconds(): number {
+    return this.options.leaseSeconds ?? 60
+  }
+
+  private async execute(job: Job, run: Run): Promise<void> {
+    const controller = new AbortController()
+    let progress: Progress = {}
+    let cancelled = false
+    // Resolves when the job no longer needs heartbeats: finished, given up, lease lost or timed out.
+    let end: (why: 'lost' | 'timeout' | 'done') => void = () => {}
+    const ended = new Promise<'lost' | 'timeout' | 'done'>((resolve) => {
+      end = resolve
+    })
+    const active: Active = { job, run, controller, settled: false, done: Promise.resolve(), giveUp: async () => {} }
+
+    const beat = async () => {
+      const sent = progress
+      progress = {}
+      try {
+        const answer = await this.client.heartbeat(run.id, {
+          worker_id: this.workerId,
+          lease_seconds: this.leaseSeconds,
+          ...sent,
+        })
+        if (answer.cancel_requested && !cancelled) {
+          cancelled = true
+          controller.abort(new Error('cancel requested'))
+        }
+      } catch (error) {
+        progress = { ...sent, ...progress }
+        // 409/404: the run is no longer ours (reaped or finished): stop working on it.
+        if (error instanceof ForemanError && (error.status === 409 || error.status === 404)) {
+          active.settled = true
+          controller.abort(new Error('lease lost'))
+          end('lost')
+        } else this.report(error, job)
+      }
+    }
+    const beats = (async () => {
+      const every = (this.leaseSeconds * 1000) / 3
+      for (;;) {
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const tick = new Promise<'tick'>((resolve) => {
+          timer = setTimeout(() => resolve('tick'), every)
+        })
+        const why = await Promise.race([tick, ended])
+        clearTimeout(timer)
+        if (why !== 'tick' || active.settled) return
+        await beat()
+      }
+    })()
+    const timeoutMs = (this.options.jobTimeoutSeconds ?? 0) * 1000
+    const deadline = timeoutMs > 0 ? setTimeout(() => end('timeout'), timeoutMs) : undefined
+
+    const context: JobContext = {
+      run,
+      signal: controller.signal,
+      progress(current, total, message) {
+        progress = { progress_current: current, progress_total: total, progress_message: message }
+      },
+    }
+    const handler = this.handlers.get(job.kind)!
+    const outcome = Promise.resolve()
+      .then(() => handler(job, context))
+      .then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      )
+
+    active.giveUp = async () => {
+      if (active.settled) return
+      active.settled = true
+      controller.abort(new Error(SHUTDOWN_MESSAGE))
+      end('done')
+      await this.settle(run, job, { error: SHUTDOWN_MESSAGE, retryable: true, backoff_seconds: 0 })
+    }
+    active.done = (async () => {
+      const result = await Promise.race([outcome, ended])
+      if (active.settled) return
+      active.settled = true
+      end('done')
+      if (result === 'timeout') {
+        controller.abort(new Error('job timed out'))
+        await this.settle(run, job, { error: `timed out after ${timeoutMs / 1000} s`, retryable: true })
+      } else if (result === 'lost' || result === 'done') {
+        return
+      } else if (result.ok) {
+        await this.settle(run, job, undefined, result.value)
+      } else {
+        await this.settle(run, job, failure(result.error, cancelled))
+      }
+    })()
+    this.active.add(active)
+    try {
+      await active.done
+      await beats
+    } finally {
+      clearTimeout(deadline)
+      this.active.delete(active)
+    }
+  }
+
+  /** Completes (no `fail`) or fails the run; errors are reported, never thrown. */
+  private async settle(run: Run, job: Job, fail?: Failure, result?: unknown): Promise<void> {
+    try {
+      if (fail) await this.client.fail(run.id, { ...fail, worker_id: this.workerId })
+      else await this.client.complete(run.id, { worker_id: this.workerId, result: result ?? null })
+    } catch (error) {
+      this.report(error, job)
+    }
+  }
+
+  private report(error: unknown, job?: Job): void {
+    try {
+      this.options.onError?.(error, job)
+    } catch {}
+  }
+}
+
+/** The fail body for what a handler threw. */
+function failure(error: unknown, cancelled: boolean): Failure {
+  const message = error instanceof Error ? error.message || error.name : String(error)
+  if (cancelled) return { error: message, retryable: false }
+  if (error instanceof PermanentError) return { error: message, retryable: false }
+  if (error instanceof RetryError) return { error: message, retryable: true, backoff_seconds: error.backoffSeconds }
+  return { error: message, retryable: true }
+}

@@ -56,6 +56,25 @@ describe('ForemanClient: jobs and runs', () => {
     expect((await foreman.listRuns({ job_id: job.id, worker_id: 'w1' })).map((r) => r.id)).toEqual([runId])
   })
 
+  test('claimMany takes a batch ([] when none); completeMany answers per run in input order', async () => {
+    const kind = uniqueKind('client-batch')
+    for (let i = 0; i < 3; i++) await foreman.enqueue({ kind, params: { i } })
+    const batch = await foreman.claimMany({ kinds: [kind], worker_id: 'cb', max_jobs: 5 })
+    expect(batch).toHaveLength(3)
+    expect(await foreman.claimMany({ kinds: [kind], worker_id: 'cb', max_jobs: 5 })).toEqual([])
+    const [a, b, c] = batch
+    const results = await foreman.completeMany('cb', [
+      { run_id: a!.run.id, result: 'a' },
+      { run_id: b!.run.id },
+      { run_id: 'run_01JD8X3Q4N6V7W8Y9Z0A1B2C3D' },
+    ])
+    expect(results.map((r) => r.status)).toEqual([200, 200, 404])
+    expect(results[0]?.job).toMatchObject({ id: a!.job.id, status: 'succeeded', result: 'a' })
+    const again = await foreman.completeMany('other', [{ run_id: c!.run.id }, { run_id: a!.run.id }])
+    expect(again.map((r) => r.status)).toEqual([409, 409])
+    await expect(foreman.completeMany('cb', [])).rejects.toMatchObject({ status: 400 })
+  })
+
   test('a long-poll claim picks up a job enqueued while it waits', async () => {
     const kind = uniqueKind('client-wait')
     const waiting = foreman.claim({ kinds: [kind], worker_id: 'w1', wait_seconds: 10 })

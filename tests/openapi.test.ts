@@ -17,6 +17,8 @@ const ROUTES: [string, string, string[]][] = [
   ['post', '/foreman/jobs/{id}/cancel', ['200', '400', '404']],
   ['post', '/foreman/claim', ['200', '204', '400']],
   ['post', '/foreman/jobs/claim', ['200', '204', '400']],
+  ['post', '/foreman/claims', ['200', '400', '413']],
+  ['post', '/foreman/runs/complete', ['200', '400', '413']],
   ['post', '/foreman/jobs/{id}/heartbeat', ['200', '400', '404', '409']],
   ['post', '/foreman/jobs/{id}/complete', ['200', '400', '404', '409']],
   ['post', '/foreman/jobs/{id}/fail', ['200', '400', '404', '409']],

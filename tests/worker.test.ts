@@ -5,10 +5,19 @@
  * graceful stop that drains or gives up in-flight jobs.
  */
 import { afterEach, describe, expect, test } from 'bun:test'
-import { ForemanClient, type Job, PermanentError, RetryError, SHUTDOWN_MESSAGE, Worker } from '../src/client'
+import {
+  ForemanClient,
+  ForemanError,
+  type Job,
+  PermanentError,
+  RetryError,
+  SHUTDOWN_MESSAGE,
+  Worker,
+} from '../src/client'
 import { reapExpiredLeases } from '../src/sweeps/reaper'
 import { uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
+import { eventually } from './support/sse-client'
 
 const f = await startFixture()
 const foreman = new ForemanClient({ baseUrl: f.serve() })
@@ -210,6 +219,73 @@ describe('Worker concurrency and stop', () => {
     expect(handled.sort()).toEqual(jobs.map((j) => j.id).sort())
     expect(peak).toBe(4)
     for (const j of jobs) expect((await foreman.getJob(j.id)).status).toBe('succeeded')
+  })
+
+  test('concurrency 8 claims in batches: 40 jobs take fewer claim requests than jobs, none handled twice', async () => {
+    const kind = uniqueKind('w-batch')
+    const paths: string[] = []
+    const counted = new ForemanClient({
+      baseUrl: foreman.baseUrl,
+      fetch: ((input: RequestInfo | URL, init?: RequestInit) => {
+        paths.push(new URL(input instanceof Request ? input.url : input).pathname)
+        return fetch(input, init)
+      }) as typeof fetch,
+    })
+    const handled: string[] = []
+    const w = new Worker(counted, { concurrency: 8, leaseSeconds: 3, waitSeconds: 2, onError: (e) => errors.push(e) })
+    workers.push(w)
+    w.handle(kind, async (job) => {
+      handled.push(job.id)
+      await Bun.sleep(20)
+      return { ok: job.id }
+    })
+    const jobs = await Promise.all(Array.from({ length: 40 }, () => foreman.enqueue({ kind }).then((e) => e.job)))
+    const errorsBefore = errors.length
+    w.start()
+    await Promise.all(jobs.map((j) => until(j.id, terminal)))
+    expect(handled.sort()).toEqual(jobs.map((j) => j.id).sort())
+    for (const j of jobs)
+      expect(await foreman.getJob(j.id)).toMatchObject({ status: 'succeeded', result: { ok: j.id } })
+    const claims = paths.filter((p) => p.endsWith('/claims')).length
+    const completes = paths.filter((p) => p.endsWith('/runs/complete')).length
+    expect(paths.some((p) => p.endsWith('/claim'))).toBe(false)
+    expect(claims).toBeGreaterThan(0)
+    expect(claims).toBeLessThan(40)
+    expect(completes).toBeGreaterThan(0)
+    expect(completes).toBeLessThan(40)
+    expect(errors.length).toBe(errorsBefore)
+  })
+
+  test('a batched completion the server refuses is reported to onError with the job', async () => {
+    const kind = uniqueKind('w-batch-409')
+    const reported: { error: unknown; job?: Job }[] = []
+    let started!: () => void
+    const running = new Promise<void>((resolve) => {
+      started = resolve
+    })
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    worker({ concurrency: 4, leaseSeconds: 30, onError: (error, job) => reported.push({ error, job }) })
+      .handle(kind, async () => {
+        started()
+        await gate
+        return 'late'
+      })
+      .start()
+    const { job } = await foreman.enqueue({ kind })
+    await running
+    // Someone else ends the run first (as the reaper would): the worker's completion is a 409.
+    const [run] = await foreman.listJobRuns(job.id)
+    await f.sql`update ${f.sql(f.tables.runs)} set worker_id = 'someone-else' where id = ${run!.id}`
+    release()
+    await eventually(() => reported.length > 0, 5000, 'a reported completion')
+    const [first] = reported
+    expect(first?.job?.id).toBe(job.id)
+    expect(first?.error).toBeInstanceOf(ForemanError)
+    expect(first?.error).toMatchObject({ status: 409 })
+    expect((await foreman.getJob(job.id)).status).toBe('active')
   })
 
   test('stop() waits for an in-flight job to finish and claims nothing more', async () => {

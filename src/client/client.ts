@@ -9,7 +9,10 @@ import type { DuplicateJob, EnqueueBody, Job, JobListQuery, Run } from '../jobs/
 import type {
   ClaimBody,
   Claimed,
+  ClaimManyBody,
   CompleteBody,
+  CompleteManyResult,
+  CompleteOutcome,
   FailBody,
   HeartbeatBody,
   HeartbeatResult,
@@ -22,7 +25,9 @@ import { parseSse } from './sse'
 export type {
   ClaimBody,
   Claimed,
+  ClaimManyBody,
   CompleteBody,
+  CompleteOutcome,
   EnqueueBody,
   FailBody,
   HeartbeatBody,
@@ -147,6 +152,16 @@ export class ForemanClient {
     return status === 204 ? null : answer
   }
 
+  /**
+   * `POST /claims`: up to `max_jobs` jobs and their runs in one round-trip (`[]`
+   * when nothing is claimable; with `wait_seconds`, once at least one is).
+   */
+  async claimMany(body: ClaimManyBody, signal?: AbortSignal): Promise<Claimed[]> {
+    const extraMs = (body.wait_seconds ?? 0) * 1000
+    const spec = { method: 'POST', path: '/claims', body, idempotent: false, extraMs, signal }
+    return (await this.http.json<Claimed[]>(spec)).body
+  }
+
   /** `POST /runs/:id/heartbeat`: extends the lease, stores progress; answers the run and `cancel_requested`. */
   async heartbeat(runId: string, body: HeartbeatBody): Promise<HeartbeatResult> {
     // Idempotent: sending it twice only extends the lease twice.
@@ -156,6 +171,16 @@ export class ForemanClient {
   /** `POST /runs/:id/complete`: the run and the job succeed; answers the job. */
   async complete(runId: string, body: CompleteBody): Promise<Job> {
     return this.post(`/runs/${enc(runId)}/complete`, body, false)
+  }
+
+  /**
+   * `POST /runs/complete`: completes several runs held by `workerId` in one
+   * round-trip; answers each run's outcome in input order (`status` 200 with the
+   * job, or 404/409 with `error`). Never retried.
+   */
+  async completeMany(workerId: string, runs: { run_id: string; result?: unknown }[]): Promise<CompleteOutcome[]> {
+    const body = { worker_id: workerId, runs }
+    return (await this.post<CompleteManyResult>('/runs/complete', body, false)).results
   }
 
   /** `POST /runs/:id/fail`: omit `backoff_seconds` for the server's exponential backoff; answers the job. */

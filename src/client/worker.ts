@@ -2,8 +2,10 @@
  * Worker: claims jobs of the kinds it has handlers for, runs up to `concurrency`
  * at once, heartbeats at a third of the lease, and reports the outcome.
  */
-import type { FailBody, ForemanClient, HeartbeatBody, Job, Run } from './client'
-import { ForemanError, PermanentError, RetryError } from './errors'
+import { Batcher } from './batcher'
+import type { Claimed, CompleteOutcome, ForemanClient, HeartbeatBody, Job, Run } from './client'
+import { ForemanError } from './errors'
+import { type Failure, failure, sleep } from './worker-support'
 
 /** What a handler gets besides the job. */
 export interface JobContext {
@@ -22,7 +24,10 @@ export type Handler = (job: Job, ctx: JobContext) => unknown | Promise<unknown>
 export interface WorkerOptions {
   /** Identifies this worker on runs (default `worker-<random>`). */
   workerId?: string
-  /** Jobs run at once (default 1). */
+  /**
+   * Jobs run at once (default 1). Above 1, one loop claims for all free slots at
+   * once (`claimMany`) and completions are sent in batches (`completeMany`).
+   */
   concurrency?: number
   /** Only these queues (default all). */
   queues?: string[]
@@ -53,21 +58,6 @@ interface Active {
 }
 
 type Progress = Pick<HeartbeatBody, 'progress_current' | 'progress_total' | 'progress_message'>
-type Failure = Omit<FailBody, 'worker_id'> & { error: string; retryable: boolean }
-
-/** Resolves after `ms`, or at once when `signal` aborts (stop() must not wait out a backoff). */
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer)
-        resolve()
-      },
-      { once: true },
-    )
-  })
 
 /**
  * Runs handlers by kind.
@@ -86,6 +76,8 @@ export class Worker {
   private claims = new AbortController()
   private loops: Promise<void>[] = []
   private running = false
+  /** Gathers completions when concurrency > 1. */
+  private completions: Batcher<{ run_id: string; result: unknown }, CompleteOutcome> | null = null
 
   constructor(
     private readonly client: ForemanClient,
@@ -106,14 +98,16 @@ export class Worker {
     return this.active.size
   }
 
-  /** Starts `concurrency` claim loops; each long-polls, runs one job at a time, and repeats. */
+  /** Starts the claim loop: it long-polls for as many jobs as there are free slots, runs them, and repeats. */
   start(): this {
     if (this.running) return this
     if (this.handlers.size === 0) throw new Error('register a handler with worker.handle(kind, fn) before start()')
     this.running = true
     this.claims = new AbortController()
     const slots = Math.max(1, this.options.concurrency ?? 1)
-    this.loops = Array.from({ length: slots }, () => this.loop())
+    this.completions =
+      slots > 1 ? new Batcher((runs) => this.client.completeMany(this.workerId, runs), Math.min(100, slots), 5) : null
+    this.loops = [this.loop(slots)]
     return this
   }
 
@@ -139,29 +133,49 @@ export class Worker {
     await drained
   }
 
-  private async loop(): Promise<void> {
+  /**
+   * Claims for every free slot in one long-poll (`claim` with one slot, `claimMany`
+   * with more), starts what it got, and waits for a slot when all are busy. Ends
+   * once stopped and every job it started has ended.
+   */
+  private async loop(slots: number): Promise<void> {
+    const running = new Set<Promise<void>>()
     let failures = 0
     while (this.running) {
+      if (running.size >= slots) {
+        await Promise.race(running)
+        continue
+      }
       try {
-        const claimed = await this.client.claim(
-          {
-            kinds: [...this.handlers.keys()],
-            worker_id: this.workerId,
-            queues: this.options.queues,
-            lease_seconds: this.leaseSeconds,
-            wait_seconds: Math.min(30, this.options.waitSeconds ?? 20),
-          },
-          this.claims.signal,
-        )
+        const claimed = await this.claim(slots, slots - running.size)
         failures = 0
-        if (claimed) await this.execute(claimed.job, claimed.run)
+        for (const { job, run } of claimed) {
+          const done: Promise<void> = this.execute(job, run)
+            .catch((error) => this.report(error, job))
+            .finally(() => running.delete(done))
+          running.add(done)
+        }
       } catch (error) {
-        if (!this.running) return
+        if (!this.running) break
         this.report(error)
         // Back off on a failing server instead of spinning: 0.5 s, 1 s … 10 s.
         await sleep(Math.min(10_000, 500 * 2 ** failures++), this.claims.signal)
       }
     }
+    await Promise.all(running)
+  }
+
+  private async claim(slots: number, free: number): Promise<Claimed[]> {
+    const body = {
+      kinds: [...this.handlers.keys()],
+      worker_id: this.workerId,
+      queues: this.options.queues,
+      lease_seconds: this.leaseSeconds,
+      wait_seconds: Math.min(30, this.options.waitSeconds ?? 20),
+    }
+    if (slots > 1) return this.client.claimMany({ ...body, max_jobs: Math.min(100, free) }, this.claims.signal)
+    const one = await this.client.claim(body, this.claims.signal)
+    return one ? [one] : []
   }
 
   private get leaseSeconds(): number {
@@ -266,11 +280,16 @@ export class Worker {
     }
   }
 
-  /** Completes (no `fail`) or fails the run; errors are reported, never thrown. */
+  /** Completes (no `fail`; batched when concurrency > 1) or fails the run; errors are reported, never thrown. */
   private async settle(run: Run, job: Job, fail?: Failure, result?: unknown): Promise<void> {
     try {
       if (fail) await this.client.fail(run.id, { ...fail, worker_id: this.workerId })
-      else await this.client.complete(run.id, { worker_id: this.workerId, result: result ?? null })
+      else if (!this.completions)
+        await this.client.complete(run.id, { worker_id: this.workerId, result: result ?? null })
+      else {
+        const outcome = await this.completions.add({ run_id: run.id, result: result ?? null })
+        if (outcome.status !== 200) throw new ForemanError(outcome.status, outcome.error ?? 'not completed', outcome)
+      }
     } catch (error) {
       this.report(error, job)
     }
@@ -281,13 +300,4 @@ export class Worker {
       this.options.onError?.(error, job)
     } catch {}
   }
-}
-
-/** The fail body for what a handler threw. */
-function failure(error: unknown, cancelled: boolean): Failure {
-  const message = error instanceof Error ? error.message || error.name : String(error)
-  if (cancelled) return { error: message, retryable: false }
-  if (error instanceof PermanentError) return { error: message, retryable: false }
-  if (error instanceof RetryError) return { error: message, retryable: true, backoff_seconds: error.backoffSeconds }
-  return { error: message, retryable: true }
 }

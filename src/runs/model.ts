@@ -33,6 +33,16 @@ export type ClaimBody = typeof ClaimBody.static
 export const Claimed = t.Object({ job: Job, run: Run })
 export type Claimed = typeof Claimed.static
 
+/** Most jobs one batch claim or runs one batch complete may address. */
+export const MAX_BATCH = 100
+
+/** POST /claims: the claim body plus how many jobs to take at most. */
+export const ClaimManyBody = t.Composite([
+  ClaimBody,
+  t.Object({ max_jobs: StrictInteger(1, MAX_BATCH, `Claim up to this many jobs (1–${MAX_BATCH})`) }),
+])
+export type ClaimManyBody = typeof ClaimManyBody.static
+
 /** Progress is a count; a double holds it exactly up to 2^53. */
 const Progress = (description: string) => t.Optional(StrictInteger(0, Number.MAX_SAFE_INTEGER, description))
 
@@ -56,6 +66,34 @@ export const CompleteBody = t.Object({
   result: t.Optional(JsonValue('The outcome (JSON), copied onto the job')),
 })
 export type CompleteBody = typeof CompleteBody.static
+
+/** POST /runs/complete: several held runs completed in one statement. */
+export const CompleteManyBody = t.Object({
+  worker_id: WorkerId,
+  runs: t.Array(
+    t.Object({
+      run_id: RunId,
+      result: t.Optional(JsonValue('The outcome (JSON), copied onto the job')),
+    }),
+    { minItems: 1, maxItems: MAX_BATCH, description: `The runs to complete (1–${MAX_BATCH}, each once)` },
+  ),
+})
+export type CompleteManyBody = typeof CompleteManyBody.static
+
+/** One run's outcome in a batch complete: 200 with the job, or 404/409 with the reason. */
+export const CompleteOutcome = t.Object({
+  run_id: RunId,
+  status: t.Union([t.Literal(200), t.Literal(404), t.Literal(409)], {
+    description: '200 completed; 404 unknown run; 409 not running or held by another worker',
+  }),
+  job: t.Optional(Job),
+  error: t.Optional(t.String({ description: 'Why the run was not completed' })),
+})
+export type CompleteOutcome = typeof CompleteOutcome.static
+
+/** The answer of a batch complete, in input order. */
+export const CompleteManyResult = t.Object({ results: t.Array(CompleteOutcome) })
+export type CompleteManyResult = typeof CompleteManyResult.static
 
 /** Fail body. */
 export const FailBody = t.Object({

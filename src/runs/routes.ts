@@ -3,9 +3,21 @@ import { Elysia, t } from 'elysia'
 import type { Deps } from '../deps'
 import { ErrorBody } from '../http/schema'
 import { Job, JobId, Run, RunId } from '../jobs/model'
-import { ClaimBody, Claimed, CompleteBody, FailBody, HeartbeatBody, HeartbeatResult, RunListQuery } from './model'
-import { claimJobWaiting, complete, fail, getRun, heartbeat, listRuns } from './service'
-import type { RunTarget } from './sql'
+import type { RunTarget } from './held-run-sql'
+import {
+  ClaimBody,
+  Claimed,
+  ClaimManyBody,
+  CompleteBody,
+  CompleteManyBody,
+  CompleteManyResult,
+  FailBody,
+  HeartbeatBody,
+  HeartbeatResult,
+  MAX_BATCH,
+  RunListQuery,
+} from './model'
+import { claimJobsWaiting, claimJobWaiting, complete, completeMany, fail, getRun, heartbeat, listRuns } from './service'
 
 const tags = ['workers']
 const refused = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody }
@@ -79,6 +91,24 @@ export const runRoutes = (deps: Deps) => {
   return new Elysia()
     .post('/claim', claim, claimRoute)
     .post('/jobs/claim', claim, claimRoute)
+    .post('/claims', ({ body, request }) => claimJobsWaiting(deps, body, body.max_jobs, request.signal), {
+      body: ClaimManyBody,
+      response: { 200: t.Array(Claimed), 400: ErrorBody, 413: ErrorBody },
+      detail: {
+        tags,
+        summary: 'Claim a batch of jobs',
+        description: `Like claim, but takes up to \`max_jobs\` (1–${MAX_BATCH}) eligible jobs in one statement, best first, and answers them as an array of {job, run} (empty when nothing is claimable). With \`wait_seconds\` it waits until at least one job is claimable, then answers what it took, or [] at the deadline.`,
+      },
+    })
+    .post('/runs/complete', ({ body }) => completeMany(deps, body), {
+      body: CompleteManyBody,
+      response: { 200: CompleteManyResult, 400: ErrorBody, 413: ErrorBody },
+      detail: {
+        tags,
+        summary: 'Complete a batch of runs',
+        description: `Completes up to ${MAX_BATCH} runs held by \`worker_id\` (and their jobs) in one statement. Answers one outcome per item in input order: 200 with the job, 404 for an unknown run, 409 for a run that is not running or is held by another worker. A run id may appear once.`,
+      },
+    })
     .use(leaseActions('/jobs', deps))
     .use(leaseActions('/runs', deps))
     .get('/runs', ({ query }) => listRuns(deps, query), {

@@ -1,6 +1,6 @@
 /** The rules of the worker side: claim, heartbeat, complete, fail, and run reads. */
 import type { Deps } from '../deps'
-import { NotFound, NotOwned } from '../errors'
+import { InvalidInput, NotFound, NotOwned } from '../errors'
 import { changeOf } from '../events/hub'
 import { until } from '../events/service'
 import { pageSize } from '../http/schema'
@@ -8,35 +8,54 @@ import { newRunId } from '../ids'
 import type { Job, Run } from '../jobs/model'
 import { jobNextDueIn } from '../jobs/sql'
 import { recordClaimed, recordJobTerminal, recordRunEnded } from '../metrics/record'
-import type { ClaimBody, Claimed, CompleteBody, FailBody, HeartbeatBody, HeartbeatResult, RunListQuery } from './model'
 import {
   type RunEnded,
   type RunTarget,
-  runClaim,
   runComplete,
+  runCompleteMany,
   runFail,
-  runGet,
   runHeartbeat,
-  runList,
   type TargetSeen,
-} from './sql'
+} from './held-run-sql'
+import type {
+  ClaimBody,
+  Claimed,
+  CompleteBody,
+  CompleteManyBody,
+  CompleteManyResult,
+  FailBody,
+  HeartbeatBody,
+  HeartbeatResult,
+  RunListQuery,
+} from './model'
+import { runClaim, runGet, runList } from './sql'
 
-/** Claims the best eligible job for a worker now, or null when nothing is claimable. */
-export async function claimJob(
+/**
+ * Claims up to `count` eligible jobs for a worker now (best first, possibly none);
+ * announces and counts each.
+ */
+export async function claimJobs(
   { sql, tables, config, events, metrics }: Deps,
   body: ClaimBody,
-): Promise<Claimed | null> {
-  const [claimed] = await runClaim(sql, tables, {
+  count: number,
+): Promise<Claimed[]> {
+  const claimed = await runClaim(sql, tables, {
     kinds: body.kinds,
     queues: body.queues,
     workerId: body.worker_id,
     leaseSec: body.lease_seconds ?? config.defaultLeaseSec,
-    runIds: [newRunId()],
+    runIds: Array.from({ length: count }, () => newRunId()),
   })
-  if (claimed) {
-    events.hub.publish([changeOf(claimed.job)])
-    recordClaimed(metrics, claimed.job, claimed.run)
+  if (claimed.length > 0) {
+    events.hub.publish(claimed.map((c) => changeOf(c.job)))
+    for (const c of claimed) recordClaimed(metrics, c.job, c.run)
   }
+  return claimed
+}
+
+/** Claims the best eligible job for a worker now, or null when nothing is claimable. */
+export async function claimJob(deps: Deps, body: ClaimBody): Promise<Claimed | null> {
+  const [claimed] = await claimJobs(deps, body, 1)
   return claimed ?? null
 }
 
@@ -51,21 +70,37 @@ export async function claimJobWaiting(
   body: ClaimBody,
   clientSignal?: AbortSignal,
 ): Promise<Claimed | null> {
+  const [claimed] = await claimJobsWaiting(deps, body, 1, clientSignal)
+  return claimed ?? null
+}
+
+/**
+ * Claims up to `count` jobs like claimJobs; with `wait_seconds`, when none is
+ * claimable, waits as claimJobWaiting does and answers whatever the first
+ * successful attempt took. Empty at the deadline or when the client goes away.
+ */
+export async function claimJobsWaiting(
+  deps: Deps,
+  body: ClaimBody,
+  count: number,
+  clientSignal?: AbortSignal,
+): Promise<Claimed[]> {
   const waitMs = (body.wait_seconds ?? 0) * 1000
-  if (waitMs <= 0) return claimJob(deps, body)
+  if (waitMs <= 0) return claimJobs(deps, body, count)
   const signal = until(deps, clientSignal)
   const deadline = performance.now() + waitMs
   // Join the line before the first attempt: a hint during the attempt is not lost.
   const waiter = deps.events.waiters.register(body.kinds, body.queues)
   try {
     for (let attempt = 0; ; attempt++) {
-      const claimed = await claimJob(deps, body)
-      if (claimed) {
-        if (attempt > 0) deps.events.waiters.claimedOne(claimed.job)
+      const claimed = await claimJobs(deps, body, count)
+      const [first] = claimed
+      if (first) {
+        if (attempt > 0) deps.events.waiters.claimedOne(first.job)
         return claimed
       }
       const left = deadline - performance.now()
-      if (left <= 0 || signal.aborted) return null
+      if (left <= 0 || signal.aborted) return []
       const dueInMs = await jobNextDueIn(deps.sql, deps.tables, body.kinds, body.queues)
       await waiter.next(dueInMs === null ? left : Math.min(left, dueInMs), signal)
     }
@@ -95,6 +130,29 @@ export async function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBo
 export async function complete(deps: Deps, target: RunTarget, body: CompleteBody): Promise<Job> {
   const row = await runComplete(deps.sql, deps.tables, target, { workerId: body.worker_id, result: body.result })
   return ended(deps, acted(row, target, body.worker_id), 'succeeded')
+}
+
+/**
+ * Completes several held runs in one statement; answers each run's outcome in
+ * input order (200 with the job, or 404/409 with the reason, as complete would).
+ */
+export async function completeMany(deps: Deps, body: CompleteManyBody): Promise<CompleteManyResult> {
+  const ids = body.runs.map((r) => r.run_id)
+  const repeated = ids.find((id, i) => ids.indexOf(id) !== i)
+  if (repeated) throw new InvalidInput('runs', `run ${repeated} is listed more than once`)
+  const rows = await runCompleteMany(deps.sql, deps.tables, { workerId: body.worker_id, runs: body.runs })
+  return {
+    results: rows.map(({ input_run_id, ...row }) => {
+      const target = { runId: input_run_id }
+      const refused = refusal(row.target_run_id ? row : null, target, body.worker_id)
+      if (refused) return { run_id: input_run_id, status: refused.status as 404 | 409, error: refused.message }
+      return {
+        run_id: input_run_id,
+        status: 200 as const,
+        job: ended(deps, acted(row, target, body.worker_id), 'succeeded'),
+      }
+    }),
+  }
 }
 
 /** Fails the held run; answers the job as the retry rules left it. */
@@ -140,19 +198,32 @@ function acted<T extends { id?: string | null }>(
   target: RunTarget,
   workerId: string,
 ): Omit<T, keyof TargetSeen> {
+  const refused = refusal(row, target, workerId)
+  if (refused) throw refused
+  // No refusal means a row that acted.
+  const { target_run_id, target_status, target_worker_id, ...acted } = row as TargetSeen & T
+  return acted
+}
+
+/** Why a worker-side statement did nothing (see acted), or null when it acted. */
+function refusal(
+  row: (TargetSeen & { id?: string | null }) | null,
+  target: RunTarget,
+  workerId: string,
+): NotFound | NotOwned | null {
   const what = 'runId' in target ? `run ${target.runId}` : `job ${target.jobId}`
-  if (!row) throw new NotFound(`${what} not found`)
-  const { target_run_id, target_status, target_worker_id, ...acted } = row
-  if (acted.id) return acted
-  if (!target_run_id) throw new NotOwned(`${what} has no running run`)
-  if (target_status !== 'running') throw new NotOwned(`${what}: run is ${target_status}, not running`)
+  if (!row) return new NotFound(`${what} not found`)
+  if (row.id) return null
+  const { target_run_id, target_status, target_worker_id } = row
+  if (!target_run_id) return new NotOwned(`${what} has no running run`)
+  if (target_status !== 'running') return new NotOwned(`${what}: run is ${target_status}, not running`)
   if (target_worker_id !== workerId) {
-    throw new NotOwned(
+    return new NotOwned(
       `${what}: run is held by worker ${JSON.stringify(target_worker_id)}, not ${JSON.stringify(workerId)}`,
     )
   }
   // The run was ours a moment ago; a reaper or racing call finished it first.
-  throw new NotOwned(`${what}: run is no longer running`)
+  return new NotOwned(`${what}: run is no longer running`)
 }
 
 /** Announces and counts a run that complete or fail just ended; answers the job without the run's times. */

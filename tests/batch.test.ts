@@ -4,24 +4,13 @@
  * completes several held runs in one statement with a per-item outcome.
  */
 import { describe, expect, test } from 'bun:test'
-import { enqueueJob, postOk, uniqueKind } from './support/factories'
+import { enqueueJob, postOk, postTimed, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 import { eventually } from './support/sse-client'
 
 const f = await startFixture({ eventsPollSec: 3600 })
 const base = f.serve()
 const UNKNOWN_RUN = 'run_01JD8X3Q4N6V7W8Y9Z0A1B2C3D'
-
-async function post(path: string, body: unknown) {
-  const started = Date.now()
-  const res = await fetch(`${base}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text ? JSON.parse(text) : null, elapsed: Date.now() - started }
-}
 
 /** Enqueues `n` jobs of `kind`. */
 async function enqueueMany(kind: string, n: number) {
@@ -62,7 +51,7 @@ describe('POST /claims', () => {
     await Promise.all(
       Array.from({ length: 8 }, async (_, w) => {
         for (;;) {
-          const res = await post('/claims', { kinds: [kind], worker_id: `w${w}`, max_jobs: 10 })
+          const res = await postTimed(base, '/claims', { kinds: [kind], worker_id: `w${w}`, max_jobs: 10 })
           expect(res.status).toBe(200)
           if (res.body.length === 0) return
           for (const c of res.body) claimedBy.set(c.job.id, (claimedBy.get(c.job.id) ?? 0) + 1)
@@ -82,7 +71,7 @@ describe('POST /claims', () => {
 
   test('with wait_seconds, work enqueued mid-wait is returned before the deadline', async () => {
     const kind = uniqueKind('b-wait')
-    const pending = post('/claims', { kinds: [kind], worker_id: 'w-wait', max_jobs: 5, wait_seconds: 10 })
+    const pending = postTimed(base, '/claims', { kinds: [kind], worker_id: 'w-wait', max_jobs: 5, wait_seconds: 10 })
     await eventually(() => f.deps.events.waiters.stats().sleeping >= 1, 4000, 'a sleeping batch claimer')
     const job = await postOk(f, '/jobs', { kind })
     const answer = await pending
@@ -94,7 +83,7 @@ describe('POST /claims', () => {
   }, 15_000)
 
   test('with wait_seconds and nothing to claim, the answer is [] at the deadline', async () => {
-    const answer = await post('/claims', {
+    const answer = await postTimed(base, '/claims', {
       kinds: [uniqueKind('b-none')],
       worker_id: 'w',
       max_jobs: 3,

@@ -5,7 +5,7 @@
  * answer until the job is terminal or the wait ends.
  */
 import { describe, expect, test } from 'bun:test'
-import { blockedOn, lockRun, postOk, uniqueKind } from './support/factories'
+import { blockedOn, lockRun, postOk, postTimed, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 import { eventually, SseReader } from './support/sse-client'
 
@@ -15,26 +15,6 @@ const base = f.serve()
 const other = await startFixture({ eventsPollSec: 3600 }, { prefix: f.tables.prefix, keepTables: true })
 const waiters = f.deps.events.waiters
 
-interface Timed {
-  status: number
-  body: any
-  /** Date.now() when the answer arrived. */
-  at: number
-  elapsed: number
-}
-
-async function timedPost(path: string, body: unknown): Promise<Timed> {
-  const started = Date.now()
-  const res = await fetch(`${base}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  })
-  const text = await res.text()
-  const at = Date.now()
-  return { status: res.status, body: text ? JSON.parse(text) : null, at, elapsed: at - started }
-}
-
 /** Waits until `n` claimers sleep in this instance's line. */
 const sleeping = (n: number) => eventually(() => waiters.stats().sleeping >= n, 4000, `${n} sleeping claimer(s)`)
 
@@ -42,7 +22,7 @@ describe('claim with wait_seconds', () => {
   for (const path of ['/claim', '/jobs/claim']) {
     test(`POST ${path}: a job enqueued mid-wait is returned before the deadline`, async () => {
       const kind = uniqueKind('lp-mid')
-      const pending = timedPost(path, { kinds: [kind], worker_id: 'w-mid', wait_seconds: 10 })
+      const pending = postTimed(base, path, { kinds: [kind], worker_id: 'w-mid', wait_seconds: 10 })
       await sleeping(1)
       const enqueuedAt = Date.now()
       const job = await postOk(f, '/jobs', { kind })
@@ -57,7 +37,7 @@ describe('claim with wait_seconds', () => {
 
   test('with nothing to claim, the answer is 204 with no body once the wait is over', async () => {
     const kind = uniqueKind('lp-empty')
-    const answer = await timedPost('/claim', { kinds: [kind], worker_id: 'w-empty', wait_seconds: 1 })
+    const answer = await postTimed(base, '/claim', { kinds: [kind], worker_id: 'w-empty', wait_seconds: 1 })
     expect(answer.status).toBe(204)
     expect(answer.body).toBeNull()
     expect(answer.elapsed).toBeGreaterThanOrEqual(900)
@@ -68,7 +48,7 @@ describe('claim with wait_seconds', () => {
     const kind = uniqueKind('lp-retry')
     const job = await postOk(f, '/jobs', { kind, max_attempts: 2 })
     const first = await postOk(f, '/claim', { kinds: [kind], worker_id: 'w-retry-1' })
-    const pending = timedPost('/claim', { kinds: [kind], worker_id: 'w-retry-2', wait_seconds: 10 })
+    const pending = postTimed(base, '/claim', { kinds: [kind], worker_id: 'w-retry-2', wait_seconds: 10 })
     await sleeping(1)
     const failed = await postOk(f, `/runs/${first.run.id}/fail`, {
       worker_id: 'w-retry-1',
@@ -86,7 +66,7 @@ describe('claim with wait_seconds', () => {
 
   test('a job scheduled a second ahead is picked up by a claimer already waiting', async () => {
     const kind = uniqueKind('lp-scheduled')
-    const pending = timedPost('/claim', { kinds: [kind], worker_id: 'w-sched', wait_seconds: 10 })
+    const pending = postTimed(base, '/claim', { kinds: [kind], worker_id: 'w-sched', wait_seconds: 10 })
     await sleeping(1)
     const scheduledAt = new Date(Date.now() + 1000).toISOString()
     const job = await postOk(f, '/jobs', { kind, scheduled_at: scheduledAt })
@@ -98,7 +78,7 @@ describe('claim with wait_seconds', () => {
 
   test('work enqueued on another instance wakes a claimer waiting on this one', async () => {
     const kind = uniqueKind('lp-other')
-    const pending = timedPost('/claim', { kinds: [kind], worker_id: 'w-other', wait_seconds: 10 })
+    const pending = postTimed(base, '/claim', { kinds: [kind], worker_id: 'w-other', wait_seconds: 10 })
     await sleeping(1)
     const job = await postOk(other, '/jobs', { kind })
     const answer = await pending
@@ -110,7 +90,7 @@ describe('claim with wait_seconds', () => {
   test('20 waiters and 5 new jobs: exactly 5 claims, each job once, the other 15 answer 204', async () => {
     const kind = uniqueKind('lp-many')
     const claims = Array.from({ length: 20 }, (_, i) =>
-      timedPost('/claim', { kinds: [kind], worker_id: `w-many-${i}`, wait_seconds: 2 }),
+      postTimed(base, '/claim', { kinds: [kind], worker_id: `w-many-${i}`, wait_seconds: 2 }),
     )
     await sleeping(20)
     const jobs = await Promise.all(Array.from({ length: 5 }, () => postOk(f, '/jobs', { kind })))
@@ -127,7 +107,7 @@ describe('claim with wait_seconds', () => {
   })
 
   test('wait_seconds above 30 is refused with a 400 naming it', async () => {
-    const answer = await timedPost('/claim', { kinds: [uniqueKind('lp-bad')], worker_id: 'w', wait_seconds: 31 })
+    const answer = await postTimed(base, '/claim', { kinds: [uniqueKind('lp-bad')], worker_id: 'w', wait_seconds: 31 })
     expect(answer.status).toBe(400)
     expect(answer.body.error).toContain('wait_seconds')
   })
@@ -136,7 +116,7 @@ describe('claim with wait_seconds', () => {
 describe('enqueue with wait_seconds', () => {
   test('the 201 is held until a worker completes the job and carries succeeded and the result', async () => {
     const kind = uniqueKind('lp-enqueue-done')
-    const held = timedPost('/jobs', { kind, params: { n: 1 }, wait_seconds: 10 })
+    const held = postTimed(base, '/jobs', { kind, params: { n: 1 }, wait_seconds: 10 })
     const claimed = await postOk(f, '/claim', { kinds: [kind], worker_id: 'w-held', wait_seconds: 5 })
     await postOk(f, `/runs/${claimed.run.id}/heartbeat`, { worker_id: 'w-held', progress_current: 1 })
     const completeSentAt = Date.now()
@@ -150,7 +130,7 @@ describe('enqueue with wait_seconds', () => {
 
   test('with nobody working, the 201 comes after the wait and shows the job still pending', async () => {
     const kind = uniqueKind('lp-enqueue-idle')
-    const answer = await timedPost('/jobs', { kind, wait_seconds: 1 })
+    const answer = await postTimed(base, '/jobs', { kind, wait_seconds: 1 })
     expect(answer.status).toBe(201)
     expect(answer.body).toMatchObject({ kind, status: 'pending' })
     expect(answer.elapsed).toBeGreaterThanOrEqual(900)
@@ -161,7 +141,7 @@ describe('enqueue with wait_seconds', () => {
     const kind = uniqueKind('lp-enqueue-dup')
     const original = await postOk(f, '/jobs', { kind, idempotency_key: 'once' })
     const claimed = await postOk(f, '/claim', { kinds: [kind], worker_id: 'w-dup' })
-    const duplicate = timedPost('/jobs', { kind, idempotency_key: 'once', wait_seconds: 10 })
+    const duplicate = postTimed(base, '/jobs', { kind, idempotency_key: 'once', wait_seconds: 10 })
     await eventually(() => f.deps.events.feed.stats().watchedJobs >= 1, 4000, 'the duplicate to watch the job')
     await postOk(f, `/runs/${claimed.run.id}/complete`, { worker_id: 'w-dup', result: 'first' })
     const answer = await duplicate
@@ -173,7 +153,7 @@ describe('enqueue with wait_seconds', () => {
 
   test('a completion that commits after a concurrent cancel ends the wait with the job succeeded', async () => {
     const kind = uniqueKind('lp-enqueue-race')
-    const held = timedPost('/jobs', { kind, wait_seconds: 3 })
+    const held = postTimed(base, '/jobs', { kind, wait_seconds: 3 })
     const claimed = await postOk(f, '/claim', { kinds: [kind], worker_id: 'w-race', wait_seconds: 2 })
     await eventually(() => f.deps.events.feed.stats().watchedJobs >= 1, 4000, 'the enqueue to watch its job')
     // Hold the run row, as a concurrent heartbeat would: the completion's statement starts, then waits.

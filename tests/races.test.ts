@@ -6,21 +6,11 @@
 import { describe, expect, test } from 'bun:test'
 import { newJobId } from '../src/ids'
 import { reapExpiredLeases } from '../src/sweeps/reaper'
-import { uniqueKind } from './support/factories'
+import { postTimed, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 
 const f = await startFixture()
 const base = f.serve()
-
-async function post(path: string, body: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${base}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text ? JSON.parse(text) : null }
-}
 
 describe('concurrent claimers', () => {
   test('16 claimers over HTTP claim each of 1,000 jobs exactly once, each with one running run', async () => {
@@ -34,7 +24,7 @@ describe('concurrent claimers', () => {
     const unexpected: number[] = []
     const claimer = async (worker: string) => {
       for (;;) {
-        const res = await post('/claim', { kinds: [kind], worker_id: worker, lease_seconds: 300 })
+        const res = await postTimed(base, '/claim', { kinds: [kind], worker_id: worker, lease_seconds: 300 })
         if (res.status === 204) return
         if (res.status !== 200) {
           unexpected.push(res.status)
@@ -75,7 +65,7 @@ describe('concurrent enqueues', () => {
   test('32 identical enqueues with one idempotency key: one 201, 31 409s, all naming the same job, one row', async () => {
     const kind = uniqueKind('race-enqueue')
     const body = { kind, idempotency_key: 'same-key', params: { n: 1 } }
-    const answers = await Promise.all(Array.from({ length: 32 }, () => post('/jobs', body)))
+    const answers = await Promise.all(Array.from({ length: 32 }, () => postTimed(base, '/jobs', body)))
 
     const created = answers.filter((a) => a.status === 201)
     const duplicates = answers.filter((a) => a.status === 409)
@@ -102,9 +92,9 @@ describe('reaper racing completion', () => {
     const outcomes = { completed: 0, reaped: 0 }
     for (let i = 0; i < iterations; i++) {
       const kind = uniqueKind('race-reap')
-      const enq = await post('/jobs', { kind, max_attempts: 2 })
+      const enq = await postTimed(base, '/jobs', { kind, max_attempts: 2 })
       expect(enq.status).toBe(201)
-      const claim = await post('/claim', { kinds: [kind], worker_id: 'racer', lease_seconds: 1 })
+      const claim = await postTimed(base, '/claim', { kinds: [kind], worker_id: 'racer', lease_seconds: 1 })
       expect(claim.status).toBe(200)
       const { job, run } = claim.body
       await f.sql`
@@ -116,7 +106,7 @@ describe('reaper racing completion', () => {
       // Stagger the sweep by 0-2 ms so both sides get to win some iterations.
       const [sweep, done] = await Promise.all([
         Bun.sleep(i % 3).then(() => reapExpiredLeases(f.deps)),
-        post(path, { worker_id: 'racer', result: { i } }),
+        postTimed(base, path, { worker_id: 'racer', result: { i } }),
       ])
 
       const [r] = await f.sql`select * from ${f.sql(f.tables.runs)} where id = ${run.id}`

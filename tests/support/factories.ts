@@ -62,3 +62,26 @@ export async function blockedOn(f: Fixture, text: string): Promise<void> {
   }
   throw new Error(`no statement containing ${text} is waiting on a lock`)
 }
+
+/** An answer over a real socket, with when it arrived. */
+export interface Timed {
+  status: number
+  body: any
+  /** Date.now() when the answer arrived. */
+  at: number
+  /** Milliseconds from sending to the answer. */
+  elapsed: number
+}
+
+/** POSTs JSON to a served Foreman (`base` ends in /foreman) and times the answer. */
+export async function postTimed(base: string, path: string, body: unknown): Promise<Timed> {
+  const started = Date.now()
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  const text = await res.text()
+  const at = Date.now()
+  return { status: res.status, body: text ? JSON.parse(text) : null, at, elapsed: at - started }
+}

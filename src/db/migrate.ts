@@ -12,6 +12,21 @@ export const MIGRATIONS_DIR = Bun.isStandaloneExecutable
   ? join(import.meta.dir, 'migrations')
   : join(import.meta.dir, '..', '..', 'migrations')
 
+const listed = new Map<string, Promise<string[]>>()
+
+/**
+ * The migration file names in `dir`, in order. Listed once per process: the files
+ * ship with the code, and readiness asks on every probe.
+ */
+function migrationFiles(dir: string): Promise<string[]> {
+  let files = listed.get(dir)
+  if (!files) {
+    files = readdir(dir).then((all) => all.filter((f) => /^\d+_.+\.sql$/.test(f)).sort())
+    listed.set(dir, files)
+  }
+  return files
+}
+
 /** One migration file, already rendered for a table prefix. */
 interface Migration {
   version: number
@@ -24,7 +39,7 @@ interface Migration {
  * identifier fragment, so substituting it is safe (values never go this way).
  */
 async function loadMigrations(tables: Tables, dir: string): Promise<Migration[]> {
-  const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort()
+  const files = await migrationFiles(dir)
   return Promise.all(
     files.map(async (name) => ({
       version: Number.parseInt(name, 10),
@@ -68,13 +83,13 @@ export async function migrate(sql: Sql, tables: Tables, dir = MIGRATIONS_DIR): P
  * Throws when the database cannot be asked.
  */
 export async function pendingMigrations(sql: Sql, tables: Tables, dir = MIGRATIONS_DIR): Promise<string[]> {
-  const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f))
+  const files = await migrationFiles(dir)
   const [exists] = await sql<{ found: boolean }[]>`select to_regclass(${tables.migrations}) is not null as found`
-  if (!exists?.found) return files.sort()
+  if (!exists?.found) return files
   const applied = new Set(
     (await sql<{ version: number }[]>`select version from ${sql(tables.migrations)}`).map((r) => r.version),
   )
-  return files.filter((f) => !applied.has(Number.parseInt(f, 10))).sort()
+  return files.filter((f) => !applied.has(Number.parseInt(f, 10)))
 }
 
 /** Removes Foreman's tables for this prefix (tests, benchmarks, uninstalling). */

@@ -3,6 +3,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildApp } from '../src/app'
+import { parseSse } from '../src/client/sse'
 import { loadConfig } from '../src/config'
 import { createNotifySql, createSql, type Sql } from '../src/db/client'
 import { startEmbeddedPostgres } from '../src/db/embedded'
@@ -87,7 +88,7 @@ export function percentile(values: number[], p: number): number {
 /** Rounds for the report. */
 export const round = (n: number, digits = 2) => Number(n.toFixed(digits))
 
-/** A minimal SSE reader: calls `onEvent` per `event:` frame until aborted. */
+/** Reads an SSE stream with the client's parser, calling `onEvent` per event until aborted. */
 export async function readSse(
   url: string,
   onEvent: (event: string, data: string) => void,
@@ -95,19 +96,8 @@ export async function readSse(
 ): Promise<void> {
   const res = await fetch(url, { signal })
   if (!res.body) throw new Error(`no stream from ${url}: ${res.status}`)
-  const decoder = new TextDecoder()
-  let buffer = ''
   try {
-    for await (const chunk of res.body) {
-      buffer += decoder.decode(chunk, { stream: true })
-      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-        const frame = buffer.slice(0, end)
-        buffer = buffer.slice(end + 2)
-        const event = /^event: (.*)$/m.exec(frame)?.[1]
-        const data = /^data: (.*)$/m.exec(frame)?.[1]
-        if (event && data) onEvent(event, data)
-      }
-    }
+    for await (const message of parseSse(res.body)) onEvent(message.event, message.data)
   } catch (err) {
     if (!signal.aborted) throw err
   }

@@ -3,6 +3,7 @@ import type { Sql } from '../db/client'
 import { runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
 import type { Job } from '../jobs/model'
+import { currentRunJoin } from '../jobs/sql'
 
 /** A job as the live views send it, with the version of its latest change. */
 export interface VersionedJob {
@@ -18,10 +19,7 @@ function versionedSelect(sql: Sql, t: Tables) {
       to_char(greatest(j.updated_at, (cr.current_run->>'updated_at')::timestamptz) at time zone 'UTC',
               'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as version
     from ${sql(t.jobs)} j
-    left join lateral (
-      select to_jsonb(r) as current_run from ${sql(t.runs)} r
-      where r.job_id = j.id and r.status = 'running'
-    ) cr on true`
+    ${currentRunJoin(sql, t)}`
 }
 
 function versioned({ version, ...row }: Job & { version: string }): VersionedJob {

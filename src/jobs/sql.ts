@@ -139,7 +139,8 @@ export async function jobDeleteExpired(sql: Sql, t: Tables, days: number, batch:
   return rows.map((r) => ({ ...r, status: 'deleted' }))
 }
 
-function currentRunJoin(sql: Sql, t: Tables) {
+/** Joins each job `j` to its running run as `cr.current_run` (jsonb, or null). */
+export function currentRunJoin(sql: Sql, t: Tables) {
   return sql`
     left join lateral (
       select to_jsonb(r) as current_run from ${sql(t.runs)} r

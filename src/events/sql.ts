@@ -16,8 +16,7 @@ export interface VersionedJob {
 function versionedSelect(sql: Sql, t: Tables) {
   return sql`
     select j.*, cr.current_run,
-      to_char(greatest(j.updated_at, (cr.current_run->>'updated_at')::timestamptz) at time zone 'UTC',
-              'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as version
+      ${versionText(sql, "greatest(j.updated_at, (cr.current_run->>'updated_at')::timestamptz)")} as version
     from ${sql(t.jobs)} j
     ${currentRunJoin(sql, t)}`
 }
@@ -50,7 +49,15 @@ export interface ReplayCursor {
 /**
  * Up to `limit` jobs that changed after `after` (the job row itself, or its
  * running run's progress), oldest change first, matching `filter`. Page on with
- * the last answer's (version, id).
+ * the last answer's (version, id); fewer than `limit` rows means no more.
+ *
+ * Bounded by the index on (updated_at, id), not by the table: the old
+ * `updated_at >= X or id in (running runs)` could not use it, so every call
+ * scanned the whole table (1 s a page from an old cursor). Candidates are the
+ * next `reach` jobs by updated_at plus the jobs of running runs (as many as are
+ * in flight). A job's version is at least its updated_at, so every job whose
+ * version sorts before the last candidate's (updated_at, id) is a candidate: the
+ * page stops there, and when that cuts it short, the reach grows.
  */
 export async function jobsChangedSince(
   sql: Sql,
@@ -59,23 +66,62 @@ export async function jobsChangedSince(
   filter: StreamFilter,
   limit: number,
 ): Promise<VersionedJob[]> {
-  const rows = await sql<(Job & { version: string })[]>`
+  for (let reach = limit; ; reach *= 4) {
+    const rows = await changedPage(sql, t, after, filter, limit, reach)
+    if (rows.length === limit) return rows.map(versioned)
+    const [more] = await sql<{ full: boolean }[]>`
+      select count(*) = ${reach} as full from (
+        select 1 from ${sql(t.jobs)} j
+        where j.updated_at >= ${after.version}::timestamptz ${filtered(sql, filter)}
+        limit ${reach}
+      ) recent`
+    if (!more?.full) return rows.map(versioned)
+  }
+}
+
+function changedPage(sql: Sql, t: Tables, after: ReplayCursor, filter: StreamFilter, limit: number, reach: number) {
+  return sql<(Job & { version: string })[]>`
+    with recent as (
+      select j.id, j.updated_at from ${sql(t.jobs)} j
+      where j.updated_at >= ${after.version}::timestamptz ${filtered(sql, filter)}
+      order by j.updated_at, j.id
+      limit ${reach}
+    ), boundary as (
+      -- Only a full reach has a boundary: short of it, every changed job is a candidate.
+      select ${versionText(sql, 'b.updated_at')} as version, b.id from (
+        select updated_at, id from recent order by updated_at desc, id desc limit 1
+      ) b
+      where (select count(*) from recent) = ${reach}
+    ), candidates as (
+      select id from recent
+      union
+      select job_id from ${sql(t.runs)}
+      where status = 'running' and updated_at >= ${after.version}::timestamptz
+    )
     select * from (
       ${versionedSelect(sql, t)}
-      where (
-          j.updated_at >= ${after.version}::timestamptz
-          or j.id in (
-            select job_id from ${sql(t.runs)}
-            where status = 'running' and updated_at >= ${after.version}::timestamptz
-          )
-        )
-        ${filter.kind !== undefined ? sql`and j.kind = ${filter.kind}` : sql``}
-        ${filter.queue !== undefined ? sql`and j.queue = ${filter.queue}` : sql``}
-        ${filter.status !== undefined ? sql`and j.status = ${filter.status}` : sql``}
+      where j.id in (select id from candidates) ${filtered(sql, filter)}
     ) changed
     -- Fixed-format ISO text: byte order is time order (C collation, whatever the database's).
-    where version collate "C" > ${after.version} or (version = ${after.version} and id collate "C" > ${after.id})
+    where (version collate "C" > ${after.version} or (version = ${after.version} and id collate "C" > ${after.id}))
+      and not exists (
+        select 1 from boundary
+        where changed.version collate "C" > boundary.version
+           or (changed.version = boundary.version and changed.id collate "C" > boundary.id collate "C")
+      )
     order by version collate "C", id collate "C"
     limit ${limit}`
-  return rows.map(versioned)
+}
+
+/** The stream's filters on the job row `j`. */
+function filtered(sql: Sql, filter: StreamFilter) {
+  return sql`
+    ${filter.kind !== undefined ? sql`and j.kind = ${filter.kind}` : sql``}
+    ${filter.queue !== undefined ? sql`and j.queue = ${filter.queue}` : sql``}
+    ${filter.status !== undefined ? sql`and j.status = ${filter.status}` : sql``}`
+}
+
+/** A timestamp as version text: ISO, UTC, to the microsecond. */
+function versionText(sql: Sql, column: string) {
+  return sql`to_char(${sql.unsafe(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
 }

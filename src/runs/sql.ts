@@ -22,22 +22,31 @@ export interface ClaimParams {
 
 /**
  * Claims up to runIds.length pending, due jobs of `kinds` (highest priority, then
- * oldest) and opens a running run for each, in one statement. SKIP LOCKED lets
- * concurrent claimers pass each other instead of queueing on the same row.
+ * the one due longest) and opens a running run for each, in one statement. SKIP
+ * LOCKED lets concurrent claimers pass each other instead of queueing on a row.
+ *
+ * Each kind is its own ordered, limited branch of the claim index, merged after:
+ * with `kind = any(...)` the index cannot give the order, so Postgres read and
+ * sorted every pending row of those kinds before the LIMIT (293 ms a claim with
+ * 200k pending, against 0.6 ms for one kind). A branch may lock a few rows the
+ * merge then drops; they are free again when the statement ends.
  */
 export async function runClaim(sql: Sql, t: Tables, p: ClaimParams): Promise<Claimed[]> {
-  // One kind compares with `=` so the claim index returns rows already in order
-  // and the LIMIT stops the scan; `= any` makes the planner sort the pending rows.
-  const kindMatch = p.kinds.length === 1 ? sql`kind = ${p.kinds[0] ?? ''}` : sql`kind = any(${p.kinds})`
+  const limit = p.runIds.length
   const rows = await sql<(Job & { run: unknown })[]>`
     with picked as (
-      select id from ${sql(t.jobs)}
-      where status = 'pending' and ${kindMatch}
-        ${p.queues ? sql`and queue = any(${p.queues})` : sql``}
-        and (scheduled_at is null or scheduled_at <= now())
-      order by priority desc, enqueued_at, id
-      limit ${p.runIds.length}
-      for update skip locked
+      select branch.id from unnest(${p.kinds}::text[]) as k(kind)
+      cross join lateral (
+        select j.id, j.priority, ${dueAt(sql)} as due
+        from ${sql(t.jobs)} j
+        where j.status = 'pending' and j.kind = k.kind and ${dueAt(sql)} <= now()
+          ${p.queues ? sql`and j.queue = any(${p.queues}::text[])` : sql``}
+        order by j.priority desc, ${dueAt(sql)}, j.id
+        limit ${limit}
+        for update skip locked
+      ) branch
+      order by branch.priority desc, branch.due, branch.id
+      limit ${limit}
     ), claimed as (
       update ${sql(t.jobs)} j set
         status = 'active',
@@ -57,8 +66,17 @@ export async function runClaim(sql: Sql, t: Tables, p: ClaimParams): Promise<Cla
     )
     select c.*, to_jsonb(o) as run
     from claimed c join opened o on o.job_id = c.id
-    order by c.priority desc, c.enqueued_at, c.id`
+    order by c.priority desc, coalesce(c.scheduled_at, c.enqueued_at), c.id`
   return rows.map(({ run, ...job }) => ({ job, run: runFromJson(run) as Run }))
+}
+
+/**
+ * When a pending job becomes claimable: its scheduled_at (a scheduled job, a retry
+ * after its backoff) or else when it was enqueued. The claim index is built on
+ * this very expression (migrations/004), so it must be spelled the same way.
+ */
+function dueAt(sql: Sql) {
+  return sql`coalesce(j.scheduled_at, j.enqueued_at)`
 }
 
 /** One run by id. */

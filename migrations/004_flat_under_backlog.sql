@@ -1,0 +1,27 @@
+-- Keep every hot read bounded by what it answers, not by how many jobs the
+-- tables hold (bench/backlog.ts measures each; tests/hot-plans.test.ts keeps
+-- the plan shapes).
+
+-- Claim order by due time. A retry keeps its enqueued_at, so in the old index
+-- (kind, priority desc, enqueued_at, id) every job waiting out a backoff sat at
+-- the head, and each claim filtered past all of them (100k in backoff: 30 ms a
+-- claim, "Rows Removed by Filter: 100000"). Ordered by when a job became due,
+-- the not-yet-due rows sort after every due row of their priority.
+drop index {{prefix}}jobs_claim_idx;
+create index {{prefix}}jobs_claim_idx
+  on {{prefix}}jobs (kind, priority desc, (coalesce(scheduled_at, enqueued_at)), id)
+  where status = 'pending';
+
+-- The next-due lookup of a waiting claimer (when does the earliest scheduled job
+-- or retry come due?). Only rows with a scheduled_at enter it, so a plain
+-- enqueue pays nothing for it.
+create index {{prefix}}jobs_scheduled_idx
+  on {{prefix}}jobs (kind, scheduled_at)
+  where status = 'pending' and scheduled_at is not null;
+
+-- Filtered job lists (GET /jobs?status=…, ?kind=…), newest first. Without it a
+-- rare filter walked the primary key through the whole table. One index serves
+-- both filters: status leads, and a kind-only filter skips over the five statuses
+-- (Postgres 18 skip scan).
+create index {{prefix}}jobs_status_kind_idx
+  on {{prefix}}jobs (status, kind, id);

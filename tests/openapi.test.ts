@@ -11,6 +11,7 @@ const doc = (await f.call('GET', '/docs/json')).body as {
 const ROUTES: [string, string, string[]][] = [
   ['get', '/foreman/ping', ['200']],
   ['post', '/foreman/jobs', ['201', '400', '409', '413']],
+  ['post', '/foreman/jobs/batch', ['200', '400', '413']],
   ['get', '/foreman/jobs', ['200', '400']],
   ['get', '/foreman/jobs/{id}', ['200', '400', '404']],
   ['get', '/foreman/jobs/{id}/runs', ['200', '400', '404']],
@@ -64,6 +65,10 @@ describe('OpenAPI document at /foreman/docs/json', () => {
     const claim = doc.paths['/foreman/claim']!.post.requestBody.content['application/json'].schema
     expect(claim.required).toEqual(expect.arrayContaining(['kinds', 'worker_id']))
     expect(claim.properties.kinds.minItems).toBe(1)
+    const batch = doc.paths['/foreman/jobs/batch']!.post.requestBody.content['application/json'].schema
+    expect([batch.properties.jobs.minItems, batch.properties.jobs.maxItems]).toEqual([1, 1000])
+    expect(batch.properties.jobs.items.required).toEqual(['kind'])
+    expect(Object.keys(batch.properties.jobs.items.properties)).not.toContain('wait_seconds')
   })
 
   test('responses carry the job schema', () => {

@@ -5,7 +5,15 @@
  */
 
 import type { EventsQuery } from '../events/model'
-import type { DuplicateJob, EnqueueBody, Job, JobListQuery, Run } from '../jobs/model'
+import type {
+  DuplicateJob,
+  EnqueueBatchItem,
+  EnqueueBatchResult,
+  EnqueueBody,
+  Job,
+  JobListQuery,
+  Run,
+} from '../jobs/model'
 import type {
   ClaimBody,
   Claimed,
@@ -28,6 +36,7 @@ export type {
   ClaimManyBody,
   CompleteBody,
   CompleteOutcome,
+  EnqueueBatchItem,
   EnqueueBody,
   FailBody,
   HeartbeatBody,
@@ -122,6 +131,21 @@ export class ForemanClient {
     const { status, body: answer } = await this.http.json<Job | typeof DuplicateJob.static>(spec, [409])
     if (status === 409) return { created: false, job: (answer as typeof DuplicateJob.static).job }
     return { created: true, job: answer as Job }
+  }
+
+  /**
+   * `POST /jobs/batch`: 1–1,000 jobs in one round-trip and one statement; answers
+   * `{ created, job }` per job in input order (`created` is false when the key
+   * already held the job, stored or earlier in the batch). Any invalid job refuses
+   * the whole batch. Retried on connection errors only when every job has an
+   * idempotency key, since a retry could otherwise store the keyless ones twice.
+   * @example
+   * const answers = await foreman.enqueueMany(emails.map((to) => ({ kind: 'send-email', params: { to } })))
+   */
+  async enqueueMany(jobs: EnqueueBatchItem[]): Promise<Enqueued[]> {
+    const idempotent = jobs.every((job) => typeof job.idempotency_key === 'string')
+    const spec = { method: 'POST', path: '/jobs/batch', body: { jobs }, idempotent }
+    return (await this.http.json<EnqueueBatchResult>(spec)).body.jobs
   }
 
   /** `GET /jobs`: newest first; page on with `cursor` = the last id. */

@@ -1,5 +1,6 @@
 /** Schemas (and their types) for jobs and their runs: what the API accepts and answers. */
 import { t } from 'elysia'
+import { InvalidInput } from '../errors'
 import {
   JsonValue,
   Limit,
@@ -89,6 +90,50 @@ export const EnqueueBody = t.Object({
   ),
 })
 export type EnqueueBody = typeof EnqueueBody.static
+
+/** Most jobs one POST /jobs/batch may carry. */
+export const MAX_ENQUEUE_BATCH = 1000
+
+/** One job of POST /jobs/batch: the body of POST /jobs without `wait_seconds` (a batch answers at once). */
+export const EnqueueBatchItem = t.Omit(EnqueueBody, ['wait_seconds'])
+export type EnqueueBatchItem = typeof EnqueueBatchItem.static
+
+/** POST /jobs/batch. */
+export const EnqueueBatchBody = t.Object({
+  jobs: t.Array(EnqueueBatchItem, {
+    minItems: 1,
+    maxItems: MAX_ENQUEUE_BATCH,
+    description: `The jobs to enqueue (1–${MAX_ENQUEUE_BATCH}), each as the body of POST /jobs without wait_seconds`,
+  }),
+})
+export type EnqueueBatchBody = typeof EnqueueBatchBody.static
+
+/** One job of a batch enqueue: the stored job, and whether this item created it. */
+export const EnqueueOutcome = t.Object({
+  created: t.Boolean({
+    description: 'False when the idempotency key already held the job (stored, or earlier in the batch)',
+  }),
+  job: Job,
+})
+export type EnqueueOutcome = typeof EnqueueOutcome.static
+
+/** The answer of POST /jobs/batch: one outcome per job, in input order. */
+export const EnqueueBatchResult = t.Object({ jobs: t.Array(EnqueueOutcome) })
+export type EnqueueBatchResult = typeof EnqueueBatchResult.static
+
+/**
+ * Refuses `wait_seconds` on a batch item with a 400 naming it. Elysia drops fields
+ * a schema does not list, so without this a producer asking to wait would silently
+ * get an answer at once. Runs before validation: the body may be any shape.
+ */
+export function refuseWaitInBatch(body: unknown): void {
+  const jobs = (body as { jobs?: unknown } | null)?.jobs
+  if (!Array.isArray(jobs)) return
+  const at = jobs.findIndex((j) => j !== null && typeof j === 'object' && 'wait_seconds' in j)
+  if (at >= 0) {
+    throw new InvalidInput(`jobs.${at}.wait_seconds`, 'is not accepted in a batch (POST /jobs can wait for one job)')
+  }
+}
 
 /** GET /jobs filters. */
 export const JobListQuery = t.Object({

@@ -3,8 +3,20 @@ import { Elysia, t } from 'elysia'
 import type { Deps } from '../deps'
 import { waitForTerminal } from '../events/service'
 import { ErrorBody } from '../http/schema'
-import { DuplicateJob, EnqueueBody, IncludeQuery, Job, JobId, JobListQuery, Run } from './model'
-import { cancelJob, duplicateError, enqueueJob, getJob, listJobRuns, listJobs } from './service'
+import {
+  DuplicateJob,
+  EnqueueBatchBody,
+  EnqueueBatchResult,
+  EnqueueBody,
+  IncludeQuery,
+  Job,
+  JobId,
+  JobListQuery,
+  MAX_ENQUEUE_BATCH,
+  Run,
+  refuseWaitInBatch,
+} from './model'
+import { cancelJob, duplicateError, enqueueJob, enqueueJobs, getJob, listJobRuns, listJobs } from './service'
 
 const JobParams = t.Object({ id: JobId })
 const tags = ['jobs']
@@ -33,6 +45,16 @@ export const jobRoutes = (deps: Deps) =>
         },
       },
     )
+    .post('/jobs/batch', async ({ body }) => ({ jobs: await enqueueJobs(deps, body.jobs) }), {
+      transform: ({ body }) => refuseWaitInBatch(body),
+      body: EnqueueBatchBody,
+      response: { 200: EnqueueBatchResult, 400: ErrorBody, 413: ErrorBody },
+      detail: {
+        tags,
+        summary: 'Enqueue a batch of jobs',
+        description: `Enqueues 1–${MAX_ENQUEUE_BATCH} jobs, each the body of POST /jobs, in one statement, and answers 200 with \`{"jobs": [{"created", "job"}]}\` in input order (200, not 201: items may find existing jobs). An idempotency key already stored answers its job with \`created: false\`; a key repeated within the batch (same kind) answers the first item's job with \`created: false\`; concurrent batches with overlapping keys never create a key twice. One invalid item refuses the whole batch with a 400 naming it (\`jobs.3.kind\`) and stores nothing. \`wait_seconds\` is refused in a batch. The body limit (FOREMAN_MAX_BODY_BYTES, 413) applies to the whole batch.`,
+      },
+    })
     .get('/jobs', ({ query }) => listJobs(deps, query), {
       query: JobListQuery,
       response: { 200: t.Array(Job), 400: ErrorBody },

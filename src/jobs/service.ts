@@ -5,8 +5,9 @@ import { changeOf } from '../events/hub'
 import { pageSize } from '../http/schema'
 import { newJobId } from '../ids'
 import { recordEnqueued, recordJobTerminal } from '../metrics/record'
-import type { EnqueueBody, Job, JobListQuery, Run } from './model'
-import { jobCancel, jobGet, jobInsert, jobList, jobRunsList } from './sql'
+import { type JobInsertItem, jobInsertMany } from './insert-sql'
+import type { EnqueueBatchItem, EnqueueBody, Job, JobListQuery, Run } from './model'
+import { type JobInsert, jobCancel, jobGet, jobInsert, jobList, jobRunsList } from './sql'
 
 /** The outcome of an enqueue: a new job, or the one that already holds the key. */
 export interface Enqueued {
@@ -14,12 +15,62 @@ export interface Enqueued {
   job: Job
 }
 
+/** Retries of a batch's unresolved keys before giving up (each needs a concurrent insert to lose to). */
+const MAX_INSERT_ATTEMPTS = 5
+
 /**
  * Enqueues a job. A duplicate (kind, idempotency_key) creates nothing and answers
  * the stored job with created = false.
+ *
+ * Not a batch of one through jobInsertMany: that cost single enqueues about a third
+ * (bench/claim-complete.ts 2000 16, 8 interleaved runs: median ~2,100 → ~1,370 jobs/s;
+ * at the statement alone, 16 callers: 6,000–7,300 → 4,500–5,100 rows/s), as the
+ * jsonb expansion, window and union have no work to amortise over one row.
  */
 export async function enqueueJob({ sql, tables, events, metrics }: Deps, body: EnqueueBody): Promise<Enqueued> {
-  const insert = {
+  const insert = insertOf(body)
+  // The only way to come back empty is losing a race to a concurrent insert of the
+  // same key that committed after our snapshot; the next attempt sees its row.
+  for (let attempt = 0; attempt < MAX_INSERT_ATTEMPTS; attempt++) {
+    const outcome = await jobInsert(sql, tables, insert)
+    if (outcome?.created) events.hub.publish([changeOf(outcome.job)])
+    if (outcome) recordEnqueued(metrics, outcome.job, outcome.created)
+    if (outcome) return outcome
+  }
+  throw new Error(`enqueue of ${insert.kind}/${insert.idempotencyKey} found neither a new nor an existing job`)
+}
+
+/**
+ * Enqueues a batch in one statement; answers in input order. Per job the rules of
+ * enqueueJob hold, and a key repeated within the batch (same kind) answers the
+ * first item's job with created = false. Items whose key lost a race to a
+ * concurrent insert are re-sent alone (see jobInsertMany); the rest are not
+ * written twice.
+ */
+export async function enqueueJobs(
+  { sql, tables, events, metrics }: Deps,
+  bodies: EnqueueBatchItem[],
+): Promise<Enqueued[]> {
+  const answers: (Enqueued | undefined)[] = new Array(bodies.length)
+  let unresolved: JobInsertItem[] = bodies.map((body, ord) => ({ ord, ...insertOf(body) }))
+  for (let attempt = 0; attempt < MAX_INSERT_ATTEMPTS && unresolved.length > 0; attempt++) {
+    for (const { ord, created, job } of await jobInsertMany(sql, tables, unresolved)) answers[ord] = { created, job }
+    unresolved = unresolved.filter((item) => answers[item.ord] === undefined)
+  }
+  const resolved = answers.filter((a): a is Enqueued => a !== undefined)
+  // Announce (in one publish) and count whatever was stored, even if a key is left unresolved.
+  events.hub.publish(resolved.filter((a) => a.created).map((a) => changeOf(a.job)))
+  for (const a of resolved) recordEnqueued(metrics, a.job, a.created)
+  if (unresolved.length > 0) {
+    const [first] = unresolved
+    throw new Error(`batch enqueue of ${first?.kind}/${first?.idempotencyKey} found neither a new nor an existing job`)
+  }
+  return resolved
+}
+
+/** The row an enqueue stores: the body with the documented defaults and a fresh id. */
+function insertOf(body: EnqueueBatchItem): JobInsert {
+  return {
     id: newJobId(),
     kind: body.kind,
     queue: body.queue ?? 'default',
@@ -30,15 +81,6 @@ export async function enqueueJob({ sql, tables, events, metrics }: Deps, body: E
     maxAttempts: body.max_attempts ?? 1,
     scheduledAt: body.scheduled_at ?? null,
   }
-  // The only way to come back empty is losing a race to a concurrent insert of the
-  // same key that committed after our snapshot; the next attempt sees its row.
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const outcome = await jobInsert(sql, tables, insert)
-    if (outcome?.created) events.hub.publish([changeOf(outcome.job)])
-    if (outcome) recordEnqueued(metrics, outcome.job, outcome.created)
-    if (outcome) return outcome
-  }
-  throw new Error(`enqueue of ${insert.kind}/${insert.idempotencyKey} found neither a new nor an existing job`)
 }
 
 /** The 409 a duplicate enqueue answers with, carrying the existing job. */

@@ -1,0 +1,87 @@
+/**
+ * Inserts: the statement that enqueues many jobs at once. It lives apart from
+ * `sql.ts` (reads and single-row transitions) because it is the one hot write
+ * whose input is a whole batch: the batch travels as one jsonb parameter and
+ * `jsonb_to_recordset` expands it, as graphile-worker's `add_jobs` does, so a
+ * thousand jobs cost one round trip and one statement.
+ */
+import type { Queryable } from '../db/client'
+import type { Tables } from '../db/tables'
+import type { Job } from './model'
+import type { JobInsert } from './sql'
+
+/** One job of a batch insert: its position in the batch and its row, defaults applied. */
+export interface JobInsertItem extends JobInsert {
+  /** 0-based position in the caller's batch; every answer row carries it back. */
+  ord: number
+}
+
+/** One answered item of a batch insert: the stored job and whether this item created it. */
+export interface JobInserted {
+  ord: number
+  created: boolean
+  job: Omit<Job, 'current_run'>
+}
+
+/**
+ * Inserts a batch of jobs in one statement; answers one row per item it could
+ * resolve, in input order. Per item:
+ * - no idempotency key: always a new job (created);
+ * - a key that repeats earlier in the batch (same kind): the first item's job, not created;
+ * - a key already stored: the stored job, not created.
+ *
+ * An item is missing from the answer only when its key was inserted by a concurrent
+ * transaction that committed after this statement's snapshot: ON CONFLICT skipped it,
+ * yet the snapshot cannot read the winner. Nothing of such an item (or of the items
+ * that share its key) was written, so the caller re-sends just those, with the same
+ * ids, and the next statement sees the winner.
+ *
+ * Rows go into the unique index in (kind, idempotency_key) order: two batches
+ * whose keys overlap then wait on each other's keys in the same order and cannot
+ * deadlock, whatever order their callers listed them in.
+ */
+export async function jobInsertMany(sql: Queryable, t: Tables, items: JobInsertItem[]): Promise<JobInserted[]> {
+  const batch = items.map((j) => ({
+    ord: j.ord,
+    id: j.id,
+    kind: j.kind,
+    queue: j.queue,
+    service: j.service,
+    idempotency_key: j.idempotencyKey,
+    params: j.params,
+    priority: j.priority,
+    max_attempts: j.maxAttempts,
+    scheduled_at: j.scheduledAt,
+  }))
+  const rows = await sql<(Omit<Job, 'current_run'> & { ord: number; created: boolean })[]>`
+    with input as (
+      select x.*,
+        -- The item whose insert stands for this one: itself, or the first of its (kind, key).
+        case when x.idempotency_key is null then x.id
+             else first_value(x.id) over (partition by x.kind, x.idempotency_key order by x.ord)
+        end as lead_id
+      from jsonb_to_recordset(${sql.json(batch as never)}::jsonb) as x(
+        ord int, id text, kind text, queue text, service text, idempotency_key text,
+        params jsonb, priority int, max_attempts int, scheduled_at timestamptz)
+    ), inserted as (
+      insert into ${sql(t.jobs)}
+        (id, kind, queue, service, idempotency_key, params, priority, max_attempts, scheduled_at)
+      select id, kind, queue, service, idempotency_key, params, priority, max_attempts, scheduled_at
+      from input where id = lead_id
+      order by kind, idempotency_key, ord
+      on conflict (kind, idempotency_key) where idempotency_key is not null do nothing
+      returning *
+    )
+    select i.ord, i.id = j.id as created, j.*
+    from input i join inserted j on j.id = i.lead_id
+    union all
+    -- Keys stored before this statement began (inserted rows are not visible here).
+    select i.ord, false as created, j.*
+    from input i join ${sql(t.jobs)} j on j.kind = i.kind and j.idempotency_key = i.idempotency_key
+    where i.idempotency_key is not null
+      -- NOT IN runs as one hashed subplan; NOT EXISTS planned as a nested loop here
+      -- (1,000 items: 63 ms of a 96 ms statement, against under 1 ms).
+      and i.lead_id not in (select id from inserted)
+    order by ord`
+  return rows.map(({ ord, created, ...job }) => ({ ord, created, job }))
+}

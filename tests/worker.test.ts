@@ -221,6 +221,36 @@ describe('Worker concurrency and stop', () => {
     for (const j of jobs) expect((await foreman.getJob(j.id)).status).toBe('succeeded')
   })
 
+  test('concurrency 1 on a busy queue: each completion brings the next job, one request per job', async () => {
+    const kind = uniqueKind('w-handoff')
+    const bodies: { path: string; body: string }[] = []
+    const counted = new ForemanClient({
+      baseUrl: foreman.baseUrl,
+      fetch: ((input: RequestInfo | URL, init?: RequestInit) => {
+        const path = new URL(input instanceof Request ? input.url : input).pathname
+        bodies.push({ path, body: typeof init?.body === 'string' ? init.body : '' })
+        return fetch(input, init)
+      }) as typeof fetch,
+    })
+    const handled: string[] = []
+    const w = new Worker(counted, { leaseSeconds: 30, waitSeconds: 1, onError: (e) => errors.push(e) })
+    workers.push(w)
+    w.handle(kind, (job) => {
+      handled.push(job.id)
+      return { ok: job.id }
+    })
+    const jobs = []
+    for (let i = 0; i < 12; i++) jobs.push((await foreman.enqueue({ kind })).job)
+    w.start()
+    await Promise.all(jobs.map((j) => until(j.id, terminal)))
+    // One at a time, in claim order, each once.
+    expect(handled).toEqual(jobs.map((j) => j.id))
+    const claims = bodies.filter((b) => b.path.endsWith('/claim')).length
+    const handoffs = bodies.filter((b) => b.path.endsWith('/runs/complete') && JSON.parse(b.body).claim?.max_jobs === 1)
+    expect(claims).toBeLessThanOrEqual(2)
+    expect(handoffs.length).toBe(12)
+  })
+
   test('concurrency 8 claims in batches: 40 jobs take fewer claim requests than jobs, none handled twice', async () => {
     const kind = uniqueKind('w-batch')
     const paths: string[] = []

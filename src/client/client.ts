@@ -19,6 +19,7 @@ import type {
   Claimed,
   ClaimManyBody,
   CompleteBody,
+  CompleteManyBody,
   CompleteManyResult,
   CompleteOutcome,
   FailBody,
@@ -29,6 +30,9 @@ import type {
 import type { Deleted, Schedule, ScheduleBody, ScheduleListQuery } from '../schedules/model'
 import { Transport, type TransportOptions, toError } from './http'
 import { parseSse } from './sse'
+
+/** What to claim along with a batch complete (see completeAndClaim). */
+export type HandoffClaim = NonNullable<CompleteManyBody['claim']>
 
 export type {
   ClaimBody,
@@ -205,6 +209,20 @@ export class ForemanClient {
   async completeMany(workerId: string, runs: { run_id: string; result?: unknown }[]): Promise<CompleteOutcome[]> {
     const body = { worker_id: workerId, runs }
     return (await this.post<CompleteManyResult>('/runs/complete', body, false)).results
+  }
+
+  /**
+   * `POST /runs/complete` with `claim`: completes `runs` and claims up to
+   * `claim.max_jobs` new jobs for the same worker in one round trip (no waiting).
+   */
+  async completeAndClaim(
+    workerId: string,
+    runs: { run_id: string; result?: unknown }[],
+    claim: HandoffClaim,
+  ): Promise<{ results: CompleteOutcome[]; claimed: Claimed[] }> {
+    const body = { worker_id: workerId, runs, claim }
+    const answer = await this.post<CompleteManyResult>('/runs/complete', body, false)
+    return { results: answer.results, claimed: answer.claimed ?? [] }
   }
 
   /** `POST /runs/:id/fail`: omit `backoff_seconds` for the server's exponential backoff; answers the job. */

@@ -78,6 +78,13 @@ export class Worker {
   private running = false
   /** Gathers completions when concurrency > 1. */
   private completions: Batcher<{ run_id: string; result: unknown }, CompleteOutcome> | null = null
+  /** Jobs started and not yet ended (their execute promises). */
+  private readonly started = new Set<Promise<void>>()
+  /** Jobs holding a slot: started, outcome not yet reported (a job frees its slot before its cleanup ends). */
+  private occupied = 0
+  /** Slots promised to claims still in flight (the loop's, or a completion's handoff). */
+  private reserved = 0
+  private slots = 1
 
   constructor(
     private readonly client: ForemanClient,
@@ -105,9 +112,9 @@ export class Worker {
     this.running = true
     this.claims = new AbortController()
     const slots = Math.max(1, this.options.concurrency ?? 1)
-    this.completions =
-      slots > 1 ? new Batcher((runs) => this.client.completeMany(this.workerId, runs), Math.min(100, slots), 5) : null
-    this.loops = [this.loop(slots)]
+    this.slots = slots
+    this.completions = slots > 1 ? new Batcher((runs) => this.completeAndHandOff(runs), Math.min(100, slots), 5) : null
+    this.loops = [this.loop()]
     return this
   }
 
@@ -135,37 +142,82 @@ export class Worker {
 
   /**
    * Claims for every free slot in one long-poll (`claim` with one slot, `claimMany`
-   * with more), starts what it got, and waits for a slot when all are busy. Ends
-   * once stopped and every job it started has ended.
+   * with more), starts what it got, and waits for a slot when all are busy. While
+   * work keeps coming, completions hand the next jobs over (completeAndHandOff) and
+   * this loop mostly waits. Ends once stopped and every job it started has ended.
    */
-  private async loop(slots: number): Promise<void> {
-    const running = new Set<Promise<void>>()
+  private async loop(): Promise<void> {
     let failures = 0
     while (this.running) {
-      if (running.size >= slots) {
-        await Promise.race(running)
+      const free = this.freeSlots()
+      if (free <= 0) {
+        await Promise.race(this.started)
         continue
       }
+      this.reserved += free
       try {
-        const claimed = await this.claim(slots, slots - running.size)
+        const claimed = await this.claim(free)
         failures = 0
-        for (const { job, run } of claimed) {
-          const done: Promise<void> = this.execute(job, run)
-            .catch((error) => this.report(error, job))
-            .finally(() => running.delete(done))
-          running.add(done)
-        }
+        this.startAll(claimed)
       } catch (error) {
         if (!this.running) break
         this.report(error)
         // Back off on a failing server instead of spinning: 0.5 s, 1 s … 10 s.
         await sleep(Math.min(10_000, 500 * 2 ** failures++), this.claims.signal)
+      } finally {
+        this.reserved -= free
       }
     }
-    await Promise.all(running)
+    await Promise.all(this.started)
   }
 
-  private async claim(slots: number, free: number): Promise<Claimed[]> {
+  /** Slots neither running a job nor promised to a claim in flight. */
+  private freeSlots(ending = 0): number {
+    return this.slots - this.occupied + ending - this.reserved
+  }
+
+  private startAll(claimed: Claimed[]): void {
+    for (const { job, run } of claimed) {
+      this.occupied++
+      let held = true
+      const release = () => {
+        if (held) this.occupied--
+        held = false
+      }
+      const done: Promise<void> = this.execute(job, run, release)
+        .catch((error) => this.report(error, job))
+        .finally(() => {
+          release()
+          this.started.delete(done)
+        })
+      this.started.add(done)
+    }
+  }
+
+  /**
+   * Completes `runs` (jobs whose handlers have returned) and, while the worker
+   * runs, claims in the same call one job for each slot they free: one round trip
+   * and one commit per job instead of two, however busy the queue.
+   */
+  private async completeAndHandOff(runs: { run_id: string; result: unknown }[]): Promise<CompleteOutcome[]> {
+    const free = this.running ? this.freeSlots(runs.length) : 0
+    if (free <= 0) return this.client.completeMany(this.workerId, runs)
+    this.reserved += free
+    try {
+      const { results, claimed } = await this.client.completeAndClaim(this.workerId, runs, {
+        kinds: [...this.handlers.keys()],
+        queues: this.options.queues,
+        lease_seconds: this.leaseSeconds,
+        max_jobs: Math.min(100, free),
+      })
+      this.startAll(claimed)
+      return results
+    } finally {
+      this.reserved -= free
+    }
+  }
+
+  private async claim(free: number): Promise<Claimed[]> {
     const body = {
       kinds: [...this.handlers.keys()],
       worker_id: this.workerId,
@@ -173,7 +225,7 @@ export class Worker {
       lease_seconds: this.leaseSeconds,
       wait_seconds: Math.min(30, this.options.waitSeconds ?? 20),
     }
-    if (slots > 1) return this.client.claimMany({ ...body, max_jobs: Math.min(100, free) }, this.claims.signal)
+    if (this.slots > 1) return this.client.claimMany({ ...body, max_jobs: Math.min(100, free) }, this.claims.signal)
     const one = await this.client.claim(body, this.claims.signal)
     return one ? [one] : []
   }
@@ -182,7 +234,8 @@ export class Worker {
     return this.options.leaseSeconds ?? 60
   }
 
-  private async execute(job: Job, run: Run): Promise<void> {
+  /** Runs the handler, keeps the lease and reports the outcome; `release` frees the slot once reported. */
+  private async execute(job: Job, run: Run, release: () => void): Promise<void> {
     const controller = new AbortController()
     let progress: Progress = {}
     let cancelled = false
@@ -273,6 +326,7 @@ export class Worker {
     this.active.add(active)
     try {
       await active.done
+      release()
       await beats
     } finally {
       clearTimeout(deadline)
@@ -284,11 +338,11 @@ export class Worker {
   private async settle(run: Run, job: Job, fail?: Failure, result?: unknown): Promise<void> {
     try {
       if (fail) await this.client.fail(run.id, { ...fail, worker_id: this.workerId })
-      else if (!this.completions)
-        await this.client.complete(run.id, { worker_id: this.workerId, result: result ?? null })
       else {
-        const outcome = await this.completions.add({ run_id: run.id, result: result ?? null })
-        if (outcome.status !== 200) throw new ForemanError(outcome.status, outcome.error ?? 'not completed', outcome)
+        const item = { run_id: run.id, result: result ?? null }
+        const [outcome] = this.completions ? [await this.completions.add(item)] : await this.completeAndHandOff([item])
+        if (outcome && outcome.status !== 200)
+          throw new ForemanError(outcome.status, outcome.error ?? 'not completed', outcome)
       }
     } catch (error) {
       this.report(error, job)

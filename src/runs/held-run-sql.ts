@@ -4,10 +4,11 @@
  * caller, and moves the run and its job together in one statement.
  */
 import type { Sql } from '../db/client'
-import { nextStamp } from '../db/rows'
+import { jobFromJson, nextStamp, runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
-import type { Job } from '../jobs/model'
-import type { HeartbeatResult } from './model'
+import type { Job, Run } from '../jobs/model'
+import type { Claimed, HeartbeatResult } from './model'
+import { type ClaimParams, claimCtes } from './sql'
 
 /** Which running run a call addresses: by its id, or as "the running run of this job". */
 export type RunTarget = { runId: string } | { jobId: string }
@@ -130,14 +131,47 @@ export type CompletedRow = TargetSeen & Partial<Job> & RunEnded & { input_run_id
  * One row per input item, in input order; `id` is null where nothing happened
  * (`target_*` then say why). Run ids must be distinct.
  */
-export async function runCompleteMany(
+export async function runCompleteMany(sql: Sql, t: Tables, p: CompleteManyParams): Promise<CompletedRow[]> {
+  return sql<CompletedRow[]>`
+    with ${completeManyCtes(sql, t, p)}
+    ${completedRows(sql)}`
+}
+
+/**
+ * runCompleteMany and runClaim in one statement (one commit): a worker hands its
+ * finished runs back and takes the next jobs in the same round trip. Every row
+ * carries the claimed jobs as `claimed` (jsonb, best first).
+ */
+export async function runCompleteManyAndClaim(
   sql: Sql,
   t: Tables,
-  p: { workerId: string; runs: { run_id: string; result?: unknown }[] },
-): Promise<CompletedRow[]> {
+  p: CompleteManyParams,
+  claim: ClaimParams,
+): Promise<{ completed: CompletedRow[]; claimed: Claimed[] }> {
+  const rows = await sql<(CompletedRow & { claimed: { job: unknown; run: unknown }[] })[]>`
+    with ${completeManyCtes(sql, t, p)}, ${claimCtes(sql, t, claim)}
+    ${completedRows(
+      sql,
+      sql`,
+      (select coalesce(jsonb_agg(jsonb_build_object('job', to_jsonb(c), 'run', to_jsonb(o))
+                                 order by c.priority desc, coalesce(c.scheduled_at, c.enqueued_at), c.id), '[]')
+       from claimed c join opened o on o.job_id = c.id) as claimed`,
+    )}`
+  const claimed = (rows[0]?.claimed ?? []).map((c) => ({ job: jobFromJson(c.job), run: runFromJson(c.run) as Run }))
+  return { completed: rows.map(({ claimed: _, ...row }) => row), claimed }
+}
+
+/** Which runs a batch complete addresses, and for whom. */
+export interface CompleteManyParams {
+  workerId: string
+  runs: { run_id: string; result?: unknown }[]
+}
+
+/** The batch complete as CTEs (`input`, `target`, `finished`, `job`). */
+function completeManyCtes(sql: Sql, t: Tables, p: CompleteManyParams) {
   // An omitted result is SQL null; an explicit JSON null stays jsonb null, as in runComplete.
-  return sql<CompletedRow[]>`
-    with input as (
+  return sql`
+    input as (
       select e.item->>'run_id' as run_id,
              case when e.item ? 'result' then e.item->'result' end as result,
              e.ord
@@ -158,9 +192,14 @@ export async function runCompleteMany(
         status = 'succeeded', result = finished.result, completed_at = now(), updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, finished.updated_at)
       from finished where j.id = finished.job_id
       returning j.*
-    )
+    )`
+}
+
+/** One row per input item of completeManyCtes, in input order (plus `extra` columns). */
+function completedRows(sql: Sql, extra = sql``) {
+  return sql`
     select target.input_run_id, target.target_run_id, target.target_status, target.target_worker_id,
-           job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at
+           job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at ${extra}
     from target
     left join finished on finished.run_id = target.input_run_id
     left join job on job.id = finished.job_id

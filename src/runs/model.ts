@@ -77,6 +77,20 @@ export const CompleteManyBody = t.Object({
     }),
     { minItems: 1, maxItems: MAX_BATCH, description: `The runs to complete (1–${MAX_BATCH}, each once)` },
   ),
+  claim: t.Optional(
+    t.Object(
+      {
+        kinds: ClaimBody.properties.kinds,
+        queues: ClaimBody.properties.queues,
+        lease_seconds: ClaimBody.properties.lease_seconds,
+        max_jobs: StrictInteger(0, MAX_BATCH, `Claim up to this many jobs (0–${MAX_BATCH}; 0 claims nothing)`),
+      },
+      {
+        description:
+          'Also claim the next jobs for worker_id in the same statement (no waiting): a worker hands back what it finished and takes new work in one round trip.',
+      },
+    ),
+  ),
 })
 export type CompleteManyBody = typeof CompleteManyBody.static
 
@@ -92,7 +106,10 @@ export const CompleteOutcome = t.Object({
 export type CompleteOutcome = typeof CompleteOutcome.static
 
 /** The answer of a batch complete, in input order. */
-export const CompleteManyResult = t.Object({ results: t.Array(CompleteOutcome) })
+export const CompleteManyResult = t.Object({
+  results: t.Array(CompleteOutcome),
+  claimed: t.Optional(t.Array(Claimed, { description: 'With `claim`: the jobs claimed, best first (maybe none)' })),
+})
 export type CompleteManyResult = typeof CompleteManyResult.static
 
 /** Fail body. */

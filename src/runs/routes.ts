@@ -106,7 +106,7 @@ export const runRoutes = (deps: Deps) => {
       detail: {
         tags,
         summary: 'Complete a batch of runs',
-        description: `Completes up to ${MAX_BATCH} runs held by \`worker_id\` (and their jobs) in one statement. Answers one outcome per item in input order: 200 with the job, 404 for an unknown run, 409 for a run that is not running or is held by another worker. A run id may appear once.`,
+        description: `Completes up to ${MAX_BATCH} runs held by \`worker_id\` (and their jobs) in one statement. Answers one outcome per item in input order: 200 with the job, 404 for an unknown run, 409 for a run that is not running or is held by another worker. A run id may appear once. With \`claim\`, the same statement also claims up to \`claim.max_jobs\` jobs for \`worker_id\` (as POST /claims would, without waiting) and answers them as \`claimed\`: a worker hands back finished work and takes the next in one round trip and one commit.`,
       },
     })
     .use(leaseActions('/jobs', deps))

@@ -13,6 +13,7 @@ import {
   type RunTarget,
   runComplete,
   runCompleteMany,
+  runCompleteManyAndClaim,
   runFail,
   runHeartbeat,
   type TargetSeen,
@@ -46,11 +47,14 @@ export async function claimJobs(
     leaseSec: body.lease_seconds ?? config.defaultLeaseSec,
     runIds: Array.from({ length: count }, () => newRunId()),
   })
-  if (claimed.length > 0) {
-    events.hub.publish(claimed.map((c) => changeOf(c.job)))
-    for (const c of claimed) recordClaimed(metrics, c.job, c.run)
-  }
+  if (claimed.length > 0) announceClaimed({ events, metrics }, claimed)
   return claimed
+}
+
+/** Announces and counts jobs a statement just claimed. */
+function announceClaimed({ events, metrics }: Pick<Deps, 'events' | 'metrics'>, claimed: Claimed[]): void {
+  events.hub.publish(claimed.map((c) => changeOf(c.job)))
+  for (const c of claimed) recordClaimed(metrics, c.job, c.run)
 }
 
 /** Claims the best eligible job for a worker now, or null when nothing is claimable. */
@@ -140,19 +144,29 @@ export async function completeMany(deps: Deps, body: CompleteManyBody): Promise<
   const ids = body.runs.map((r) => r.run_id)
   const repeated = ids.find((id, i) => ids.indexOf(id) !== i)
   if (repeated) throw new InvalidInput('runs', `run ${repeated} is listed more than once`)
-  const rows = await runCompleteMany(deps.sql, deps.tables, { workerId: body.worker_id, runs: body.runs })
-  return {
-    results: rows.map(({ input_run_id, ...row }) => {
-      const target = { runId: input_run_id }
-      const refused = refusal(row.target_run_id ? row : null, target, body.worker_id)
-      if (refused) return { run_id: input_run_id, status: refused.status as 404 | 409, error: refused.message }
-      return {
-        run_id: input_run_id,
-        status: 200 as const,
-        job: ended(deps, acted(row, target, body.worker_id), 'succeeded'),
-      }
-    }),
-  }
+  const completing = { workerId: body.worker_id, runs: body.runs }
+  const claim = body.claim && body.claim.max_jobs > 0 ? body.claim : undefined
+  const { completed: rows, claimed } = claim
+    ? await runCompleteManyAndClaim(deps.sql, deps.tables, completing, {
+        kinds: claim.kinds,
+        queues: claim.queues,
+        workerId: body.worker_id,
+        leaseSec: claim.lease_seconds ?? deps.config.defaultLeaseSec,
+        runIds: Array.from({ length: claim.max_jobs }, () => newRunId()),
+      })
+    : { completed: await runCompleteMany(deps.sql, deps.tables, completing), claimed: [] }
+  if (claimed.length > 0) announceClaimed(deps, claimed)
+  const results = rows.map(({ input_run_id, ...row }) => {
+    const target = { runId: input_run_id }
+    const refused = refusal(row.target_run_id ? row : null, target, body.worker_id)
+    if (refused) return { run_id: input_run_id, status: refused.status as 404 | 409, error: refused.message }
+    return {
+      run_id: input_run_id,
+      status: 200 as const,
+      job: ended(deps, acted(row, target, body.worker_id), 'succeeded'),
+    }
+  })
+  return body.claim ? { results, claimed } : { results }
 }
 
 /** Fails the held run; answers the job as the retry rules left it. */

@@ -24,6 +24,19 @@ export interface ClaimParams {
  * Claims up to runIds.length pending, due jobs of `kinds` (highest priority, then
  * the one due longest) and opens a running run for each, in one statement. SKIP
  * LOCKED lets concurrent claimers pass each other instead of queueing on a row.
+ */
+export async function runClaim(sql: Sql, t: Tables, p: ClaimParams): Promise<Claimed[]> {
+  const rows = await sql<(Job & { run: unknown })[]>`
+    with ${claimCtes(sql, t, p)}
+    select c.*, to_jsonb(o) as run
+    from claimed c join opened o on o.job_id = c.id
+    order by c.priority desc, coalesce(c.scheduled_at, c.enqueued_at), c.id`
+  return rows.map(({ run, ...job }) => ({ job, run: runFromJson(run) as Run }))
+}
+
+/**
+ * The claim as CTEs (`picked`, `claimed`, `numbered`, `opened`), so a statement
+ * that also completes runs can claim in the same transaction.
  *
  * Each kind is its own ordered, limited branch of the claim index, merged after:
  * with `kind = any(...)` the index cannot give the order, so Postgres read and
@@ -31,10 +44,10 @@ export interface ClaimParams {
  * 200k pending, against 0.6 ms for one kind). A branch may lock a few rows the
  * merge then drops; they are free again when the statement ends.
  */
-export async function runClaim(sql: Sql, t: Tables, p: ClaimParams): Promise<Claimed[]> {
+export function claimCtes(sql: Sql, t: Tables, p: ClaimParams) {
   const limit = p.runIds.length
-  const rows = await sql<(Job & { run: unknown })[]>`
-    with picked as (
+  return sql`
+    picked as (
       select branch.id from unnest(${p.kinds}::text[]) as k(kind)
       cross join lateral (
         select j.id, j.priority, ${dueAt(sql)} as due
@@ -63,11 +76,7 @@ export async function runClaim(sql: Sql, t: Tables, p: ClaimParams): Promise<Cla
              now() + make_interval(secs => ${p.leaseSec})
       from numbered join unnest(${p.runIds}::text[]) with ordinality as ids(run_id, n) using (n)
       returning *
-    )
-    select c.*, to_jsonb(o) as run
-    from claimed c join opened o on o.job_id = c.id
-    order by c.priority desc, coalesce(c.scheduled_at, c.enqueued_at), c.id`
-  return rows.map(({ run, ...job }) => ({ job, run: runFromJson(run) as Run }))
+    )`
 }
 
 /**

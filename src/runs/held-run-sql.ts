@@ -167,8 +167,14 @@ export interface CompleteManyParams {
   runs: { run_id: string; result?: unknown }[]
 }
 
-/** The batch complete as CTEs (`input`, `target`, `finished`, `job`). */
+/**
+ * The batch complete as CTEs (`input`, `target`, `finished`, `job`). Runs are
+ * found by primary key: planned as a plain join, the planner took
+ * the jsonb input for 100 rows and hashed the whole runs table (a scan that grew
+ * with every job ever run); `id = any(ids)` is an index condition whatever it thinks.
+ */
 function completeManyCtes(sql: Sql, t: Tables, p: CompleteManyParams) {
+  const runIds = p.runs.map((r) => r.run_id)
   // An omitted result is SQL null; an explicit JSON null stays jsonb null, as in runComplete.
   return sql`
     input as (
@@ -179,13 +185,16 @@ function completeManyCtes(sql: Sql, t: Tables, p: CompleteManyParams) {
     ), target as (
       select i.ord, i.run_id as input_run_id, r.id as target_run_id, r.status as target_status,
              r.worker_id as target_worker_id
-      from input i left join ${sql(t.runs)} r on r.id = i.run_id
+      from input i
+      left join (select id, status, worker_id from ${sql(t.runs)} where id = any(${runIds}::text[])) r
+        on r.id = i.run_id
     ), finished as (
       update ${sql(t.runs)} r set
         status = 'succeeded', result = i.result, lease_expires_at = null,
         finished_at = now(), updated_at = ${nextStamp(sql, 'r.updated_at')}
       from input i
-      where r.id = i.run_id and r.status = 'running' and r.worker_id = ${p.workerId}
+      where r.id = any(${runIds}::text[]) and r.id = i.run_id
+        and r.status = 'running' and r.worker_id = ${p.workerId}
       returning r.id as run_id, r.job_id, r.result, r.updated_at, r.started_at, r.finished_at
     ), job as (
       update ${sql(t.jobs)} j set

@@ -42,7 +42,14 @@ export interface Report {
   date: string
   mode: 'quick' | 'full'
   wall_seconds: number
-  machine: { cores: number; cpu: string; memory_gb: number; bun: string }
+  machine: {
+    cores: number
+    cpu: string
+    memory_gb: number
+    bun: string
+    /** One-minute load average when the run started and ended (others may share the machine). */
+    load_average_1m?: { start: number; end: number }
+  }
   postgres: { version: string; fsync: string; synchronous_commit: string; max_connections: number; source: string }
   peers: Record<string, string>
   repetitions: number
@@ -187,11 +194,13 @@ const resourceColumn = (row: SummaryRow, system: Cell['system']) => labelled(row
 export function renderMarkdown(r: Report): string {
   const pgMajor = /PostgreSQL (\S+)/.exec(r.postgres.version)?.[1] ?? r.postgres.version
   const lines: string[] = []
+  const l = r.machine.load_average_1m
+  const load = l ? `, load average ${l.start} at start, ${l.end} at end` : ''
   lines.push(`### Foreman side by side with pg-boss and graphile-worker`)
   lines.push('')
   lines.push(
     `${r.sizes.concurrency} in flight, PostgreSQL ${pgMajor} (fsync=${r.postgres.fsync}, synchronous_commit=${r.postgres.synchronous_commit}), ` +
-      `all on one machine (${r.machine.cores} cores, ${r.machine.cpu}, ${r.machine.memory_gb} GB) and one database; ` +
+      `all on one machine (${r.machine.cores} cores, ${r.machine.cpu}, ${r.machine.memory_gb} GB${load}) and one database; ` +
       `jobs/s, median of ${r.repetitions} interleaved repetition${r.repetitions > 1 ? 's' : ''} (min–max). ` +
       `${r.date.slice(0, 10)}, \`npm run bench:peers\`${r.mode === 'quick' ? ' --quick (tiny sizes: harness check only)' : ''}.`,
   )

@@ -16,7 +16,7 @@
  * repetition, to check the harness in seconds; its results go to peers-quick.*.
  */
 import { spawn } from 'node:child_process'
-import { cpus, totalmem } from 'node:os'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
@@ -231,6 +231,8 @@ async function runCell(cell: Cell, scenario: Scenario, rep: number, dbUrl: strin
 
 // ---- main ---------------------------------------------------------------------
 const runStarted = performance.now()
+// The machine may be shared: the load around the run says how far to trust it.
+const loadAtStart = loadavg()[0]!
 const db = await benchDatabase()
 const admin = postgres(db.url, { max: 2, onnotice: () => {} })
 try {
@@ -266,6 +268,7 @@ try {
       cpu: cpuModel,
       memory_gb: Math.round(totalmem() / 2 ** 30),
       bun: Bun.version,
+      load_average_1m: { start: Number(loadAtStart.toFixed(2)), end: Number(loadavg()[0]!.toFixed(2)) },
     },
     postgres: {
       version: settings!.version,

@@ -175,6 +175,9 @@ export interface CompleteManyParams {
  */
 function completeManyCtes(sql: Sql, t: Tables, p: CompleteManyParams) {
   const runIds = p.runs.map((r) => r.run_id)
+  // One run (the Worker's hand-off at concurrency 1) compares with a plain value, so
+  // the generic plan costs as a custom one would and Postgres stops re-planning.
+  const idIn = runIds.length === 1 ? sql`id = ${runIds[0] ?? ''}` : sql`id = any(${runIds}::text[])`
   // An omitted result is SQL null; an explicit JSON null stays jsonb null, as in runComplete.
   return sql`
     input as (
@@ -186,14 +189,14 @@ function completeManyCtes(sql: Sql, t: Tables, p: CompleteManyParams) {
       select i.ord, i.run_id as input_run_id, r.id as target_run_id, r.status as target_status,
              r.worker_id as target_worker_id
       from input i
-      left join (select id, status, worker_id from ${sql(t.runs)} where id = any(${runIds}::text[])) r
+      left join (select id, status, worker_id from ${sql(t.runs)} where ${idIn}) r
         on r.id = i.run_id
     ), finished as (
       update ${sql(t.runs)} r set
         status = 'succeeded', result = i.result, lease_expires_at = null,
         finished_at = now(), updated_at = ${nextStamp(sql, 'r.updated_at')}
       from input i
-      where r.id = any(${runIds}::text[]) and r.id = i.run_id
+      where ${idIn} and r.id = i.run_id
         and r.status = 'running' and r.worker_id = ${p.workerId}
       returning r.id as run_id, r.job_id, r.result, r.updated_at, r.started_at, r.finished_at
     ), job as (

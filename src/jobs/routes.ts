@@ -2,7 +2,7 @@
 import { Elysia, t } from 'elysia'
 import type { Deps } from '../deps'
 import { waitForTerminal } from '../events/service'
-import { ErrorBody } from '../http/schema'
+import { ErrorBody, Unchecked } from '../http/schema'
 import {
   DuplicateJob,
   EnqueueBatchBody,
@@ -36,7 +36,7 @@ export const jobRoutes = (deps: Deps) =>
       },
       {
         body: EnqueueBody,
-        response: { 201: Job, 400: ErrorBody, 409: DuplicateJob, 413: ErrorBody },
+        response: { 201: Unchecked(Job), 400: ErrorBody, 409: DuplicateJob, 413: ErrorBody },
         detail: {
           tags,
           summary: 'Enqueue a job',
@@ -48,7 +48,7 @@ export const jobRoutes = (deps: Deps) =>
     .post('/jobs/batch', async ({ body }) => ({ jobs: await enqueueJobs(deps, body.jobs) }), {
       transform: ({ body }) => refuseWaitInBatch(body),
       body: EnqueueBatchBody,
-      response: { 200: EnqueueBatchResult, 400: ErrorBody, 413: ErrorBody },
+      response: { 200: Unchecked(EnqueueBatchResult), 400: ErrorBody, 413: ErrorBody },
       detail: {
         tags,
         summary: 'Enqueue a batch of jobs',

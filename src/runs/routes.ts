@@ -1,7 +1,7 @@
 /** HTTP controller for workers: claim, then heartbeat/complete/fail by job id or run id. */
 import { Elysia, t } from 'elysia'
 import type { Deps } from '../deps'
-import { ErrorBody } from '../http/schema'
+import { ErrorBody, Unchecked } from '../http/schema'
 import { Job, JobId, Run, RunId } from '../jobs/model'
 import type { RunTarget } from './held-run-sql'
 import {
@@ -24,7 +24,12 @@ const refused = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody
 
 const claimRoute = {
   body: ClaimBody,
-  response: { 200: Claimed, 204: t.Void({ description: 'Nothing claimable' }), 400: ErrorBody, 413: ErrorBody },
+  response: {
+    200: Unchecked(Claimed),
+    204: t.Void({ description: 'Nothing claimable' }),
+    400: ErrorBody,
+    413: ErrorBody,
+  },
   detail: {
     tags,
     summary: 'Claim a job',
@@ -43,7 +48,7 @@ function leaseActions(prefix: '/jobs' | '/runs', deps: Deps) {
     .post(`${prefix}/:id/heartbeat`, ({ params, body }) => heartbeat(deps, target(params.id), body), {
       params,
       body: HeartbeatBody,
-      response: { 200: HeartbeatResult, ...refused },
+      response: { 200: Unchecked(HeartbeatResult), ...refused },
       detail: {
         tags,
         summary: byRun ? 'Heartbeat a run' : 'Heartbeat (by job id)',
@@ -53,7 +58,7 @@ function leaseActions(prefix: '/jobs' | '/runs', deps: Deps) {
     .post(`${prefix}/:id/complete`, ({ params, body }) => complete(deps, target(params.id), body), {
       params,
       body: CompleteBody,
-      response: { 200: Job, ...refused },
+      response: { 200: Unchecked(Job), ...refused },
       detail: {
         tags,
         summary: byRun ? 'Complete a run' : 'Complete (by job id)',
@@ -63,7 +68,7 @@ function leaseActions(prefix: '/jobs' | '/runs', deps: Deps) {
     .post(`${prefix}/:id/fail`, ({ params, body }) => fail(deps, target(params.id), body), {
       params,
       body: FailBody,
-      response: { 200: Job, ...refused },
+      response: { 200: Unchecked(Job), ...refused },
       detail: {
         tags,
         summary: byRun ? 'Fail a run' : 'Fail (by job id)',
@@ -93,7 +98,7 @@ export const runRoutes = (deps: Deps) => {
     .post('/jobs/claim', claim, claimRoute)
     .post('/claims', ({ body, request }) => claimJobsWaiting(deps, body, body.max_jobs, request.signal), {
       body: ClaimManyBody,
-      response: { 200: t.Array(Claimed), 400: ErrorBody, 413: ErrorBody },
+      response: { 200: Unchecked(t.Array(Claimed)), 400: ErrorBody, 413: ErrorBody },
       detail: {
         tags,
         summary: 'Claim a batch of jobs',
@@ -102,7 +107,7 @@ export const runRoutes = (deps: Deps) => {
     })
     .post('/runs/complete', ({ body }) => completeMany(deps, body), {
       body: CompleteManyBody,
-      response: { 200: CompleteManyResult, 400: ErrorBody, 413: ErrorBody },
+      response: { 200: Unchecked(CompleteManyResult), 400: ErrorBody, 413: ErrorBody },
       detail: {
         tags,
         summary: 'Complete a batch of runs',

@@ -246,8 +246,8 @@ export function renderMarkdown(r: Report): string {
   lines.push(
     'How each row is driven: enqueue = 16 concurrent calls (`client.enqueue`, `boss.send`, `workerUtils.addJob`, one INSERT), ' +
       'bulk = 16 concurrent calls of 1,000 (`client.enqueueMany`, `boss.insert`, `workerUtils.addJobs`, one INSERT … SELECT); ' +
-      'one per claim = 16 Foreman Workers of concurrency 1, 16 `boss.fetch`→`boss.complete` loops, graphile-worker `run` with concurrency 16, ' +
-      '16 claim→delete loops; batched = 16 `claimMany(50)`→`completeMany` loops (and, as "Workers", 16 Foreman Workers of concurrency 50), pg-boss `work` with batchSize 50 × localConcurrency 16 (burstWhenBatchFull), ' +
+      'one per claim = 16 Foreman Workers of concurrency 1 (each completion also claims the next job: `POST /runs/complete` with `claim`), 16 `boss.fetch`→`boss.complete` loops, graphile-worker `run` with concurrency 16, ' +
+      '16 claim→delete loops; batched = 16 Foreman loops of `claimMany(50)`, then `completeAndClaim(50)` acking the batch held and taking the next in one call (and, as "Workers", 16 Foreman Workers of concurrency 50), pg-boss `work` with batchSize 50 × localConcurrency 16 (burstWhenBatchFull), ' +
       'graphile-worker concurrency 16 with localQueue 50 and completeJobBatchDelay 0, 16 claim-50→delete loops; ' +
       'latency = one job at a time to an idle waiting worker (Foreman Worker long-poll, pg-boss `work` on a notify queue, graphile-worker LISTEN), ' +
       `enqueue call start to handler start, ${r.sizes.latencySamples} samples. pg-boss "polling" is a plain queue, "notify" a queue with \`notify: true\` and \`useListenNotify\`.`,

@@ -15,8 +15,8 @@
  *
  * Per statement: median and p95 over up to N executions after 5 warm-ups (slow ones
  * stop after 20 s and at least 10), loaded/empty, and the plan of one more
- * execution on each set: rows read (table and index rows, scans only) and rows
- * touched (every node). ✓ when loaded is within 2× of empty and rows read did not
+ * execution on each set, the one Postgres settles on after 8 calls (generic or
+ * custom): rows read (table and index rows, scans only) and rows touched (every node). ✓ when loaded is within 2× of empty and rows read did not
  * grow by more than the slack of tests/hot-plans.test.ts, which asserts the shapes.
  *
  *   bun bench/backlog.ts [iterations=50]     (npm run bench:backlog)
@@ -73,6 +73,8 @@ interface Side {
   rows_touched: number
   buffers: number
   largest_sort_input: number
+  /** Which plan was explained: the one Postgres settled on after 8 calls. */
+  plan: 'custom' | 'generic' | 'mixed'
   seq_scans: string[]
   indexes: string[]
 }
@@ -116,6 +118,7 @@ function side(times: number[], plan: CallSummary, prefix: string): Side {
     rows_touched: plan.rowsTouched,
     buffers: plan.buffers,
     largest_sort_input: Math.max(0, ...plan.sorts.map((s) => s.inputRows)),
+    plan: plan.genericPlans === 0 ? 'custom' : plan.genericPlans === plan.statements.length ? 'generic' : 'mixed',
     seq_scans: plan.seqScans.map(strip),
     indexes: plan.indexes.map(strip),
   }
@@ -124,7 +127,8 @@ function side(times: number[], plan: CallSummary, prefix: string): Side {
 async function measure(s: HotStatement, ctx: HotContext): Promise<{ times: number[]; plan: CallSummary }> {
   await timeHot(ctx, s, WARMUP, Number.POSITIVE_INFINITY)
   const times = await timeHot(ctx, s, ITERATIONS, BUDGET_MS)
-  const plan = await explainHot(explainer, ctx, s)
+  // The plan Postgres settles on after a few calls (generic or not), as the timed pool did.
+  const plan = await explainHot(explainer, ctx, s, { settle: 8 })
   return { times, plan }
 }
 
@@ -235,14 +239,15 @@ try {
     '',
     `Median of up to ${ITERATIONS} executions after ${WARMUP} warm-ups (ms). Rows read: table and index rows of one`,
     "execution's plan (scan nodes); rows touched: every node, (rows + removed) × loops. ✓: loaded within 2× of",
-    'empty and rows read not grown beyond 50 + 5 × batch. Server ms: Execution Time of the explained execution',
+    'empty and rows read not grown beyond 50 + 5 × batch. Plans: the ones Postgres settled on after 8 calls on one',
+    'connection (generic or custom). Server ms: Execution Time of the explained execution',
     "(no round trip, no commit: with fsync on, a write's commit waits for its WAL flush).",
     '',
-    '| statement | empty ms (p95) | loaded ms (p95) | loaded/empty | server ms empty / loaded | rows read empty / loaded | rows touched empty / loaded | largest sort (loaded) | |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| statement | empty ms (p95) | loaded ms (p95) | loaded/empty | server ms empty / loaded | rows read empty / loaded | rows touched empty / loaded | largest sort (loaded) | plan (loaded) | |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.statement} | ${r.empty.median_ms} (${r.empty.p95_ms}) | ${r.loaded.median_ms} (${r.loaded.p95_ms}) | ${r.ratio}× | ${r.empty.server_ms} / ${r.loaded.server_ms} | ${r.empty.rows_read} / ${r.loaded.rows_read} | ${r.empty.rows_touched} / ${r.loaded.rows_touched} | ${r.loaded.largest_sort_input || '–'} | ${r.ok ? '✓' : `✗ ${r.why.join('; ')}`} |`,
+        `| ${r.statement} | ${r.empty.median_ms} (${r.empty.p95_ms}) | ${r.loaded.median_ms} (${r.loaded.p95_ms}) | ${r.ratio}× | ${r.empty.server_ms} / ${r.loaded.server_ms} | ${r.empty.rows_read} / ${r.loaded.rows_read} | ${r.empty.rows_touched} / ${r.loaded.rows_touched} | ${r.loaded.largest_sort_input || '–'} | ${r.loaded.plan} | ${r.ok ? '✓' : `✗ ${r.why.join('; ')}`} |`,
     ),
     '',
     ...rows

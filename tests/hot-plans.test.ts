@@ -62,12 +62,22 @@ function verdict(s: HotStatement, e: CallSummary, l: CallSummary) {
 }
 
 /** Explains a statement on both sets of tables; prints the loaded plans when a rule breaks. */
-async function both(s: HotStatement): Promise<{ e: CallSummary; l: CallSummary; v: ReturnType<typeof verdict> }> {
-  const e = await explainHot(explainer, ctx(empty), s, SETTINGS)
-  const l = await explainHot(explainer, ctx(loaded), s, SETTINGS)
+async function both(
+  s: HotStatement,
+  generic = false,
+): Promise<{ e: CallSummary; l: CallSummary; v: ReturnType<typeof verdict> }> {
+  // Dead rows left by earlier tests' claims (and rolled-back rehearsals) would be
+  // vacuumed away by autovacuum on the small tables but not on the large ones,
+  // which bench/backlog.ts shows; here the backlog alone is the difference.
+  for (const f of [empty, loaded]) await f.sql.unsafe(`vacuum "${f.tables.jobs}", "${f.tables.runs}"`)
+  const e = await explainHot(explainer, ctx(empty), s, { settings: SETTINGS, generic })
+  const l = await explainHot(explainer, ctx(loaded), s, { settings: SETTINGS, generic })
   const v = verdict(s, e, l)
   if (v.rowsRead !== 'flat' || v.seqScans.length > 0 || v.sortsOverBatch.length > 0) {
-    console.log(`\n${s.name}: rows read ${e.rowsRead} → ${l.rowsRead}, touched ${e.rowsTouched} → ${l.rowsTouched}`)
+    const which = generic ? 'generic plans' : 'plans for the values'
+    console.log(
+      `\n${s.name} (${which}): rows read ${e.rowsRead} → ${l.rowsRead}, touched ${e.rowsTouched} → ${l.rowsTouched}`,
+    )
     for (const st of l.statements) console.log(formatPlan(st.plan))
   }
   return { e, l, v }
@@ -83,6 +93,20 @@ describe('hot statements: plans do not grow with the backlog', () => {
   for (const s of HOT_STATEMENTS) {
     test(s.name, async () => {
       const { v } = await both(s)
+      expect(v).toEqual(FLAT)
+    })
+  }
+})
+
+// postgres.js prepares every statement, and after five calls Postgres may keep the
+// generic plan (planned without the values) on that connection, when its estimate
+// is no worse than the plans so far: the claim is written to get one, and whether
+// others switch depends on the load (bench/backlog.ts reports the plan each settled
+// on). Whichever it keeps must be flat, so the generic plan must be too.
+describe('hot statements: generic plans do not grow with the backlog either', () => {
+  for (const s of HOT_STATEMENTS) {
+    test(s.name, async () => {
+      const { v } = await both(s, true)
       expect(v).toEqual(FLAT)
     })
   }
@@ -121,7 +145,7 @@ describe('the claim reads the claim index in order (was claim-plan.test.ts)', ()
       expect(claimed).toEqual([head?.id ?? ''])
     })
     expect(sent.length).toBe(1)
-    await explainer.explain(sent[0] as (typeof sent)[number], SETTINGS)
+    await explainer.explain(sent[0] as (typeof sent)[number], { settings: SETTINGS })
     const [after] = await sql<{ n: number }[]>`select count(*)::int as n from ${sql(t.runs)}`
     expect(after?.n).toBe(before?.n)
   })

@@ -16,6 +16,12 @@ export interface CapturedQuery {
   text: string
   params: unknown[]
   types: number[]
+  /**
+   * The parameters as sent: text, or null. postgres.js serialises its parameter
+   * array in place when it binds, so this (that very array) holds the wire values
+   * once the statement has run.
+   */
+  wire: unknown[]
 }
 
 /** A node of an EXPLAIN (FORMAT JSON) plan: the fields read here, and the rest as Postgres gives them. */
@@ -89,6 +95,8 @@ export interface PlanSummary {
   seqScans: string[]
   executionMs: number
   planningMs: number
+  /** Whether this is the generic plan (planned without the parameter values). */
+  generic: boolean
 }
 
 /** Every node of a plan, depth first (CTEs, InitPlans and SubPlans are in Plans too). */
@@ -147,8 +155,11 @@ export function summarise(
       rowsTouched: nodeRowsTouched(n),
     }))
   return {
-    rowsTouched: all.reduce((sum, n) => sum + nodeRowsTouched(n), 0),
-    rowsRead: all.filter((n) => SCAN_NODES.has(n['Node Type'])).reduce((sum, n) => sum + nodeRowsTouched(n), 0),
+    // Postgres 18 reports rows per loop with decimals; whole rows read better.
+    rowsTouched: Math.round(all.reduce((sum, n) => sum + nodeRowsTouched(n), 0)),
+    rowsRead: Math.round(
+      all.filter((n) => SCAN_NODES.has(n['Node Type'])).reduce((sum, n) => sum + nodeRowsTouched(n), 0),
+    ),
     buffers: (plan['Shared Hit Blocks'] ?? 0) + (plan['Shared Read Blocks'] ?? 0),
     nodeTypes: [...new Set(all.map((n) => n['Node Type']))].sort(),
     sorts,
@@ -191,6 +202,8 @@ export interface CallSummary {
   indexes: string[]
   seqScans: string[]
   executionMs: number
+  /** How many of its statements were explained with their generic plan. */
+  genericPlans: number
 }
 
 /** Sums the plans of the statements one call sent. */
@@ -207,6 +220,7 @@ export function combine(statements: PlanSummary[]): CallSummary {
     indexes: union((s) => s.indexes),
     seqScans: union((s) => s.seqScans),
     executionMs: statements.reduce((sum, s) => sum + s.executionMs, 0),
+    genericPlans: statements.filter((s) => s.generic).length,
   }
 }
 
@@ -227,10 +241,30 @@ export function formatPlan(plan: PlanNode, depth = 0): string {
 /** Planner settings for one EXPLAIN (`set local`, so they end with its transaction), e.g. { enable_seqscan: 'off' }. */
 export type PlannerSettings = Record<string, string>
 
-/** Which statements of a call to explain, and under which planner settings. */
-export interface ExplainOptions {
-  pick?: (q: CapturedQuery) => boolean
+/** How to explain: planner settings, and whether to explain the generic plan. */
+export interface PlanOptions {
   settings?: PlannerSettings
+  /**
+   * Explain the generic plan (PREPARE, plan_cache_mode = force_generic_plan,
+   * EXPLAIN EXECUTE) instead of one planned for these values. postgres.js
+   * prepares every statement, and after five executions Postgres may keep a
+   * generic plan, which the claim relies on (src/runs/sql.ts claimCtes).
+   */
+  generic?: boolean
+}
+
+/** Which statements of a call to explain, and how. */
+export interface ExplainOptions extends PlanOptions {
+  pick?: (q: CapturedQuery) => boolean
+  /**
+   * Explain the plan Postgres settles on instead: call `run` this many times first
+   * (each rolled back) on the explaining connection, then explain each statement
+   * generic if Postgres switched it to a generic plan (pg_prepared_statements), as
+   * a pool connection would after as many calls. The calls run without
+   * `settings` (the choice must be Postgres' own); the explain then uses them.
+   * Overrides `generic`.
+   */
+  settle?: number
 }
 
 /** Explains statements sent by statement functions; one connection, so its transactions are its own. */
@@ -240,7 +274,7 @@ export interface Explainer {
   /** Runs `run` on the recording client in a rolled-back transaction; answers the statements it sent. */
   capture(run: (sql: Sql) => Promise<unknown>): Promise<CapturedQuery[]>
   /** EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) of a captured statement, in a rolled-back transaction. */
-  explain(query: CapturedQuery, settings?: PlannerSettings): Promise<PlanSummary>
+  explain(query: CapturedQuery, options?: PlanOptions): Promise<PlanSummary>
   /**
    * Captures what one call of `run` sends and explains every statement of it (or
    * those `pick` chooses). Nothing either execution does is committed. Each
@@ -261,7 +295,7 @@ export function createExplainer(url: string): Explainer {
   let recording: CapturedQuery[] | null = null
   sql.options.debug = (_connection, text, parameters, types) => {
     // Copies: postgres.js serialises the parameters in place when it binds them.
-    recording?.push({ text, params: [...parameters], types: [...types] })
+    recording?.push({ text, params: [...parameters], types: [...types], wire: parameters })
   }
 
   const capture = async (run: (sql: Sql) => Promise<unknown>) => {
@@ -277,20 +311,46 @@ export function createExplainer(url: string): Explainer {
     return seen
   }
 
-  const explain = async (query: CapturedQuery, settings: PlannerSettings = {}): Promise<PlanSummary> => {
+  let prepared = 0
+  const explain = async (
+    query: CapturedQuery,
+    { settings = {}, generic = false }: PlanOptions = {},
+  ): Promise<PlanSummary> => {
     // The same values with the same client-side types (json stays json, booleans
     // booleans); untyped ones are typed by the server from the same text, as before.
     const params = query.params.map((value, i) => {
       const type = query.types[i] ?? 0
       return type ? sql.typed(value as never, type) : value
     })
+    const name = `foreman_explain_${prepared++}`
+    const args = (list: string[]) => (list.length > 0 ? ` (${list.join(', ')})` : '')
     const output = await rolledBack(sql, async (tx) => {
-      for (const [name, value] of Object.entries(settings)) await tx`select set_config(${name}, ${value}, true)`
-      const [row] = await tx.unsafe(`explain (analyze, buffers, format json) ${query.text}`, params as never[])
+      for (const [key, value] of Object.entries(settings)) await tx`select set_config(${key}, ${value}, true)`
+      let text = query.text
+      if (generic) {
+        // Typed as the client typed them; the rest left to the server, as in a Parse.
+        const [named] = await tx<{ types: string[] }[]>`
+          select coalesce(array_agg(case when t = 0 then 'unknown' else format_type(t, null) end order by i), '{}') as types
+          from unnest(${query.types}::oid[]) with ordinality as u(t, i)`
+        await tx.unsafe(`prepare ${name}${args(named?.types ?? [])} as ${query.text}`)
+        // EXECUTE takes no bound parameters (Postgres cannot type them there), so the
+        // values go in as literals of the very text the client sent.
+        const literal = (v: unknown) => (v === null ? 'null' : `'${String(v).replaceAll("'", "''")}'`)
+        await tx`select set_config('plan_cache_mode', 'force_generic_plan', true)`
+        text = `execute ${name}${args(query.wire.map(literal))}`
+      }
+      const [row] = await tx.unsafe(
+        `explain (analyze, buffers, format json) ${text}`,
+        generic ? [] : (params as never[]),
+      )
       return (row?.['QUERY PLAN'] as ExplainOutput[] | undefined)?.[0]
+    }).finally(async () => {
+      // A prepared statement outlives the transaction that made it, even rolled back.
+      if (generic) await sql.unsafe(`deallocate ${name}`).catch(() => {})
     })
     if (!output) throw new Error(`EXPLAIN answered nothing for: ${query.text.slice(0, 200)}`)
     return {
+      generic,
       query,
       output,
       plan: output.Plan,
@@ -308,8 +368,18 @@ export function createExplainer(url: string): Explainer {
       const sent = await capture(run)
       const chosen = options.pick ? sent.filter(options.pick) : sent
       if (chosen.length === 0) throw new Error(`nothing to explain: the call sent ${sent.length} statements`)
+      let generic = (_q: CapturedQuery) => options.generic ?? false
+      if (options.settle) {
+        // Rehearsed as the app runs them, without `settings`: the choice is Postgres' own.
+        for (let i = 0; i < options.settle; i++) await rolledBack(sql, run)
+        const settled = await sql<{ statement: string }[]>`
+          select statement from pg_prepared_statements
+          where generic_plans > 0 and statement = any(${chosen.map((q) => q.text)}::text[])`
+        const texts = new Set(settled.map((r) => r.statement))
+        generic = (q) => texts.has(q.text)
+      }
       const plans: PlanSummary[] = []
-      for (const q of chosen) plans.push(await explain(q, options.settings))
+      for (const q of chosen) plans.push(await explain(q, { settings: options.settings, generic: generic(q) }))
       return combine(plans)
     },
     close: () => sql.end({ timeout: 5 }),

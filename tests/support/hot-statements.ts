@@ -17,7 +17,7 @@ import {
   runHeartbeat,
 } from '../../src/runs/held-run-sql'
 import { runAbandonExpired, runClaim } from '../../src/runs/sql'
-import type { CallSummary, Explainer, PlannerSettings } from './explain'
+import type { CallSummary, Explainer, ExplainOptions } from './explain'
 
 /** Where the statements run. */
 export interface HotContext {
@@ -256,11 +256,11 @@ export async function explainHot(
   explainer: Explainer,
   ctx: HotContext,
   s: HotStatement,
-  settings?: PlannerSettings,
+  options: ExplainOptions = {},
 ): Promise<CallSummary> {
   const targets = s.setup ? await s.setup(ctx) : NONE
   try {
-    return await explainer.explainCall((sql) => s.run(sql, ctx, targets), { settings })
+    return await explainer.explainCall((sql) => s.run(sql, ctx, targets), options)
   } finally {
     await recycle(ctx, targets.jobIds)
   }

@@ -19,9 +19,11 @@ create index {{prefix}}jobs_scheduled_idx
   on {{prefix}}jobs (kind, scheduled_at)
   where status = 'pending' and scheduled_at is not null;
 
--- Filtered job lists (GET /jobs?status=…, ?kind=…), newest first. Without it a
--- rare filter walked the primary key through the whole table. One index serves
--- both filters: status leads, and a kind-only filter skips over the five statuses
--- (Postgres 18 skip scan).
-create index {{prefix}}jobs_status_kind_idx
-  on {{prefix}}jobs (status, kind, id);
+-- Filtered job lists (GET /jobs?status=…, ?kind=…), newest first. Without them a
+-- rare filter walked the primary key through the whole table. Each is in list
+-- order, so a page reads its own rows (and the dead entries among them) and
+-- stops, whatever plan Postgres keeps for the prepared statement: a bitmap
+-- over one (status, kind, id) index read every entry of the status, and a
+-- generic plan that could not see the value walked the primary key instead.
+create index {{prefix}}jobs_status_id_idx on {{prefix}}jobs (status, id);
+create index {{prefix}}jobs_kind_id_idx on {{prefix}}jobs (kind, id);

@@ -18,6 +18,19 @@ export function createNotifySql(url: string): Sql {
   return createSql({ url, max: 1, applicationName: 'foreman-notify', settings: { synchronous_commit: 'off' } })
 }
 
+/**
+ * Sends `query` unprepared, so Postgres plans it for its values on every call.
+ * postgres.js prepares every statement, and after five calls Postgres may keep a
+ * generic plan made without the values: for a filter on a skewed column (a rare
+ * status, a rare kind) that plan walked the whole table. For reads whose best
+ * plan depends on the value and that are not hot (operator lists). It sets the
+ * per-query `prepare` option postgres.js reads when the query is sent (3.4.x).
+ */
+export function plannedPerCall<T extends readonly object[]>(query: postgres.PendingQuery<T>): postgres.PendingQuery<T> {
+  ;(query as unknown as { options: { prepare?: boolean } }).options.prepare = false
+  return query
+}
+
 /** Options for the query pool. */
 export interface SqlOptions {
   url: string

@@ -1,5 +1,6 @@
 /** Reads behind the live views: changed jobs re-read in batches, and replay for reconnects. */
 import type { Sql } from '../db/client'
+import { literalLimit } from '../db/literal'
 import { runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
 import type { Job } from '../jobs/model'
@@ -70,10 +71,10 @@ export async function jobsChangedSince(
     const rows = await changedPage(sql, t, after, filter, limit, reach)
     if (rows.length === limit) return rows.map(versioned)
     const [more] = await sql<{ full: boolean }[]>`
-      select count(*) = ${reach} as full from (
+      select count(*) = ${literalLimit(sql, reach)} as full from (
         select 1 from ${sql(t.jobs)} j
         where j.updated_at >= ${after.version}::timestamptz ${filtered(sql, filter)}
-        limit ${reach}
+        limit ${literalLimit(sql, reach)}
       ) recent`
     if (!more?.full) return rows.map(versioned)
   }
@@ -85,13 +86,13 @@ function changedPage(sql: Sql, t: Tables, after: ReplayCursor, filter: StreamFil
       select j.id, j.updated_at from ${sql(t.jobs)} j
       where j.updated_at >= ${after.version}::timestamptz ${filtered(sql, filter)}
       order by j.updated_at, j.id
-      limit ${reach}
+      limit ${literalLimit(sql, reach)}
     ), boundary as (
       -- Only a full reach has a boundary: short of it, every changed job is a candidate.
       select ${versionText(sql, 'b.updated_at')} as version, b.id from (
         select updated_at, id from recent order by updated_at desc, id desc limit 1
       ) b
-      where (select count(*) from recent) = ${reach}
+      where (select count(*) from recent) = ${literalLimit(sql, reach)}
     ), candidates as (
       select id from recent
       union
@@ -100,7 +101,9 @@ function changedPage(sql: Sql, t: Tables, after: ReplayCursor, filter: StreamFil
     )
     select * from (
       ${versionedSelect(sql, t)}
-      where j.id in (select id from candidates) ${filtered(sql, filter)}
+      -- An array, not a join: the jobs are then read by primary key whatever the
+      -- plan thinks of the candidates (a generic plan hashed the whole table).
+      where j.id = any(array(select id from candidates)) ${filtered(sql, filter)}
     ) changed
     -- Fixed-format ISO text: byte order is time order (C collation, whatever the database's).
     where (version collate "C" > ${after.version} or (version = ${after.version} and id collate "C" > ${after.id}))
@@ -110,7 +113,7 @@ function changedPage(sql: Sql, t: Tables, after: ReplayCursor, filter: StreamFil
            or (changed.version = boundary.version and changed.id collate "C" > boundary.id collate "C")
       )
     order by version collate "C", id collate "C"
-    limit ${limit}`
+    limit ${literalLimit(sql, limit)}`
 }
 
 /** The stream's filters on the job row `j`. */

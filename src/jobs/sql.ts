@@ -2,7 +2,8 @@
  * Named statements on the jobs table. Each state transition is one statement, so
  * a crash between two round-trips can never leave a half-done transition.
  */
-import type { Queryable, Sql } from '../db/client'
+import { plannedPerCall, type Queryable, type Sql } from '../db/client'
+import { literalLimit } from '../db/literal'
 import { nextStamp, runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
 import type { JobChange } from '../events/hub'
@@ -68,7 +69,9 @@ export async function jobGet(sql: Sql, t: Tables, id: string, withCurrentRun: bo
 /** A page of jobs, newest first, keyset-paged by id. */
 export async function jobList(sql: Sql, t: Tables, q: JobListQuery & { limit: number }): Promise<Job[]> {
   const withCurrentRun = q.include === 'current_run'
-  const rows = await sql<Job[]>`
+  // Per call: a rare status or kind reads its own index, a common one walks the
+  // primary key, and only the values tell which.
+  const rows = await plannedPerCall(sql<Job[]>`
     select j.* ${withCurrentRun ? sql`, cr.current_run` : sql``}
     from ${sql(t.jobs)} j
     ${withCurrentRun ? currentRunJoin(sql, t) : sql``}
@@ -79,7 +82,7 @@ export async function jobList(sql: Sql, t: Tables, q: JobListQuery & { limit: nu
       ${q.queue !== undefined ? sql`and j.queue = ${q.queue}` : sql``}
       ${q.cursor ? sql`and j.id < ${q.cursor}` : sql``}
     order by j.id desc
-    limit ${q.limit}`
+    limit ${literalLimit(sql, q.limit)}`)
   return withCurrentRun ? rows.map(withRunParsed) : rows
 }
 

@@ -4,6 +4,7 @@
  * (heartbeat, complete, fail) are in held-run-sql.ts.
  */
 import type { Sql } from '../db/client'
+import { literalLimit } from '../db/literal'
 import { nextStamp, runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
 import { changeOf, type JobChange } from '../events/hub'
@@ -45,10 +46,9 @@ export async function runClaim(sql: Sql, t: Tables, p: ClaimParams): Promise<Cla
  * merge then drops; they are free again when the statement ends.
  */
 export function claimCtes(sql: Sql, t: Tables, p: ClaimParams) {
-  // The batch size is written into the text (a safe integer, 1–100), not sent as a
-  // parameter: with LIMIT $n the planner could not cost a generic plan and planned
-  // every claim afresh (pg_stat_statements: as many plans as calls, 0.4 ms each).
-  const limit = sql.unsafe(String(Math.trunc(p.runIds.length)))
+  // The batch size is part of the text (see literalLimit), so a generic plan knows
+  // the scan stops after it.
+  const limit = literalLimit(sql, p.runIds.length)
   // One kind and one job, the commonest claim, is spelled with plain values: then
   // Postgres costs the generic plan as it does a custom one, settles on it after a
   // few calls and stops planning each claim (arrays of unknown length kept it
@@ -134,7 +134,7 @@ export async function runList(sql: Sql, t: Tables, q: RunListParams): Promise<Ru
       ${q.jobId ? sql`and r.job_id = ${q.jobId}` : sql``}
       ${q.cursor ? sql`and r.id < ${q.cursor}` : sql``}
     order by r.id desc
-    limit ${q.limit}`
+    limit ${literalLimit(sql, q.limit)}`
 }
 
 /** One run the reaper abandoned, with its job's kind and (when the job moved on) where it went. */
@@ -165,7 +165,7 @@ export async function runAbandonExpired(
       select id from ${sql(t.runs)}
       where status = 'running' and lease_expires_at < now()
       order by lease_expires_at
-      limit ${batch}
+      limit ${literalLimit(sql, batch)}
       for update skip locked
     ), abandoned as (
       update ${sql(t.runs)} r set

@@ -42,6 +42,11 @@ export interface HotStatement {
   sortBound: number
   /** Makes fresh targets before each execution (committed, not timed). */
   setup?: (ctx: HotContext) => Promise<Targets>
+  /**
+   * Sent unprepared (plannedPerCall), so Postgres plans it for its values on every
+   * call and never keeps a generic plan: its generic plan is not what runs.
+   */
+  plannedPerCall?: true
   /** Sends the statement on `sql` through its function; answers the ids of jobs it claimed. */
   run: (sql: Sql, ctx: HotContext, targets: Targets) => Promise<string[]>
 }
@@ -228,12 +233,14 @@ export const HOT_STATEMENTS: HotStatement[] = [
     name: 'GET /jobs?status=active',
     batch: 50,
     sortBound: 50,
+    plannedPerCall: true,
     run: read((sql, ctx) => jobList(sql, ctx.tables, { status: 'active', limit: 50 })),
   },
   {
     name: 'GET /jobs?kind=rare',
     batch: 50,
     sortBound: 50,
+    plannedPerCall: true,
     run: read((sql, ctx) => jobList(sql, ctx.tables, { kind: 'rare', limit: 50 })),
   },
   {

@@ -22,8 +22,16 @@ create index {{prefix}}jobs_scheduled_idx
 -- Filtered job lists (GET /jobs?status=…, ?kind=…), newest first. Without them a
 -- rare filter walked the primary key through the whole table. Each is in list
 -- order, so a page reads its own rows (and the dead entries among them) and
--- stops, whatever plan Postgres keeps for the prepared statement: a bitmap
--- over one (status, kind, id) index read every entry of the status, and a
--- generic plan that could not see the value walked the primary key instead.
-create index {{prefix}}jobs_status_id_idx on {{prefix}}jobs (status, id);
+-- stops; a bitmap over one (status, kind, id) index read every entry of the
+-- status. Lists are planned for their values (src/jobs/sql.ts), so the partial
+-- index serves exactly the statuses it holds.
+--
+-- Every index on jobs is written by each transition (a status change is never a
+-- HOT update), so the status index leaves out the two statuses most jobs pass
+-- through and most rows hold: pending (every enqueue) and succeeded (every
+-- completion). Those lists walk the primary key, where such rows are plentiful.
+-- (Both list indexes in full cost bulk enqueue ~25% more database CPU per job,
+-- 32–37 µs against 25–28 µs without them.)
+create index {{prefix}}jobs_status_id_idx on {{prefix}}jobs (status, id)
+  where status in ('active', 'failed', 'cancelled');
 create index {{prefix}}jobs_kind_id_idx on {{prefix}}jobs (kind, id);

@@ -35,3 +35,19 @@ create index {{prefix}}jobs_scheduled_idx
 create index {{prefix}}jobs_status_id_idx on {{prefix}}jobs (status, id)
   where status in ('active', 'failed', 'cancelled');
 create index {{prefix}}jobs_kind_id_idx on {{prefix}}jobs (kind, id);
+
+-- The running-run indexes say "running" by their lease (equivalent: the table's
+-- check ties status = 'running' to a lease being set). Keyed on status, they
+-- matched every statement that re-checks `status = 'running'` on a run it found
+-- by id, and generic plans then AND-ed a bitmap over every running entry (dead
+-- ones included, 20,000 after a burst) with the primary key, for a batch complete
+-- of 50. Statements that want all running runs ask for a lease; the ones that
+-- re-check status use the primary key alone.
+drop index {{prefix}}job_runs_one_running_key;
+create unique index {{prefix}}job_runs_one_running_key
+  on {{prefix}}job_runs (job_id)
+  where lease_expires_at is not null;
+drop index {{prefix}}job_runs_lease_idx;
+create index {{prefix}}job_runs_lease_idx
+  on {{prefix}}job_runs (lease_expires_at)
+  where lease_expires_at is not null;

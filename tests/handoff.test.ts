@@ -54,6 +54,23 @@ describe('complete and claim in one call', () => {
     expect(last.body.claimed).toEqual([])
   })
 
+  test('a batch of completions hands each run back and claims a batch, each job once', async () => {
+    const kind = uniqueKind('handoff-batch')
+    for (let i = 0; i < 7; i++) await enqueueJob(f, { kind })
+    const first = await f.call('POST', '/claims', { kinds: [kind], worker_id: W, max_jobs: 3 })
+    const held = first.body.map((c: any) => c.run.id)
+    const res = await handOff(held, { kinds: [kind], max_jobs: 3 })
+    expect(res.body.results.map((r: any) => [r.run_id, r.status])).toEqual(held.map((id: string) => [id, 200]))
+    expect(res.body.claimed).toHaveLength(3)
+    const next = await handOff(
+      res.body.claimed.map((c: any) => c.run.id),
+      { kinds: [kind], max_jobs: 3 },
+    )
+    expect(next.body.claimed).toHaveLength(1)
+    const ids = [...first.body, ...res.body.claimed, ...next.body.claimed].map((c: any) => c.job.id)
+    expect(new Set(ids).size).toBe(7)
+  })
+
   test('max_jobs 0 claims nothing; without claim the answer has no claimed field', async () => {
     const kind = uniqueKind('handoff-zero')
     await enqueueJob(f, { kind })

@@ -3,21 +3,15 @@
  * (ISO strings), but a row nested with `to_jsonb` carries Postgres' own text form.
  * These helpers give nested runs the same RFC 3339 shape.
  */
-import type { Job, Run } from '../jobs/model'
+import type { Run } from '../jobs/model'
 import type { Sql } from './client'
 
 const RUN_TIMESTAMPS = ['lease_expires_at', 'started_at', 'finished_at', 'created_at', 'updated_at'] as const
-const JOB_TIMESTAMPS = ['scheduled_at', 'enqueued_at', 'started_at', 'completed_at', 'updated_at'] as const
 
 /** Normalises a run nested as jsonb (or null) to the API shape. */
 export function runFromJson(value: unknown): Run | null {
   if (value === null || value === undefined) return null
   return withIsoStamps(value, RUN_TIMESTAMPS) as Run
-}
-
-/** Normalises a job nested as jsonb to the API shape. */
-export function jobFromJson(value: unknown): Job {
-  return withIsoStamps(value, JOB_TIMESTAMPS) as Job
 }
 
 function withIsoStamps(value: unknown, keys: readonly string[]): Record<string, unknown> {

@@ -97,7 +97,7 @@ function changedPage(sql: Sql, t: Tables, after: ReplayCursor, filter: StreamFil
       select id from recent
       union
       select job_id from ${sql(t.runs)}
-      where status = 'running' and updated_at >= ${after.version}::timestamptz
+      where lease_expires_at is not null and updated_at >= ${after.version}::timestamptz
     )
     select * from (
       ${versionedSelect(sql, t)}

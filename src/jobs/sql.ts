@@ -155,7 +155,8 @@ export function currentRunJoin(sql: Sql, t: Tables) {
   return sql`
     left join lateral (
       select to_jsonb(r) as current_run from ${sql(t.runs)} r
-      where r.job_id = j.id and r.status = 'running'
+      -- A lease means running (table check); the one-running index is keyed on it.
+      where r.job_id = j.id and r.lease_expires_at is not null
     ) cr on true`
 }
 

@@ -24,7 +24,7 @@
  * before-after-latest.{json,md}; `--quick` (a tenth of the jobs) writes
  * before-after-quick.{json,md} instead, to check the harness.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
@@ -33,10 +33,10 @@ import postgres from 'postgres'
 import { ForemanClient, Worker } from '../src/client'
 import { dropTables } from '../src/db/migrate'
 import { tablesFor } from '../src/db/tables'
+import { type ForemanProcess, liveForemanProcesses, startForemanProcess } from './foreman-process'
 import { benchDatabase } from './support'
 
 const repo = resolve(import.meta.dir, '..')
-const bun = process.execPath
 
 // ---- arguments ------------------------------------------------------------------
 
@@ -235,7 +235,7 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
 // ---- processes -------------------------------------------------------------------
 
 /** Child processes still running, killed if this one is interrupted. */
-const live = new Set<ChildProcess>()
+const live = liveForemanProcesses
 
 /** Runs git in this checkout; throws with its stderr when it fails. */
 function git(...args: string[]): string {
@@ -243,94 +243,6 @@ function git(...args: string[]): string {
   if (out.status !== 0) throw new Error(`git ${args.join(' ')}: ${out.stderr || out.error?.message}`)
   // Only the end: `status --porcelain` lines start with a meaningful space.
   return out.stdout.trimEnd()
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net')
-  return new Promise((ok, fail) => {
-    const s = createServer()
-    s.once('error', fail)
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address()
-      s.close(() => (typeof address === 'object' && address ? ok(address.port) : fail(new Error('no port'))))
-    })
-  })
-}
-
-/** A Foreman server process of one version. */
-interface Server {
-  /** `http://127.0.0.1:<port>/foreman`. */
-  base: string
-  /** `http://127.0.0.1:<port>`, for the client. */
-  origin: string
-  pid: number
-  alive(): boolean
-  /** Its last output, for error messages. */
-  tail(): string
-  stop(): Promise<void>
-}
-
-/** Starts `bun <root>/src/index.ts` on a fresh prefix and waits until it answers /readyz. */
-async function startServer(root: string, dbUrl: string, prefix: string): Promise<Server> {
-  const port = await freePort()
-  const env: Record<string, string | undefined> = {
-    ...process.env,
-    DATABASE_URL: dbUrl,
-    PORT: String(port),
-    FOREMAN_TABLE_PREFIX: prefix,
-    // warn: at info the request log writes a line per request, which is not what is measured.
-    LOG_LEVEL: 'warn',
-  }
-  // Production logging as deployed, and no auth: the loops send no token.
-  delete env.ENV
-  delete env.FOREMAN_API_TOKENS
-  const child = spawn(bun, [join(root, 'src/index.ts')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  live.add(child)
-  let output = ''
-  const keep = (d: Buffer) => {
-    output = (output + d).slice(-4000)
-  }
-  child.stdout?.on('data', keep)
-  child.stderr?.on('data', keep)
-  const exited = new Promise<void>((ok) =>
-    child.once('exit', () => {
-      live.delete(child)
-      ok()
-    }),
-  )
-  const origin = `http://127.0.0.1:${port}`
-  const server: Server = {
-    base: `${origin}/foreman`,
-    origin,
-    pid: child.pid!,
-    alive: () => child.exitCode === null && child.signalCode === null,
-    tail: () => output.slice(-1500),
-    async stop() {
-      if (!server.alive()) return
-      child.kill('SIGTERM')
-      // It drains requests in flight first; none should be left, so this is quick.
-      if (!(await within(exited, LIMITS.stopMs))) {
-        child.kill('SIGKILL')
-        await exited
-      }
-    },
-  }
-  const deadline = Date.now() + LIMITS.readyMs
-  for (;;) {
-    if (!server.alive()) throw new Error(`Foreman (${root}) exited at start: ${server.tail()}`)
-    try {
-      const res = await fetch(`${server.base}/readyz`, { signal: AbortSignal.timeout(2000) })
-      await res.text()
-      if (res.status === 200) return server
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`Foreman (${root}) not ready in ${LIMITS.readyMs / 1000} s: ${server.tail()}`)
-    }
-    await Bun.sleep(50)
-  }
 }
 
 // ---- HTTP driving ----------------------------------------------------------------
@@ -450,7 +362,7 @@ async function fill(base: string, kind: string, count: number): Promise<'batch' 
 
 /** What a scenario needs: the server, its tables, and how to read CPU. */
 interface Context {
-  server: Server
+  server: ForemanProcess
   admin: postgres.Sql
   jobsTable: string
   runsTable: string
@@ -613,9 +525,9 @@ async function session(
   const prefix = `ba_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}_`
   const tables = tablesFor(prefix)
   const samples: Sample[] = []
-  let server: Server | undefined
+  let server: ForemanProcess | undefined
   try {
-    server = await startServer(root, dbUrl, prefix)
+    server = await startForemanProcess(root, dbUrl, prefix, { readyMs: LIMITS.readyMs, stopMs: LIMITS.stopMs })
     const ctx: Context = {
       server,
       admin,

@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
 import { dropTables } from '../../src/db/migrate'
 import { tablesFor } from '../../src/db/tables'
+import { type ForemanProcess, startForemanProcess } from '../foreman-process'
 import { benchDatabase } from '../support'
 import { type CellResult, FULL_SIZES, QUICK_SIZES, RESULT_MARK, SCENARIOS, type Scenario } from './common'
 import { type Report, summarise, writeReport } from './report'
@@ -110,89 +111,19 @@ function runProcess(command: string, args: string[], env: Record<string, string>
   })
 }
 
-/** A Foreman server in its own process: `bun src/index.ts` on a fresh prefix. */
-interface Server {
-  url: string
-  pid: number
-  stop(): Promise<void>
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net')
-  return new Promise((ok, fail) => {
-    const s = createServer()
-    s.once('error', fail)
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address()
-      s.close(() => (typeof address === 'object' && address ? ok(address.port) : fail(new Error('no port'))))
-    })
-  })
-}
-
-async function startServer(dbUrl: string, prefix: string): Promise<Server> {
-  const port = await freePort()
-  // warn: the request log (info) would add a log line per request, which the peers don't write.
-  // ENV unset: production logging (JSON), as deployed.
-  const env: Record<string, string | undefined> = {
-    ...process.env,
-    DATABASE_URL: dbUrl,
-    PORT: String(port),
-    FOREMAN_TABLE_PREFIX: prefix,
-    LOG_LEVEL: 'warn',
-  }
-  delete env.ENV
-  const child = spawn(bun, ['src/index.ts'], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  // Its log (warn and above, JSON on stdout) and stderr, kept for an error message.
-  let stderr = ''
-  const keep = (d: Buffer) => {
-    stderr = (stderr + d).slice(-4000)
-  }
-  child.stdout.on('data', keep)
-  child.stderr.on('data', keep)
-  const exited = new Promise<void>((ok) => child.once('exit', () => ok()))
-  const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`Foreman exited at start (${child.exitCode}): ${stderr.slice(-2000)}`)
-    try {
-      const res = await fetch(`${url}/foreman/readyz`)
-      await res.text()
-      if (res.ok) break
-    } catch {}
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`Foreman did not get ready in 30 s: ${stderr.slice(-2000)}`)
-    }
-    await Bun.sleep(50)
-  }
-  return {
-    url,
-    pid: child.pid!,
-    async stop() {
-      if (child.exitCode !== null) return
-      child.kill('SIGTERM')
-      const late = await Promise.race([exited.then(() => false), Bun.sleep(15_000).then(() => true)])
-      if (late) {
-        child.kill('SIGKILL')
-        await exited
-      }
-    },
-  }
-}
-
 /** Runs one cell: its child (and for Foreman its server), answering the child's result. */
 async function runCell(cell: Cell, scenario: Scenario, rep: number, dbUrl: string, admin: postgres.Sql) {
   const tag = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
   const base = { system: cell.system, variant: cell.variant, scenario }
   const env: Record<string, string> = { BENCH_DB_URL: dbUrl, BENCH_SIZES: JSON.stringify(sizes), BENCH_TAG: tag }
-  let server: Server | undefined
+  let server: ForemanProcess | undefined
   const prefix = `bp_${tag}_`
   const started = performance.now()
   let result: CellResult
   try {
     if (cell.system === 'foreman') {
-      server = await startServer(dbUrl, prefix)
-      env.FOREMAN_URL = server.url
+      server = await startForemanProcess(repo, dbUrl, prefix)
+      env.FOREMAN_URL = server.origin
       env.FOREMAN_PID = String(server.pid)
     }
     const exit = await runProcess(bun, [join(here, `${cell.system}.ts`), scenario, cell.variant], env, childTimeoutMs)

@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'bun:test'
 import { newJobId, newRunId } from '../src/ids'
 import type { Logger } from '../src/log'
-import { runClaim } from '../src/runs/sql'
+import { runClaim } from '../src/runs/sql/claim'
 import { startSweepLoop } from '../src/sweeps/loop'
 import { reapExpiredLeases } from '../src/sweeps/reaper'
 import { pruneHistory } from '../src/sweeps/retention'

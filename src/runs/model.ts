@@ -134,3 +134,6 @@ export const RunListQuery = t.Object({
   cursor: t.Optional(RunId),
 })
 export type RunListQuery = typeof RunListQuery.static
+
+/** Which running run a worker call addresses: by its id, or as "the running run of this job". */
+export type RunTarget = { runId: string } | { jobId: string }

@@ -3,7 +3,6 @@ import { Elysia, t } from 'elysia'
 import type { Deps } from '../deps'
 import { ErrorBody, Unchecked } from '../http/schema'
 import { Job, JobId, Run, RunId } from '../jobs/model'
-import type { RunTarget } from './held-run-sql'
 import {
   ClaimBody,
   Claimed,
@@ -16,6 +15,7 @@ import {
   HeartbeatResult,
   MAX_BATCH,
   RunListQuery,
+  type RunTarget,
 } from './model'
 import { claimJobsWaiting, claimJobWaiting, complete, completeMany, fail, getRun, heartbeat, listRuns } from './service'
 

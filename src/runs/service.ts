@@ -8,16 +8,6 @@ import { newRunId } from '../ids'
 import type { Job, Run } from '../jobs/model'
 import { jobNextDueIn } from '../jobs/sql'
 import { recordClaimed, recordJobTerminal, recordRunEnded } from '../metrics/record'
-import {
-  type RunEnded,
-  type RunTarget,
-  runComplete,
-  runCompleteMany,
-  runCompleteManyAndClaim,
-  runFail,
-  runHeartbeat,
-  type TargetSeen,
-} from './held-run-sql'
 import type {
   ClaimBody,
   Claimed,
@@ -28,8 +18,12 @@ import type {
   HeartbeatBody,
   HeartbeatResult,
   RunListQuery,
+  RunTarget,
 } from './model'
-import { runClaim, runGet, runList } from './sql'
+import { runClaim } from './sql/claim'
+import { runCompleteMany, runCompleteManyAndClaim } from './sql/complete-many'
+import { type RunEnded, runComplete, runFail, runHeartbeat, type TargetSeen } from './sql/held'
+import { runGet, runList } from './sql/reads'
 
 /**
  * Claims up to `count` eligible jobs for a worker now (best first, possibly none);

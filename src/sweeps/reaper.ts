@@ -1,7 +1,7 @@
 import type { Deps } from '../deps'
 import { recordJobTerminal, recordRunEnded } from '../metrics/record'
 import type { Metrics } from '../metrics/registry'
-import { type AbandonedRun, runAbandonExpired } from '../runs/sql'
+import { type AbandonedRun, runAbandonExpired } from '../runs/sql/reaper'
 import { type SweepLoop, startSweepLoop } from './loop'
 
 const BATCH = 500

@@ -11,7 +11,7 @@
  * Statements that change state act on fresh targets each time (claimed beforehand,
  * not timed) and the backlog is put back after each (the jobs deleted, as many
  * enqueued), so both sets keep their size. Tables and their time line:
- * tests/support/backlog.ts; the statements: tests/support/hot-statements.ts.
+ * tests/support/backlog-groups.ts; the statements: tests/support/hot-statements.ts.
  *
  * Per statement: median and p95 over up to N executions after 5 warm-ups (slow ones
  * stop after 20 s and at least 10), loaded/empty, and the plan of one more
@@ -29,16 +29,9 @@ import { join } from 'node:path'
 import { createSql } from '../src/db/client'
 import { dropTables, migrate } from '../src/db/migrate'
 import { tablesFor } from '../src/db/tables'
-import {
-  type Backlog,
-  BENCH_BACKLOG,
-  BENCH_WORKING_SET,
-  checkLoaderFidelity,
-  countByStatus,
-  loadBacklog,
-  loadWorkingSet,
-  vacuumAnalyze,
-} from '../tests/support/backlog'
+import { type Backlog, BENCH_BACKLOG, BENCH_WORKING_SET, loadBacklog, loadWorkingSet } from '../tests/support/backlog'
+import { checkLoaderFidelity } from '../tests/support/backlog-fidelity'
+import { countByStatus, vacuumAnalyze } from '../tests/support/backlog-stats'
 import { type CallSummary, createExplainer, formatPlan } from '../tests/support/explain'
 import {
   explainHot,

@@ -7,8 +7,8 @@ import { dropTables, migrate } from '../../src/db/migrate'
 import { type Tables, tablesFor } from '../../src/db/tables'
 import { newJobId, newRunId } from '../../src/ids'
 import { jobCancel, jobInsert } from '../../src/jobs/sql'
-import { runComplete, runFail, runHeartbeat } from '../../src/runs/held-run-sql'
-import { runClaim } from '../../src/runs/sql'
+import { runClaim } from '../../src/runs/sql/claim'
+import { runComplete, runFail, runHeartbeat } from '../../src/runs/sql/held'
 import { b32, GROUPS, type Group, H, insertRange, LOADER_WORKER, RESULT } from './backlog-groups'
 
 /** A job and its runs flattened to `job.col` / `run.col`, plus which of them are timestamps. */

@@ -9,14 +9,10 @@ import { parseCursor } from '../../src/events/service'
 import { jobsChangedSince } from '../../src/events/sql'
 import { newJobId, newRunId } from '../../src/ids'
 import { jobInsert, jobList, jobNextDueIn } from '../../src/jobs/sql'
-import {
-  runComplete,
-  runCompleteMany,
-  runCompleteManyAndClaim,
-  runFail,
-  runHeartbeat,
-} from '../../src/runs/held-run-sql'
-import { runAbandonExpired, runClaim } from '../../src/runs/sql'
+import { runClaim } from '../../src/runs/sql/claim'
+import { runCompleteMany, runCompleteManyAndClaim } from '../../src/runs/sql/complete-many'
+import { runComplete, runFail, runHeartbeat } from '../../src/runs/sql/held'
+import { runAbandonExpired } from '../../src/runs/sql/reaper'
 import type { CallSummary, Explainer, ExplainOptions } from './explain'
 
 /** Where the statements run. */

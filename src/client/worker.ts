@@ -3,22 +3,12 @@
  * at once, heartbeats at a third of the lease, and reports the outcome.
  */
 import { Batcher } from './batcher'
-import type { Claimed, CompleteOutcome, ForemanClient, HeartbeatBody, Job, Run } from './client'
+import type { Claimed, CompleteOutcome, ForemanClient, Job, Run } from './client'
 import { ForemanError } from './errors'
-import { type Failure, failure, sleep } from './worker-support'
+import { type ExecutionHost, type Handler, JobExecution } from './execution'
+import { type Failure, sleep } from './worker-support'
 
-/** What a handler gets besides the job. */
-export interface JobContext {
-  /** The run (attempt) this handler executes. */
-  run: Run
-  /** Fires on a cooperative cancel, when the lease is lost, and when stop() gives up on the job. */
-  signal: AbortSignal
-  /** Records progress; sent with the next heartbeat. */
-  progress(current: number, total?: number, message?: string): void
-}
-
-/** Does one job; the value it answers becomes the job's `result`. */
-export type Handler = (job: Job, ctx: JobContext) => unknown | Promise<unknown>
+export { type Handler, type JobContext, SHUTDOWN_MESSAGE } from './execution'
 
 /** Worker settings. */
 export interface WorkerOptions {
@@ -43,22 +33,6 @@ export interface WorkerOptions {
   onError?: (error: unknown, job?: Job) => void
 }
 
-/** The message a job is failed with when stop() gives it up. */
-export const SHUTDOWN_MESSAGE = 'worker shutting down'
-
-/** One job in flight. */
-interface Active {
-  job: Job
-  run: Run
-  controller: AbortController
-  /** Set once the outcome is decided (reported or given up): later results are ignored. */
-  settled: boolean
-  done: Promise<void>
-  giveUp: () => Promise<void>
-}
-
-type Progress = Pick<HeartbeatBody, 'progress_current' | 'progress_total' | 'progress_message'>
-
 /**
  * Runs handlers by kind.
  * @example
@@ -71,7 +45,7 @@ export class Worker {
   /** This worker's id on the runs it holds. */
   readonly workerId: string
   private readonly handlers = new Map<string, Handler>()
-  private readonly active = new Set<Active>()
+  private readonly active = new Set<JobExecution>()
   private readonly options: WorkerOptions
   private claims = new AbortController()
   private loops: Promise<void>[] = []
@@ -234,103 +208,26 @@ export class Worker {
     return this.options.leaseSeconds ?? 60
   }
 
-  /** Runs the handler, keeps the lease and reports the outcome; `release` frees the slot once reported. */
+  /** Runs one job (see JobExecution); `release` frees its slot once its outcome is reported. */
   private async execute(job: Job, run: Run, release: () => void): Promise<void> {
-    const controller = new AbortController()
-    let progress: Progress = {}
-    let cancelled = false
-    // Resolves when the job no longer needs heartbeats: finished, given up, lease lost or timed out.
-    let end: (why: 'lost' | 'timeout' | 'done') => void = () => {}
-    const ended = new Promise<'lost' | 'timeout' | 'done'>((resolve) => {
-      end = resolve
-    })
-    const active: Active = { job, run, controller, settled: false, done: Promise.resolve(), giveUp: async () => {} }
-
-    const beat = async () => {
-      const sent = progress
-      progress = {}
-      try {
-        const answer = await this.client.heartbeat(run.id, {
-          worker_id: this.workerId,
-          lease_seconds: this.leaseSeconds,
-          ...sent,
-        })
-        if (answer.cancel_requested && !cancelled) {
-          cancelled = true
-          controller.abort(new Error('cancel requested'))
-        }
-      } catch (error) {
-        progress = { ...sent, ...progress }
-        // 409/404: the run is no longer ours (reaped or finished): stop working on it.
-        if (error instanceof ForemanError && (error.status === 409 || error.status === 404)) {
-          active.settled = true
-          controller.abort(new Error('lease lost'))
-          end('lost')
-        } else this.report(error, job)
-      }
-    }
-    const beats = (async () => {
-      const every = (this.leaseSeconds * 1000) / 3
-      for (;;) {
-        let timer: ReturnType<typeof setTimeout> | undefined
-        const tick = new Promise<'tick'>((resolve) => {
-          timer = setTimeout(() => resolve('tick'), every)
-        })
-        const why = await Promise.race([tick, ended])
-        clearTimeout(timer)
-        if (why !== 'tick' || active.settled) return
-        await beat()
-      }
-    })()
-    const timeoutMs = (this.options.jobTimeoutSeconds ?? 0) * 1000
-    const deadline = timeoutMs > 0 ? setTimeout(() => end('timeout'), timeoutMs) : undefined
-
-    const context: JobContext = {
-      run,
-      signal: controller.signal,
-      progress(current, total, message) {
-        progress = { progress_current: current, progress_total: total, progress_message: message }
-      },
-    }
-    const handler = this.handlers.get(job.kind)!
-    const outcome = Promise.resolve()
-      .then(() => handler(job, context))
-      .then(
-        (value) => ({ ok: true as const, value }),
-        (error: unknown) => ({ ok: false as const, error }),
-      )
-
-    active.giveUp = async () => {
-      if (active.settled) return
-      active.settled = true
-      controller.abort(new Error(SHUTDOWN_MESSAGE))
-      end('done')
-      await this.settle(run, job, { error: SHUTDOWN_MESSAGE, retryable: true, backoff_seconds: 0 })
-    }
-    active.done = (async () => {
-      const result = await Promise.race([outcome, ended])
-      if (active.settled) return
-      active.settled = true
-      end('done')
-      if (result === 'timeout') {
-        controller.abort(new Error('job timed out'))
-        await this.settle(run, job, { error: `timed out after ${timeoutMs / 1000} s`, retryable: true })
-      } else if (result === 'lost' || result === 'done') {
-        return
-      } else if (result.ok) {
-        await this.settle(run, job, undefined, result.value)
-      } else {
-        await this.settle(run, job, failure(result.error, cancelled))
-      }
-    })()
-    this.active.add(active)
+    const execution = new JobExecution(job, run, this.handlers.get(job.kind)!, this.host)
+    this.active.add(execution)
     try {
-      await active.done
-      release()
-      await beats
+      await execution.perform(release)
     } finally {
-      clearTimeout(deadline)
-      this.active.delete(active)
+      this.active.delete(execution)
+    }
+  }
+
+  /** What each JobExecution uses of this Worker. */
+  private get host(): ExecutionHost {
+    return {
+      client: this.client,
+      workerId: this.workerId,
+      leaseSeconds: this.leaseSeconds,
+      jobTimeoutMs: (this.options.jobTimeoutSeconds ?? 0) * 1000,
+      report: (error, job) => this.report(error, job),
+      settle: (run, job, fail, result) => this.settle(run, job, fail, result),
     }
   }
 

@@ -22,6 +22,8 @@
  *   bun bench/backlog.ts [iterations=50]     (npm run bench:backlog)
  *   SCALE=0.05 shrinks the backlog for a quick try; KEEP=1 keeps the tables.
  *
+ * Then pickup latency on each set (bench/backlog-pickup.ts): enqueue → a waiting claimer.
+ *
  * Writes bench/results/backlog-<date>.{json,md} and backlog-latest.{json,md}.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -42,6 +44,7 @@ import {
   rowsSlack,
   timeHot,
 } from '../tests/support/hot-statements'
+import { pickupLatency } from './backlog-pickup'
 import { benchDatabase, percentile, round } from './support'
 
 const ITERATIONS = Number(process.argv[2] ?? 50)
@@ -195,6 +198,15 @@ try {
     console.log(line(row))
   }
 
+  // Pickup latency: a waiting claimer and an enqueue, on each set of tables.
+  const pickup = {
+    empty: await pickupLatency(db.url, emptyT.prefix),
+    loaded: await pickupLatency(db.url, loadedT.prefix),
+  }
+  console.log(
+    `\npickup latency p50 / p99 (ms): empty ${pickup.empty.p50_ms} / ${pickup.empty.p99_ms}, loaded ${pickup.loaded.p50_ms} / ${pickup.loaded.p99_ms}`,
+  )
+
   const date = new Date()
     .toISOString()
     .replace(/:\d\d\.\d+Z$/, 'Z')
@@ -215,6 +227,7 @@ try {
     counts,
     loader_fidelity: fidelity.length === 0 ? 'ok' : fidelity,
     rows,
+    pickup,
   }
   const md = [
     `# Backlog benchmark, ${report.date}`,
@@ -242,6 +255,8 @@ try {
       (r) =>
         `| ${r.statement} | ${r.empty.median_ms} (${r.empty.p95_ms}) | ${r.loaded.median_ms} (${r.loaded.p95_ms}) | ${r.ratio}× | ${r.empty.server_ms} / ${r.loaded.server_ms} | ${r.empty.rows_read} / ${r.loaded.rows_read} | ${r.empty.rows_touched} / ${r.loaded.rows_touched} | ${r.loaded.largest_sort_input || '–'} | ${r.loaded.plan} | ${r.ok ? '✓' : `✗ ${r.why.join('; ')}`} |`,
     ),
+    '',
+    `Pickup latency (enqueue → a waiting claimer's answer, ${pickup.empty.samples} samples, server in this process): p50 / p99 ${pickup.empty.p50_ms} / ${pickup.empty.p99_ms} ms on the empty tables, ${pickup.loaded.p50_ms} / ${pickup.loaded.p99_ms} ms on the loaded ones.`,
     '',
     ...rows
       .filter((r) => !r.ok)

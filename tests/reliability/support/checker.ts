@@ -67,13 +67,13 @@ export function check(recorder: Recorder, state: DbState, options: CheckOptions 
   const unexpected = state.jobs.filter((j) => !enqueued.has(j.id) && !options.extra?.(j)).map((j) => j.id)
   for (const id of unexpected) v(id, 'in the table, but nobody enqueued it')
 
+  const leases = checkAnswers(recorder, runById, runsOf, v)
   for (const job of state.jobs) {
     const runs = runsOf.get(job.id) ?? []
     const recs = byJob.get(job.id) ?? []
-    checkRuns(job, runs, v, duplicated)
+    checkRuns(job, runs, leases, v, duplicated)
     checkOutcome(job, runs, recs, v, options)
   }
-  checkAnswers(recorder, runById, runsOf, v)
 
   const byStatus: Record<string, number> = {}
   for (const j of state.jobs) byStatus[j.status] = (byStatus[j.status] ?? 0) + 1
@@ -95,16 +95,39 @@ export function check(recorder: Recorder, state: DbState, options: CheckOptions 
   }
 }
 
-/** Attempts 1..n in start order, each run ended before the next began, at most one success. */
-function checkRuns(job: DbJob, runs: DbRun[], v: (job: string, what: string) => void, duplicated: Set<string>) {
+/**
+ * How far a run's `started_at` may precede the end of the run before it. Both are
+ * `now()`, the time a statement *began*: a claim that began a moment before the
+ * reaper's or a fail's commit, and only then took its snapshot, sees the job
+ * pending yet carries the earlier time (0.4 ms was seen). A real overlap lasts a
+ * handler's run time or a lease.
+ */
+const NOW_SLACK_MS = 10
+
+/**
+ * Attempts 1..n in start order; each run ended before the next began (an
+ * abandoned run: its live lease ran out first); at most one success.
+ */
+function checkRuns(
+  job: DbJob,
+  runs: DbRun[],
+  leases: Map<string, number>,
+  v: (job: string, what: string) => void,
+  duplicated: Set<string>,
+) {
   if (runs.length !== job.attempt_count) v(job.id, `attempt_count ${job.attempt_count} but ${runs.length} runs`)
   runs.forEach((run, i) => {
     if (run.attempt !== i + 1) v(job.id, `attempt ${run.attempt} where ${i + 1} was due`)
     const next = runs[i + 1]
     if (!next) return
-    if (run.status === 'running' || run.finished_ms === null) v(job.id, `run ${run.id} still running under ${next.id}`)
-    else if (next.started_ms < run.finished_ms) {
-      v(job.id, `run ${next.id} started ${(run.finished_ms - next.started_ms).toFixed(1)} ms before ${run.id} ended`)
+    if (run.status === 'running' || run.finished_ms === null) {
+      v(job.id, `run ${run.id} still running under ${next.id}`)
+      return
+    }
+    const lease = leases.get(run.id) ?? Number.POSITIVE_INFINITY
+    const end = run.status === 'abandoned' ? Math.min(run.finished_ms, lease) : run.finished_ms
+    if (next.started_ms < end - NOW_SLACK_MS) {
+      v(job.id, `run ${next.id} started ${(end - next.started_ms).toFixed(1)} ms before ${run.id} ended (live lease)`)
     }
     if (next.started_ms < run.started_ms) v(job.id, `attempt ${next.attempt} started before attempt ${run.attempt}`)
   })
@@ -153,13 +176,16 @@ function checkOutcome(
   }
 }
 
-/** Each answer matches the tables: claims name real runs; 200s changed them; 409s did not; live leases held. */
+/**
+ * Each answer matches the tables: claims name real runs; 200s changed them; 409s
+ * did not; live leases held. Answers each run's last live lease (epoch ms).
+ */
 function checkAnswers(
   recorder: Recorder,
   runById: Map<string, DbRun>,
   runsOf: Map<string, DbRun[]>,
   v: (job: string, what: string) => void,
-) {
+): Map<string, number> {
   const liveLease = new Map<string, number>()
   const seenAttempt = new Map<string, { attempt: number; t: number }>()
   const unclear = new Set<string>()
@@ -210,6 +236,7 @@ function checkAnswers(
       }
     }
   }
+  return liveLease
 }
 
 /** A job's recorded history and runs, for a failure message or a finding. */

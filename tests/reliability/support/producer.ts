@@ -19,8 +19,9 @@ export interface ProducePlan {
   batch: number
   /** Spread the enqueues over about this long (0: as fast as they go). */
   overMs: number
-  /** Attempts of each job: random 1..maxAttempts. */
+  /** Attempts of each job: random minAttempts (default 1)..maxAttempts. */
   maxAttempts: number
+  minAttempts?: number
 }
 
 /** Enqueues `plan.count` jobs, recording each job once; resolves when all are stored. */
@@ -31,7 +32,8 @@ export async function produce(plan: ProducePlan, recorder: Recorder): Promise<vo
   for (let b = 0; b < batches; b++) {
     const jobs = []
     for (let n = b * plan.batch; n < Math.min(plan.count, (b + 1) * plan.batch); n++) {
-      const max_attempts = 1 + Math.floor(Math.random() * plan.maxAttempts)
+      const min = plan.minAttempts ?? 1
+      const max_attempts = min + Math.floor(Math.random() * (plan.maxAttempts - min + 1))
       jobs.push({ kind: plan.kind, idempotency_key: `${plan.keyPrefix}-${n}`, max_attempts, params: { n } })
     }
     for (let attempt = 0; ; attempt++) {

@@ -36,7 +36,9 @@ export class PrivatePostgres {
     this.dir = await mkdtemp(join(tmpdir(), 'foreman-faults-pg-'))
     await chmod(this.dir, 0o755)
     const dataDir = join(this.dir, 'pg')
-    const db = await startEmbeddedPostgres({ dataDir, fast: true })
+    // Durable (fsync and synchronous_commit on): with them off, an immediate shutdown loses
+    // commits already acknowledged (a complete answered 200 came back as a running run).
+    const db = await startEmbeddedPostgres({ dataDir })
     this.url = db.url
     await db.stop()
     this.cmd = parseOpts(await readFile(join(dataDir, 'postmaster.opts'), 'utf8'))

@@ -1,0 +1,78 @@
+/**
+ * Renders docs/reliability.md from the full run's figures in
+ * bench/results/reliability/*.json (the scenarios' and, when present, the route
+ * fuzzer's fuzz.json). Run after `npm run test:reliability`:
+ *   bun tests/reliability/support/render-doc.ts
+ * The prose lives in reliability-prose.ts; this file only lays out the numbers.
+ */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import type { Figures } from './figures'
+import { RESULTS_DIR } from './figures'
+import { FINDINGS, HOW_IT_WORKS, INTRO, SCENARIO_TEXT } from './reliability-prose'
+
+type Run = Figures & { mode: string; date: string; machine: string }
+
+const DOC = resolve(import.meta.dir, '..', '..', '..', 'docs', 'reliability.md')
+const n = (x: number) => x.toLocaleString('en-US')
+const secs = (ms: number | null) => (ms === null ? '—' : `${(ms / 1000).toFixed(1)} s`)
+
+const runs: Run[] = readdirSync(RESULTS_DIR)
+  .filter((f) => /^s\d.*\.json$/.test(f))
+  .sort()
+  .map((f) => JSON.parse(readFileSync(resolve(RESULTS_DIR, f), 'utf8')) as Run)
+const fuzzFile = resolve(RESULTS_DIR, 'fuzz.json')
+const fuzz = existsSync(fuzzFile) ? (JSON.parse(readFileSync(fuzzFile, 'utf8')) as Record<string, unknown>) : null
+
+const faultsOf = (r: Run) =>
+  Object.entries(r.faults)
+    .filter(([, count]) => count > 0)
+    .map(([kind, count]) => `${kind}: ${n(count)}`)
+    .join('; ')
+
+const lines: string[] = [
+  '# Reliability: the fault suite',
+  '',
+  INTRO,
+  '',
+  `Full run (\`npm run test:reliability\`): ${runs.map((r) => r.date.slice(0, 16).replace('T', ' ')).sort()[0] ?? '—'} UTC,`,
+  `${runs[0]?.machine ?? 'unknown machine'} (shared with other work; Postgres is the embedded one, on the same machine).`,
+  `Rendered from \`bench/results/reliability/*.json\` by \`bun tests/reliability/support/render-doc.ts\`.`,
+  '',
+  '## Figures of the full run',
+  '',
+  '| Scenario | Jobs | Runs | Faults injected | Lost | Duplicated | Unexpected | Checker violations | Max recovery | 5xx seen | Time |',
+  '|---|---|---|---|---|---|---|---|---|---|---|',
+  ...runs.map(
+    (r) =>
+      `| ${r.title} | ${n(r.jobs)} | ${n(r.runs)} | ${faultsOf(r)} | ${r.lost} | ${r.duplicated} | ${r.unexpected} | ${r.violations} | ${secs(r.maxRecoveryMs)} | ${n(r.fivexx)} | ${secs(r.durationMs)} |`,
+  ),
+  fuzz
+    ? `| Route fuzzer (scenario 7) | — | — | ${n(Number(fuzz.cases ?? 0))} cases tried | — | — | — | — | — | ${n(Number(fuzz.fivexx ?? 0))} | ${fuzz.durationMs ? secs(Number(fuzz.durationMs)) : '—'} |`
+    : '| Route fuzzer (scenario 7) | **TO FILL (lead): cases tried from bench/results/reliability/fuzz.json** | | | | | | | | **TO FILL: 5xx** | |',
+  '',
+  `Totals: ${n(runs.reduce((s, r) => s + r.jobs, 0))} jobs, ${n(runs.reduce((s, r) => s + Object.values(r.faults).reduce((a, b) => a + b, 0), 0))} faults injected, ${runs.reduce((s, r) => s + r.lost, 0)} lost, ${runs.reduce((s, r) => s + r.duplicated, 0)} duplicated, maximum recovery ${secs(Math.max(0, ...runs.map((r) => r.maxRecoveryMs ?? 0)))}.`,
+  '',
+  '"Max recovery" is measured per scenario as its row says below; "5xx seen" counts answers in',
+  'the 5xx range, as the clients saw them or the server logged them, whichever is more.',
+  '',
+  '## What each scenario proves',
+  '',
+]
+for (const r of runs) {
+  const key = r.scenario.slice(0, 2)
+  lines.push(`### ${r.title}`, '', SCENARIO_TEXT[key] ?? '', '')
+  lines.push(
+    `- Outcome: ${Object.entries(r.byStatus)
+      .map(([s, c]) => `${n(c)} ${s}`)
+      .join(
+        ', ',
+      )}; handlers run more than once for ${n(r.rerun)} jobs (at-least-once at work); ${n(r.refusedCompletes)} completes refused with 409; ${n(r.noAnswer)} requests got no answer (connection refused or reset).`,
+  )
+  lines.push(`- Recovery: ${r.recovery}: ${secs(r.maxRecoveryMs)} at most.`)
+  if (r.extra) lines.push(`- Scenario figures: \`${JSON.stringify(r.extra)}\``)
+  lines.push('')
+}
+lines.push(HOW_IT_WORKS, '', FINDINGS, '')
+writeFileSync(DOC, lines.join('\n'))
+console.log(`wrote ${DOC} from ${runs.length} scenario files${fuzz ? ' and fuzz.json' : ''}`)

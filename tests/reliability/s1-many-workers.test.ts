@@ -18,6 +18,13 @@ const S = scale(
   { workers: 16, jobs: 20_000, produceMs: 20_000, cancelEveryMs: 15 },
   { workers: 4, jobs: 1_000, produceMs: 3_000, cancelEveryMs: 40 },
 )
+/** What a cancel met, by the status it answered. */
+const CANCEL_LABEL: Record<string, string> = {
+  cancelled: 'cancel of a pending job',
+  cancel_requested: 'cancel of an active job',
+  succeeded: 'cancel of a finished job (no effect)',
+  failed: 'cancel of a finished job (no effect)',
+}
 const url = testDatabaseUrl()
 const prefix = prefixFor('s1')
 afterAll(async () => {
@@ -42,6 +49,8 @@ test(
         leaseSec: [30, 30],
         handlerMs: [0, 20],
         failRate: 0.15,
+        // Some retries wait: the canceller then also meets jobs pending in backoff.
+        retryBackoffSec: [0, 3],
         permanentRate: 0.02,
         overrunRate: 0,
         overrunExtraMs: 0,
@@ -80,7 +89,9 @@ test(
           faults: {
             'retryable failure': fails.filter((f) => f.retryable).length,
             'permanent failure': fails.filter((f) => !f.retryable).length,
-            ...countBy(recorder.of('cancel'), (c) => (c.answer === 200 ? `cancel (${c.status})` : null)),
+            ...countBy(recorder.of('cancel'), (c) =>
+              c.answer === 200 ? (CANCEL_LABEL[c.status ?? ''] ?? null) : null,
+            ),
           },
           maxRecoveryMs: null,
           recovery: 'no outage in this scenario',

@@ -69,8 +69,10 @@ export async function cancelRandomly(
   const clients = origins.map((origin) => new ForemanClient({ baseUrl: origin, timeoutMs: 15_000, retries: 0 }))
   for (let i = 0; !signal.aborted; i++) {
     await sleep(everyMs)
-    // The most recent jobs: most are still pending or active, where a cancel does something.
-    const enqueued = recorder.of('enqueue').slice(-300)
+    // Half the time one of the most recent jobs (likely pending or active), else any
+    // (likely finished, or waiting out a retry's backoff).
+    const all = recorder.of('enqueue')
+    const enqueued = i % 2 === 0 ? all.slice(-300) : all
     const target = enqueued[Math.floor(Math.random() * enqueued.length)]
     if (!target) continue
     try {

@@ -85,8 +85,12 @@ export const FINDINGS = `## Defects found
 - **Service resumes slowly after a Postgres restart** (scenario 6). Requests and readiness stay
   stuck for 10–20 s after Postgres accepts connections again: postgres.js' default reconnect
   backoff (a counter shared by the pool, \`3^n / 100\` s capped at 20 s) climbs during the outage
-  and connections then sleep that long. Scenario 6's "service resumes within 10 s" assertion
-  fails until \`createSql\` sets a short, capped \`backoff\`.
+  and connections then sleep that long, at random between half and all of it. How long
+  depends on how many connects failed: in the full run above the worst of three restarts
+  resumed 8.3 s after Postgres was back (within the 10 s bound), in reduced runs 12–14 s was
+  seen, and one worker's \`POST /runs/complete\` waited out its whole 30 s timeout. So
+  scenario 6's "service resumes within 10 s" assertion fails intermittently until
+  \`createSql\` sets a short, capped \`backoff\`.
 - **A database outage answers 500, not 503** (scenario 6): the TS client retries idempotent
   calls on 503 but not on 500. Counted in the 5xx figure; not asserted.
 - **Harness lesson, not a defect:** Postgres with \`synchronous_commit=off\` (the test

@@ -20,8 +20,10 @@ export interface WorkerPlan {
   maxBatch: number
   leaseSec: [number, number]
   handlerMs: [number, number]
-  /** Probability of a retryable failure (backoff 0). */
+  /** Probability of a retryable failure. */
   failRate: number
+  /** Backoff of a retryable failure in seconds (default [0, 0]: retry at once). */
+  retryBackoffSec?: [number, number]
   /** Probability of a permanent failure. */
   permanentRate: number
   /** Probability a handler overruns: no heartbeats, finishes `overrunExtraMs` after its lease. */
@@ -139,7 +141,11 @@ export async function runWorker(plan: WorkerPlan, record: Sink, signal: AbortSig
           ? { kind: 'fail', retryable: true }
           : { kind: 'complete' }
     if (outcome.kind === 'fail') {
-      const body = { worker_id: worker, error: cancelled ? 'cancel requested' : 'injected failure', backoff_seconds: 0 }
+      const body = {
+        worker_id: worker,
+        error: cancelled ? 'cancel requested' : 'injected failure',
+        backoff_seconds: pick(plan.retryBackoffSec ?? [0, 0]),
+      }
       await send(
         (s) => ({ op: 'fail', ...s, ...ids, retryable: outcome.retryable }),
         () => client.fail(run.id, { ...body, retryable: outcome.retryable }),

@@ -1,7 +1,7 @@
 /** The rules of the worker side: claim, heartbeat, complete, fail, and run reads. */
+import { afterCommit, type Effects } from '../after-commit'
 import type { Deps } from '../deps'
 import { InvalidInput, NotFound, NotOwned } from '../errors'
-import { changeOf } from '../events/hub'
 import { until } from '../events/service'
 import { pageSize } from '../http/schema'
 import { newRunId } from '../ids'
@@ -29,10 +29,12 @@ import { runGet, runList } from './sql/reads'
  * Claims up to `count` eligible jobs for a worker now (best first, possibly none);
  * announces and counts each.
  */
-export async function claimJobs(deps: Deps, body: ClaimBody, count: number): Promise<Claimed[]> {
-  const claimed = await runClaim(deps.sql, deps.tables, claimParams(deps, body, body.worker_id, count))
-  if (claimed.length > 0) announceClaimed(deps, claimed)
-  return claimed
+export function claimJobs(deps: Deps, body: ClaimBody, count: number): Promise<Claimed[]> {
+  return afterCommit(deps, async (effects) => {
+    const claimed = await runClaim(deps.sql, deps.tables, claimParams(deps, body, body.worker_id, count))
+    claimEffects(effects, claimed)
+    return claimed
+  })
 }
 
 /** What a claim of `count` jobs for `workerId` sends: the request's filters, the default lease, fresh run ids. */
@@ -51,10 +53,12 @@ function claimParams(
   }
 }
 
-/** Announces and counts jobs a statement just claimed. */
-function announceClaimed({ events, metrics }: Pick<Deps, 'events' | 'metrics'>, claimed: Claimed[]): void {
-  events.hub.publish(claimed.map((c) => changeOf(c.job)))
-  for (const c of claimed) recordClaimed(metrics, c.job, c.run)
+/** A claim's effects: each claimed job announced (now active) and counted. */
+function claimEffects(effects: Effects, claimed: Claimed[]): void {
+  effects.announce(claimed.map((c) => c.job))
+  effects.count((m) => {
+    for (const c of claimed) recordClaimed(m, c.job, c.run)
+  })
 }
 
 /** Claims the best eligible job for a worker now, or null when nothing is claimable. */
@@ -114,26 +118,30 @@ export async function claimJobsWaiting(
 }
 
 /** Extends the lease and records progress; answers the run and cancel_requested. */
-export async function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBody): Promise<HeartbeatResult> {
-  const row = await runHeartbeat(deps.sql, deps.tables, target, {
-    workerId: body.worker_id,
-    leaseSec: body.lease_seconds ?? deps.config.defaultLeaseSec,
-    progressCurrent: body.progress_current,
-    progressTotal: body.progress_total,
-    progressMessage: body.progress_message,
+export function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBody): Promise<HeartbeatResult> {
+  return afterCommit(deps, async (effects) => {
+    const row = await runHeartbeat(deps.sql, deps.tables, target, {
+      workerId: body.worker_id,
+      leaseSec: body.lease_seconds ?? deps.config.defaultLeaseSec,
+      progressCurrent: body.progress_current,
+      progressTotal: body.progress_total,
+      progressMessage: body.progress_message,
+    })
+    const { job_kind, job_queue, ...run } = acted(row, target, body.worker_id)
+    if (run.job_id && job_kind !== undefined && job_queue !== undefined) {
+      effects.announce([{ id: run.job_id, status: 'active', kind: job_kind, queue: job_queue }])
+      effects.count((m) => m.heartbeats.inc({ kind: job_kind }))
+    }
+    return run as HeartbeatResult
   })
-  const { job_kind, job_queue, ...run } = acted(row, target, body.worker_id)
-  if (run.job_id && job_kind !== undefined && job_queue !== undefined) {
-    deps.events.hub.publish([{ id: run.job_id, status: 'active', kind: job_kind, queue: job_queue }])
-    deps.metrics.heartbeats.inc({ kind: job_kind })
-  }
-  return run as HeartbeatResult
 }
 
 /** Completes the held run; answers the job, now succeeded. */
-export async function complete(deps: Deps, target: RunTarget, body: CompleteBody): Promise<Job> {
-  const row = await runComplete(deps.sql, deps.tables, target, { workerId: body.worker_id, result: body.result })
-  return ended(deps, acted(row, target, body.worker_id), 'succeeded')
+export function complete(deps: Deps, target: RunTarget, body: CompleteBody): Promise<Job> {
+  return afterCommit(deps, async (effects) => {
+    const row = await runComplete(deps.sql, deps.tables, target, { workerId: body.worker_id, result: body.result })
+    return ended(effects, acted(row, target, body.worker_id), 'succeeded')
+  })
 }
 
 /**
@@ -146,40 +154,44 @@ export async function completeMany(deps: Deps, body: CompleteManyBody): Promise<
   if (repeated) throw new InvalidInput('runs', `run ${repeated} is listed more than once`)
   const completing = { workerId: body.worker_id, runs: body.runs }
   const claim = body.claim && body.claim.max_jobs > 0 ? body.claim : undefined
-  const { completed: rows, claimed } = claim
-    ? await runCompleteManyAndClaim(
-        deps.sql,
-        deps.tables,
-        completing,
-        claimParams(deps, claim, body.worker_id, claim.max_jobs),
-      )
-    : { completed: await runCompleteMany(deps.sql, deps.tables, completing), claimed: [] }
-  if (claimed.length > 0) announceClaimed(deps, claimed)
-  const results = rows.map(({ input_run_id, ...row }) => {
-    const target = { runId: input_run_id }
-    const refused = refusal(row.target_run_id ? row : null, target, body.worker_id)
-    if (refused) return { run_id: input_run_id, status: refused.status as 404 | 409, error: refused.message }
-    return {
-      run_id: input_run_id,
-      status: 200 as const,
-      job: ended(deps, acted(row, target, body.worker_id), 'succeeded'),
-    }
+  return afterCommit(deps, async (effects) => {
+    const { completed: rows, claimed } = claim
+      ? await runCompleteManyAndClaim(
+          deps.sql,
+          deps.tables,
+          completing,
+          claimParams(deps, claim, body.worker_id, claim.max_jobs),
+        )
+      : { completed: await runCompleteMany(deps.sql, deps.tables, completing), claimed: [] }
+    claimEffects(effects, claimed)
+    const results = rows.map(({ input_run_id, ...row }) => {
+      const target = { runId: input_run_id }
+      const refused = refusal(row.target_run_id ? row : null, target, body.worker_id)
+      if (refused) return { run_id: input_run_id, status: refused.status as 404 | 409, error: refused.message }
+      return {
+        run_id: input_run_id,
+        status: 200 as const,
+        job: ended(effects, acted(row, target, body.worker_id), 'succeeded'),
+      }
+    })
+    return body.claim ? { results, claimed } : { results }
   })
-  return body.claim ? { results, claimed } : { results }
 }
 
 /** Fails the held run; answers the job as the retry rules left it. */
-export async function fail(deps: Deps, target: RunTarget, body: FailBody): Promise<Job> {
-  const row = await runFail(deps.sql, deps.tables, target, {
-    workerId: body.worker_id,
-    error: body.error ?? null,
-    retryable: body.retryable ?? false,
-    // Omitted means the documented default: some clients drop zero values, so only
-    // an explicit number (0 included) overrides the exponential backoff.
-    backoffSec: body.backoff_seconds ?? null,
-    result: body.result,
+export function fail(deps: Deps, target: RunTarget, body: FailBody): Promise<Job> {
+  return afterCommit(deps, async (effects) => {
+    const row = await runFail(deps.sql, deps.tables, target, {
+      workerId: body.worker_id,
+      error: body.error ?? null,
+      retryable: body.retryable ?? false,
+      // Omitted means the documented default: some clients drop zero values, so only
+      // an explicit number (0 included) overrides the exponential backoff.
+      backoffSec: body.backoff_seconds ?? null,
+      result: body.result,
+    })
+    return ended(effects, acted(row, target, body.worker_id), 'failed')
   })
-  return ended(deps, acted(row, target, body.worker_id), 'failed')
 }
 
 /** One run; 404 when unknown. */
@@ -239,19 +251,21 @@ function refusal(
   return new NotOwned(`${what}: run is no longer running`)
 }
 
-/** Announces and counts a run that complete or fail just ended; answers the job without the run's times. */
-function ended(deps: Deps, row: Partial<Job> & RunEnded, runStatus: 'succeeded' | 'failed'): Job {
+/** The effects of a run that complete or fail just ended (job announced, run and job counted); answers the job without the run's times. */
+function ended(effects: Effects, row: Partial<Job> & RunEnded, runStatus: 'succeeded' | 'failed'): Job {
   const { run_started_at, run_finished_at, ...rest } = row
   const job = rest as Job
-  deps.events.hub.publish([changeOf(job)])
-  if (run_started_at) {
-    recordRunEnded(deps.metrics, {
-      kind: job.kind,
-      status: runStatus,
-      started_at: run_started_at,
-      finished_at: run_finished_at ?? null,
-    })
-  }
-  recordJobTerminal(deps.metrics, job)
+  effects.announce([job])
+  effects.count((m) => {
+    if (run_started_at) {
+      recordRunEnded(m, {
+        kind: job.kind,
+        status: runStatus,
+        started_at: run_started_at,
+        finished_at: run_finished_at ?? null,
+      })
+    }
+    recordJobTerminal(m, job)
+  })
   return job
 }

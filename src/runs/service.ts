@@ -1,16 +1,12 @@
-/** The rules of the worker side: claim, heartbeat, complete, fail, and run reads. */
+/** The rules of the worker side on held runs: heartbeat, complete (with the hand-off), fail, and run reads. */
 import { afterCommit, type Effects } from '../after-commit'
 import type { Deps } from '../deps'
 import { InvalidInput, NotFound, NotOwned } from '../errors'
-import { until } from '../events/service'
 import { pageSize } from '../http/schema'
-import { newRunId } from '../ids'
 import type { Job, Run } from '../jobs/model'
-import { jobNextDueIn } from '../jobs/sql'
-import { recordClaimed, recordJobTerminal, recordRunEnded } from '../metrics/record'
+import { recordJobTerminal, recordRunEnded } from '../metrics/record'
+import { claimParams, handOver } from './claiming'
 import type {
-  ClaimBody,
-  Claimed,
   CompleteBody,
   CompleteManyBody,
   CompleteManyResult,
@@ -20,102 +16,9 @@ import type {
   RunListQuery,
   RunTarget,
 } from './model'
-import { type ClaimParams, runClaim } from './sql/claim'
 import { runCompleteMany, runCompleteManyAndClaim } from './sql/complete-many'
 import { type RunEnded, runComplete, runFail, runHeartbeat, type TargetSeen } from './sql/held'
 import { runGet, runList } from './sql/reads'
-
-/**
- * Claims up to `count` eligible jobs for a worker now (best first, possibly none);
- * announces and counts each.
- */
-export function claimJobs(deps: Deps, body: ClaimBody, count: number): Promise<Claimed[]> {
-  return afterCommit(deps, async (effects) => {
-    const claimed = await runClaim(deps.sql, deps.tables, claimParams(deps, body, body.worker_id, count))
-    claimEffects(effects, claimed)
-    return claimed
-  })
-}
-
-/** What a claim of `count` jobs for `workerId` sends: the request's filters, the default lease, fresh run ids. */
-function claimParams(
-  { config }: Deps,
-  claim: Pick<ClaimBody, 'kinds' | 'queues' | 'lease_seconds'>,
-  workerId: string,
-  count: number,
-): ClaimParams {
-  return {
-    kinds: claim.kinds,
-    queues: claim.queues,
-    workerId,
-    leaseSec: claim.lease_seconds ?? config.defaultLeaseSec,
-    runIds: Array.from({ length: count }, () => newRunId()),
-  }
-}
-
-/** A claim's effects: each claimed job announced (now active) and counted. */
-function claimEffects(effects: Effects, claimed: Claimed[]): void {
-  effects.announce(claimed.map((c) => c.job))
-  effects.count((m) => {
-    for (const c of claimed) recordClaimed(m, c.job, c.run)
-  })
-}
-
-/** Claims the best eligible job for a worker now, or null when nothing is claimable. */
-export async function claimJob(deps: Deps, body: ClaimBody): Promise<Claimed | null> {
-  const [claimed] = await claimJobs(deps, body, 1)
-  return claimed ?? null
-}
-
-/**
- * Claims, and with `wait_seconds` waits for work when there is none: woken by a
- * hint that a job of these kinds became pending, or when the earliest not-yet-due
- * job (a scheduled job, a retry in backoff) comes due. Null at the deadline or
- * when the client goes away.
- */
-export async function claimJobWaiting(
-  deps: Deps,
-  body: ClaimBody,
-  clientSignal?: AbortSignal,
-): Promise<Claimed | null> {
-  const [claimed] = await claimJobsWaiting(deps, body, 1, clientSignal)
-  return claimed ?? null
-}
-
-/**
- * Claims up to `count` jobs like claimJobs; with `wait_seconds`, when none is
- * claimable, waits as claimJobWaiting does and answers whatever the first
- * successful attempt took. Empty at the deadline or when the client goes away.
- */
-export async function claimJobsWaiting(
-  deps: Deps,
-  body: ClaimBody,
-  count: number,
-  clientSignal?: AbortSignal,
-): Promise<Claimed[]> {
-  const waitMs = (body.wait_seconds ?? 0) * 1000
-  if (waitMs <= 0) return claimJobs(deps, body, count)
-  const signal = until(deps, clientSignal)
-  const deadline = performance.now() + waitMs
-  // Join the line before the first attempt: a hint during the attempt is not lost.
-  const waiter = deps.events.waiters.register(body.kinds, body.queues)
-  try {
-    for (let attempt = 0; ; attempt++) {
-      const claimed = await claimJobs(deps, body, count)
-      const [first] = claimed
-      if (first) {
-        if (attempt > 0) deps.events.waiters.claimedOne(first.job)
-        return claimed
-      }
-      const left = deadline - performance.now()
-      if (left <= 0 || signal.aborted) return []
-      const dueInMs = await jobNextDueIn(deps.sql, deps.tables, body.kinds, body.queues)
-      await waiter.next(dueInMs === null ? left : Math.min(left, dueInMs), signal)
-    }
-  } finally {
-    waiter.release()
-  }
-}
 
 /** Extends the lease and records progress; answers the run and cancel_requested. */
 export function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBody): Promise<HeartbeatResult> {
@@ -148,7 +51,11 @@ export function complete(deps: Deps, target: RunTarget, body: CompleteBody): Pro
  * Completes several held runs in one statement; answers each run's outcome in
  * input order (200 with the job, or 404/409 with the reason, as complete would).
  */
-export async function completeMany(deps: Deps, body: CompleteManyBody): Promise<CompleteManyResult> {
+export async function completeMany(
+  deps: Deps,
+  body: CompleteManyBody,
+  clientSignal?: AbortSignal,
+): Promise<CompleteManyResult> {
   const ids = body.runs.map((r) => r.run_id)
   const repeated = ids.find((id, i) => ids.indexOf(id) !== i)
   if (repeated) throw new InvalidInput('runs', `run ${repeated} is listed more than once`)
@@ -163,7 +70,8 @@ export async function completeMany(deps: Deps, body: CompleteManyBody): Promise<
           claimParams(deps, claim, body.worker_id, claim.max_jobs),
         )
       : { completed: await runCompleteMany(deps.sql, deps.tables, completing), claimed: [] }
-    claimEffects(effects, claimed)
+    // The completions stand either way; the jobs it claimed go back if the client has gone.
+    const handed = await handOver(deps, effects, claimed, body.worker_id, clientSignal)
     const results = rows.map(({ input_run_id, ...row }) => {
       const target = { runId: input_run_id }
       const refused = refusal(row.target_run_id ? row : null, target, body.worker_id)
@@ -174,7 +82,7 @@ export async function completeMany(deps: Deps, body: CompleteManyBody): Promise<
         job: ended(effects, acted(row, target, body.worker_id), 'succeeded'),
       }
     })
-    return body.claim ? { results, claimed } : { results }
+    return body.claim ? { results, claimed: handed } : { results }
   })
 }
 

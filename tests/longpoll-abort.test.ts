@@ -119,6 +119,49 @@ describe('a long-poll claim whose client leaves', () => {
   })
 })
 
+describe('Worker.stop() with a hand-off in flight', () => {
+  test('waits for (and finishes) the job a completion brought back while stopping', async () => {
+    const kind = uniqueKind('stop-handoff')
+    const worker = new Worker(new ForemanClient({ baseUrl: base }), {
+      concurrency: 2,
+      waitSeconds: 10,
+      leaseSeconds: 30,
+    })
+    let finishFirst!: () => void
+    const first = new Promise<void>((resolve) => {
+      finishFirst = resolve
+    })
+    const started: string[] = []
+    worker
+      .handle(kind, async (job) => {
+        started.push(job.id)
+        // The first job waits for the test; the one the hand-off brings takes a while.
+        await (started.length === 1 ? first : Bun.sleep(300))
+        return job.id
+      })
+      .start()
+    const a = await postOk(f, '/jobs', { kind })
+    await eventually(() => started.length === 1, 4000, 'the first job to start')
+    // The loop's claim for the free slot sleeps; the next job comes without a hint.
+    await sleeping(1)
+    const b = await quietJob(kind)
+    const release = await holdRunsTable()
+    let stopped: Promise<void> | undefined
+    try {
+      finishFirst()
+      await blockedOn(f, 'jsonb_array_elements')
+      stopped = worker.stop(5000)
+    } finally {
+      await release()
+    }
+    await stopped
+    expect(started).toEqual([a.id, b])
+    // Stopped means done: the job the hand-off brought was run and completed first.
+    expect(await jobRow(b)).toMatchObject({ status: 'succeeded', result: b })
+    expect(await jobRow(a.id)).toMatchObject({ status: 'succeeded' })
+  })
+})
+
 describe('a claim that commits as its client leaves', () => {
   for (const wait of [5, 0]) {
     test(`gives the job back at once (wait_seconds ${wait}): pending, attempt unused, run abandoned`, async () => {

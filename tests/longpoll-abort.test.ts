@@ -104,6 +104,25 @@ describe('a long-poll claim whose client leaves', () => {
     await expectFreshlyClaimable(job.id, kind)
   })
 
+  test('a hint that wakes a waiter as its client leaves passes to the next waiter in line', async () => {
+    const kind = uniqueKind('lp-pass-on')
+    const leaving = new AbortController()
+    const body = (worker: string) => ({ kinds: [kind], worker_id: worker, wait_seconds: 5 })
+    const first = claimJobsWaiting(f.deps, body('w-leaving'), 1, leaving.signal)
+    await sleeping(1)
+    const second = claimJobsWaiting(f.deps, body('w-staying'), 1, new AbortController().signal)
+    await sleeping(2)
+    const id = await quietJob(kind)
+    // The hint reaches the first in line, whose client leaves in the same turn.
+    f.deps.events.hub.publish([{ id, status: 'pending', kind, queue: 'default' }])
+    leaving.abort()
+    expect(await first).toEqual([])
+    const started = Date.now()
+    const [claimed] = await second
+    expect(claimed?.job.id).toBe(id)
+    expect(Date.now() - started).toBeLessThan(4000)
+  })
+
   test('Worker.stop() while its claim waits leaves no job claimed', async () => {
     const kind = uniqueKind('lp-worker-stop')
     const worker = new Worker(new ForemanClient({ baseUrl: base }), { waitSeconds: 10, leaseSeconds: 30 })

@@ -111,6 +111,7 @@ export async function claimJobsWaiting(
   const deadline = performance.now() + waitMs
   // Join the line before the first attempt: a hint during the attempt is not lost.
   const waiter = deps.events.waiters.register(body.kinds, body.queues)
+  let leftAfterWake = false
   try {
     for (let attempt = 0; ; attempt++) {
       const claimed = await claimJobs(deps, body, count, clientSignal)
@@ -124,9 +125,14 @@ export async function claimJobsWaiting(
       const dueInMs = await jobNextDueIn(deps.sql, deps.tables, body.kinds, body.queues)
       await waiter.next(dueInMs === null ? left : Math.min(left, dueInMs), signal)
       // The wake may be the client leaving or the process closing: no claim after that.
-      if (signal.aborted) return []
+      if (signal.aborted) {
+        leftAfterWake = true
+        return []
+      }
     }
   } finally {
     waiter.release()
+    // A hint may have woken this waiter as its client left: someone else takes it.
+    if (leftAfterWake) deps.events.waiters.passOn(body.kinds)
   }
 }

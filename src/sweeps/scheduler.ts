@@ -24,15 +24,8 @@ export interface TickOutcome {
   ran: boolean
 }
 
-/**
- * Fires up to BATCH due schedules in one transaction; the jobs it enqueued are
- * announced and counted only once that has committed.
- */
-function tickOnce(deps: Deps): Promise<TickOutcome & { due: number }> {
-  return afterCommit(deps, (effects) => tickTransaction(deps, effects))
-}
-
-async function tickTransaction(deps: Deps, effects: Effects): Promise<TickOutcome & { due: number }> {
+/** Fires up to BATCH due schedules in one transaction, gathering each fire's effects. */
+async function tickOnce(deps: Deps, effects: Effects): Promise<TickOutcome & { due: number }> {
   const { sql, tables, log } = deps
   return sql.begin(async (tx) => {
     const [lock] = await tx<{ locked: boolean; now: string }[]>`
@@ -84,7 +77,7 @@ async function tickTransaction(deps: Deps, effects: Effects): Promise<TickOutcom
 export async function fireDueSchedules(deps: Deps): Promise<TickOutcome> {
   const total: TickOutcome = { fired: 0, disabled: 0, failed: 0, ran: false }
   for (;;) {
-    const { due, ...outcome } = await tickOnce(deps)
+    const { due, ...outcome } = await afterCommit(deps, (effects) => tickOnce(deps, effects))
     total.fired += outcome.fired
     total.disabled += outcome.disabled
     total.failed += outcome.failed

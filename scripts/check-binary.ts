@@ -5,6 +5,7 @@
  * the node_modules above the binary); waits for "listening", expects ping and
  * readyz to answer 200, sends SIGTERM and expects exit code 0.
  */
+import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -18,6 +19,9 @@ const env: Record<string, string> = {}
 for (const [key, value] of Object.entries(process.env)) {
   if (value !== undefined && !key.startsWith('DATABASE_') && !key.startsWith('FOREMAN_')) env[key] = value
 }
+// In a clone the `postgres` user cannot enter (under /root), the binary runs a
+// copy of the server executables from here rather than from /var/lib/foreman.
+env.FOREMAN_EMBEDDED_RELOCATION_DIR = join(workDir, 'relocated')
 const child = Bun.spawn([binary], { cwd: workDir, env: { ...env, PORT: '0' }, stdout: 'pipe', stderr: 'inherit' })
 
 let output = ''
@@ -68,6 +72,7 @@ if (code === 'timeout') {
   if (code !== 0) problems.push(`exit code ${code} after SIGTERM`)
 }
 if (!output.includes('starting embedded Postgres')) problems.push('it did not start its embedded Postgres')
+if (existsSync(join(workDir, '.foreman', 'postgres', 'postmaster.pid'))) problems.push('its Postgres is still running')
 await rm(workDir, { recursive: true, force: true })
 
 if (problems.length) {

@@ -4,7 +4,7 @@
  * and what a failed start reports.
  */
 import { afterAll, expect, test } from 'bun:test'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -135,4 +135,21 @@ test("a start that fails rejects with Postgres' own FATAL line", async () => {
   expect(error).toBeInstanceOf(Error)
   expect(String(error)).toContain('database files are incompatible with server')
   expect(String(error)).toContain('initialized by PostgreSQL version 99')
+}, 30_000)
+
+test('a postmaster.pid whose pid is now another process does not block the start', async () => {
+  const dataDir = join(await tempDir(), 'pg')
+  await stop(await start(dataDir))
+  // Run by the same user as Postgres: a process of another user it takes for stale itself.
+  const ids = postgresIds()
+  const stranger = spawn('sleep', ['60'], { ...ids, stdio: 'ignore' })
+  try {
+    const lockFile = join(dataDir, 'postmaster.pid')
+    await writeFile(lockFile, `${stranger.pid}\n${dataDir}\n1700000000\n5432\n\n127.0.0.1\n1 1\nready\n`)
+    if (ids) await chown(lockFile, ids.uid, ids.gid)
+    const db = await start(dataDir)
+    expect(await logsIn(db.url)).toBe(true)
+  } finally {
+    stranger.kill()
+  }
 }, 30_000)

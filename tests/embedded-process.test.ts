@@ -50,6 +50,11 @@ async function enqueue(base: string, kind: string): Promise<number> {
   return res.status
 }
 
+/** The data folder the "using embedded Postgres" line names. */
+function usedDataDir(foreman: ForemanProcess): string | undefined {
+  return foreman.output().match(/"dataDir":"([^"]+)","url".*"using embedded Postgres"/)?.[1]
+}
+
 /**
  * A checkout of Foreman inside `parent`: its source, and a node_modules whose
  * Postgres packages are real copies (the rest link to this checkout's).
@@ -71,29 +76,42 @@ async function checkoutIn(parent: string): Promise<string> {
   return checkout
 }
 
-test('in a checkout the postgres user cannot enter (mode 700), it serves, and says where its cluster is', async () => {
+test('in a checkout the postgres user cannot enter (mode 700), it serves, says where its cluster is, and finds it again', async () => {
   const home = await tempDir(0o700) // like /root
   const checkout = await checkoutIn(home)
   const shared = join(await tempDir(), 'var-lib-foreman')
-  const foreman = spawn({ FOREMAN_EMBEDDED_RELOCATION_DIR: shared }, checkout, join(checkout, 'src', 'index.ts'))
+  const env = { FOREMAN_EMBEDDED_RELOCATION_DIR: shared }
+  const entry = join(checkout, 'src', 'index.ts')
+  const foreman = spawn(env, checkout, entry)
   const base = await listeningBase(foreman, 45_000)
-  const relocated = foreman.output().match(/"dataDir":"([^"]+)","url"/)?.[1]
-  if (relocated) servers.push([postmasterPid(relocated), relocated])
-  expect(await enqueue(base, 'from-a-private-checkout')).toBe(201)
+  const dataDir = usedDataDir(foreman)
+  if (dataDir) servers.push([postmasterPid(dataDir), dataDir])
+  const enqueued = await fetch(`${base}/jobs`, { method: 'POST', body: JSON.stringify({ kind: 'private-checkout' }) })
+  expect(enqueued.status).toBe(201)
+  const job = (await enqueued.json()) as { id: string }
   foreman.child.kill('SIGTERM')
   expect(await foreman.exitWithin(30_000)).toBe(0)
 
   if (asRoot) {
     // Postgres runs as `postgres`: the cluster moved to the shared folder, and the log says where.
-    expect(relocated).toStartWith(shared)
-    expect(existsSync(join(relocated!, 'PG_VERSION'))).toBe(true)
+    expect(dataDir).toStartWith(shared)
+    expect(existsSync(join(dataDir!, 'PG_VERSION'))).toBe(true)
   } else {
     // Postgres runs as us and can enter our own folders: nothing moves.
-    expect(relocated).toBe(join(checkout, '.foreman', 'postgres'))
+    expect(dataDir).toBe(join(checkout, '.foreman', 'postgres'))
     expect(existsSync(shared)).toBe(false)
   }
-  expect(postmasterPid(relocated!)).toBeUndefined()
-}, 90_000)
+  expect(postmasterPid(dataDir!)).toBeUndefined()
+
+  // The next start finds the same cluster, with its data.
+  const again = spawn(env, checkout, entry)
+  const againBase = await listeningBase(again, 45_000)
+  servers.push([postmasterPid(dataDir!), dataDir!])
+  expect(usedDataDir(again)).toBe(dataDir)
+  expect((await fetch(`${againBase}/jobs/${job.id}`)).status).toBe(200)
+  again.child.kill('SIGTERM')
+  expect(await again.exitWithin(30_000)).toBe(0)
+}, 120_000)
 
 test("a start failure exits non-zero within seconds, with Postgres' reason in the log", async () => {
   // Not a cluster this server can run: Postgres refuses it at once.

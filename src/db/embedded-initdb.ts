@@ -1,8 +1,7 @@
 /** Creates a new embedded cluster with `initdb`, its superuser password random and kept in the data folder. */
-import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { chown, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PASSWORD_FILE, writePasswordFile } from './embedded-password'
+import { keepPendingPassword, pendingPasswordFile, writePasswordFile } from './embedded-password'
 import { eachLine, failureReason, spawnAs } from './embedded-postmaster'
 import type { SystemUser } from './embedded-user'
 
@@ -17,43 +16,39 @@ export interface InitOptions {
   onLog: (line: string) => void
 }
 
-/** Runs `initdb` into `dataDir` (missing or empty), then writes the password file there. */
+/**
+ * Runs `initdb` into `dataDir` (missing or empty). The password file is written
+ * first, beside the folder (initdb reads it from there), and moved in after: if
+ * Foreman dies meanwhile, initdb still finishes and the next start finds it.
+ */
 export async function initCluster(options: InitOptions): Promise<void> {
   const { dataDir, user } = options
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
   if (user) await chown(dataDir, user.uid, user.gid)
-  // initdb reads the password from a file, and wants the data folder empty: the
-  // file goes in a private temporary folder, readable only by whoever runs initdb.
-  const scratch = await mkdtemp(join(tmpdir(), 'foreman-initdb-'))
-  try {
-    if (user) await chown(scratch, user.uid, user.gid)
-    const pwfile = join(scratch, 'password')
-    await writePasswordFile(pwfile, options.password, user)
-    const args = [
-      `--pgdata=${dataDir}`,
-      '--username=postgres',
-      '--auth=scram-sha-256',
-      `--pwfile=${pwfile}`,
-      '--lc-messages=C',
-      ...(options.noSync ? ['--no-sync'] : []),
-    ]
-    const command = join(options.binDir, 'initdb')
-    const lines: string[] = []
-    const child = spawnAs(command, args, user)
-    eachLine(child.stdout, options.onLog)
-    eachLine(child.stderr, (line) => {
-      lines.push(line)
-      options.onLog(line)
-    })
-    const outcome = await new Promise<string | undefined>((resolve) => {
-      child.once('error', (error) => resolve(`could not run ${command}: ${error.message}`))
-      child.once('close', (code, signal) =>
-        resolve(code === 0 ? undefined : `initdb failed (${signal ?? `code ${code}`}): ${failureReason(lines)}`),
-      )
-    })
-    if (outcome) throw new Error(outcome)
-  } finally {
-    await rm(scratch, { recursive: true, force: true })
-  }
-  await writePasswordFile(join(dataDir, PASSWORD_FILE), options.password, user)
+  const pwfile = pendingPasswordFile(dataDir)
+  await writePasswordFile(pwfile, options.password, user)
+  const args = [
+    `--pgdata=${dataDir}`,
+    '--username=postgres',
+    '--auth=scram-sha-256',
+    `--pwfile=${pwfile}`,
+    '--lc-messages=C',
+    ...(options.noSync ? ['--no-sync'] : []),
+  ]
+  const command = join(options.binDir, 'initdb')
+  const lines: string[] = []
+  const child = spawnAs(command, args, user)
+  eachLine(child.stdout, options.onLog)
+  eachLine(child.stderr, (line) => {
+    lines.push(line)
+    options.onLog(line)
+  })
+  const failure = await new Promise<string | undefined>((resolve) => {
+    child.once('error', (error) => resolve(`could not run ${command}: ${error.message}`))
+    child.once('close', (code, signal) =>
+      resolve(code === 0 ? undefined : `initdb failed (${signal ?? `code ${code}`}): ${failureReason(lines)}`),
+    )
+  })
+  if (failure) throw new Error(failure)
+  await keepPendingPassword(dataDir)
 }

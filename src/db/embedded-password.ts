@@ -7,7 +7,8 @@
  * root still reads it, and Postgres only checks the folder's own mode).
  */
 import { randomBytes } from 'node:crypto'
-import { chmod, chown, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { chmod, chown, copyFile, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import type { SystemUser } from './embedded-user'
@@ -36,8 +37,32 @@ async function readPasswordFile(path: string): Promise<string | undefined> {
   return text?.trim() || undefined
 }
 
-/** The cluster's password, or undefined for a cluster made before the password file. */
-export function readPassword(dataDir: string): Promise<string | undefined> {
+/**
+ * Where a new cluster's password waits while `initdb` runs: beside the data
+ * folder, since initdb wants that folder empty.
+ */
+export function pendingPasswordFile(dataDir: string): string {
+  return `${dataDir}.${PASSWORD_FILE}`
+}
+
+/** Moves the pending password file into the (now initialised) data folder. */
+export async function keepPendingPassword(dataDir: string): Promise<void> {
+  const target = join(dataDir, PASSWORD_FILE)
+  await rename(pendingPasswordFile(dataDir), target).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EXDEV') throw error // the data folder is a mount point
+    await copyFile(pendingPasswordFile(dataDir), target)
+    await rm(pendingPasswordFile(dataDir))
+  })
+}
+
+/**
+ * The cluster's password; undefined for a cluster made before the password
+ * file. A password still pending (Foreman died while initdb ran) is moved in.
+ */
+export async function readPassword(dataDir: string): Promise<string | undefined> {
+  const password = await readPasswordFile(join(dataDir, PASSWORD_FILE))
+  if (password || !existsSync(pendingPasswordFile(dataDir))) return password
+  await keepPendingPassword(dataDir)
   return readPasswordFile(join(dataDir, PASSWORD_FILE))
 }
 

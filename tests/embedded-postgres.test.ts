@@ -5,7 +5,8 @@
  */
 import { afterAll, expect, test } from 'bun:test'
 import { spawn, spawnSync } from 'node:child_process'
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { chmod, chown, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import postgres from 'postgres'
@@ -152,4 +153,17 @@ test('a postmaster.pid whose pid is now another process does not block the start
   } finally {
     stranger.kill()
   }
+}, 30_000)
+
+test('a password still waiting beside the data folder (Foreman died while initdb ran) is taken in', async () => {
+  const dataDir = join(await tempDir(), 'pg')
+  const db = await start(dataDir)
+  const password = passwordOf(db)
+  await stop(db)
+  await rename(join(dataDir, 'foreman-password'), `${dataDir}.foreman-password`)
+  const again = await start(dataDir)
+  expect(passwordOf(again)).toBe(password)
+  expect(await logsIn(again.url)).toBe(true)
+  expect((await readFile(join(dataDir, 'foreman-password'), 'utf8')).trim()).toBe(password)
+  expect(existsSync(`${dataDir}.foreman-password`)).toBe(false)
 }, 30_000)

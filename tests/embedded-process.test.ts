@@ -14,6 +14,7 @@ import {
   foremanEnv,
   isAlive,
   listeningBase,
+  noProcessUsing,
   postgresIds,
   postmasterPid,
   spawnForeman,
@@ -39,8 +40,8 @@ async function tempDir(mode = 0o755): Promise<string> {
   return dir
 }
 
-function spawn(env: Record<string, string>, cwd: string, entry?: string): ForemanProcess {
-  const foreman = spawnForeman(foremanEnv(env), cwd, entry)
+function spawn(env: Record<string, string>, cwd: string, entry?: string, bunArgs?: string[]): ForemanProcess {
+  const foreman = spawnForeman(foremanEnv(env), cwd, entry, bunArgs)
   children.push(foreman)
   return foreman
 }
@@ -129,6 +130,26 @@ test("a start failure exits non-zero within seconds, with Postgres' reason in th
   expect(foreman.output()).toContain('Foreman failed to start')
   expect(foreman.output()).toContain('database files are incompatible with server')
 }, 30_000)
+
+test('an error no one catches while starting ends the process (exit 1, logged) instead of spinning; the next start serves', async () => {
+  const dataDir = join(await tempDir(), 'pg')
+  const env = { FOREMAN_EMBEDDED_DATA_DIR: dataDir }
+  const throwSoon = join(import.meta.dir, 'support', 'throw-soon.ts')
+  const crashing = spawn({ ...env, TEST_THROW_AFTER_MS: '300' }, ROOT, undefined, ['--preload', throwSoon])
+  expect(await crashing.exitWithin(15_000)).toBe(1)
+  expect(crashing.output()).toContain('"msg":"uncaught exception"')
+  expect(crashing.output()).toContain('injected: an error no one catches')
+  expect(crashing.output()).not.toContain('listening on') // it stopped there, not after starting anyway
+
+  // An initdb it had started finishes on its own; a Postgres it had started stops.
+  await noProcessUsing(dataDir)
+  const next = spawn(env, ROOT)
+  const base = await listeningBase(next, 45_000)
+  servers.push([postmasterPid(dataDir), dataDir])
+  expect(await enqueue(base, 'after-a-crash-while-starting')).toBe(201)
+  next.child.kill('SIGTERM')
+  expect(await next.exitWithin(30_000)).toBe(0)
+}, 90_000)
 
 test('after Foreman is SIGKILLed its Postgres lives on; a restart stops it and serves, and none is left after', async () => {
   const dataDir = join(await tempDir(), 'pg')

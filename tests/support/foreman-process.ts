@@ -4,7 +4,7 @@
  * need to find (and clean up) the Postgres servers such a child leaves behind.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
 
@@ -30,9 +30,15 @@ export interface ForemanProcess {
   exitWithin(ms: number): Promise<number | 'timeout'>
 }
 
-/** Starts `bun <entry>` in `cwd` with `env`, reading its output as it comes. */
-export function spawnForeman(env: Record<string, string>, cwd: string, entry = ENTRY): ForemanProcess {
-  const child = Bun.spawn([process.execPath, entry], { cwd, env, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
+/** Starts `bun [bunArgs] <entry>` in `cwd` with `env`, reading its output as it comes. */
+export function spawnForeman(
+  env: Record<string, string>,
+  cwd: string,
+  entry = ENTRY,
+  bunArgs: string[] = [],
+): ForemanProcess {
+  const command = [process.execPath, ...bunArgs, entry]
+  const child = Bun.spawn(command, { cwd, env, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
   let text = ''
   const drain = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder()
@@ -109,6 +115,21 @@ export async function stopPostmasterOf(pid: number | undefined, dataDir: string)
   }
   process.kill(pid, 'SIGQUIT')
   for (let i = 0; i < 100 && isAlive(pid); i++) await Bun.sleep(100)
+}
+
+/** Waits until no process has `path` on its command line (Linux; elsewhere it returns at once). */
+export async function noProcessUsing(path: string, ms = 30_000): Promise<void> {
+  if (process.platform !== 'linux') return
+  const using = () =>
+    readdirSync('/proc').some((pid) => {
+      if (!/^\d+$/.test(pid)) return false
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path)
+      } catch {
+        return false
+      }
+    })
+  for (const deadline = Date.now() + ms; using() && Date.now() < deadline; ) await Bun.sleep(100)
 }
 
 /** uid and gid of the `postgres` system user (created if missing) when we are root: Postgres then runs as it. */

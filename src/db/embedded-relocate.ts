@@ -27,17 +27,25 @@ function hashOf(path: string): string {
 }
 
 /**
- * Creates `dir` (root-owned, mode 755) or checks that it is root's alone: what
- * it holds is run by, and holds the data of, the `postgres` user.
+ * Creates `base/sub` (root-owned, mode 755) or checks that it is root's alone:
+ * what it holds is run by, and holds the data of, the `postgres` user, who must
+ * be able to enter it.
  */
-async function rootFolder(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o755 })
-  const info = await stat(dir)
-  if (info.uid !== 0 || (info.mode & 0o022) !== 0) {
-    throw new Error(`${dir} must be owned by root and writable only by root (it holds embedded Postgres data)`)
+async function sharedFolder(base: string, sub: string, user: SystemUser): Promise<void> {
+  for (const dir of [base, join(base, sub)]) {
+    await mkdir(dir, { recursive: true, mode: 0o755 })
+    const info = await stat(dir)
+    if (info.uid !== 0 || (info.mode & 0o022) !== 0) {
+      throw new Error(`${dir} must be owned by root and writable only by root (it holds embedded Postgres data)`)
+    }
+    // mkdir's mode passes through the umask; the postgres user must get through.
+    if ((info.mode & 0o005) !== 0o005) await chmod(dir, info.mode | 0o755)
   }
-  // mkdir's mode passes through the umask; the postgres user must get through.
-  if ((info.mode & 0o005) !== 0o005) await chmod(dir, info.mode | 0o755)
+  if (!canEnter(user, join(base, sub))) {
+    throw new Error(
+      `the "${user.name}" system user cannot enter ${base}: choose another FOREMAN_EMBEDDED_RELOCATION_DIR`,
+    )
+  }
 }
 
 /** Where the cluster of `dataDir` lives, and the data folder it was moved from, if it was. */
@@ -64,8 +72,7 @@ export async function placeCluster(dataDir: string, user: SystemUser | undefined
   if (existsSync(join(moved, 'PG_VERSION'))) return { dataDir: moved, movedFrom: dataDir }
   await mkdir(dirname(dataDir), { recursive: true })
   if (canEnter(user, dirname(dataDir))) return { dataDir }
-  await rootFolder(base)
-  await rootFolder(join(base, 'clusters'))
+  await sharedFolder(base, 'clusters', user)
   await writeFile(`${moved}.origin`, `${dataDir}\n`)
   return { dataDir: moved, movedFrom: dataDir }
 }
@@ -105,8 +112,7 @@ export async function placeBinaries(
   const current = await readFile(join(copy, '.origin'), 'utf8').catch(() => '')
   if (current === stamp) return { binDir: join(copy, 'bin'), copiedFrom: binDir }
 
-  await rootFolder(base)
-  await rootFolder(join(base, 'postgres'))
+  await sharedFolder(base, 'postgres', user)
   // Copied aside and renamed into place, so a half-made copy is never used.
   const staging = `${copy}.partial-${process.pid}`
   await rm(staging, { recursive: true, force: true })

@@ -135,7 +135,7 @@ test('an error no one catches while starting ends the process (exit 1, logged) i
   const dataDir = join(await tempDir(), 'pg')
   const env = { FOREMAN_EMBEDDED_DATA_DIR: dataDir }
   const throwSoon = join(import.meta.dir, 'support', 'throw-soon.ts')
-  const crashing = spawn({ ...env, TEST_THROW_AFTER_MS: '300' }, ROOT, undefined, ['--preload', throwSoon])
+  const crashing = spawn(env, ROOT, undefined, ['--preload', throwSoon])
   expect(await crashing.exitWithin(15_000)).toBe(1)
   expect(crashing.output()).toContain('"msg":"uncaught exception"')
   expect(crashing.output()).toContain('injected: an error no one catches')

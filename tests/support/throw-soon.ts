@@ -1,10 +1,14 @@
 /**
  * Preloaded into a Foreman child (`bun --preload`): an error that no one
- * catches, thrown while the process is still starting.
+ * catches, thrown while the process is starting its embedded Postgres (once
+ * the data folder appears, as when initdb failed with EACCES).
  */
-setTimeout(
-  () => {
-    throw new Error('injected: an error no one catches')
-  },
-  Number(process.env.TEST_THROW_AFTER_MS ?? 300),
-)
+import { existsSync } from 'node:fs'
+
+const dataDir = process.env.FOREMAN_EMBEDDED_DATA_DIR
+const watch = setInterval(() => {
+  if (!dataDir || !existsSync(dataDir)) return
+  clearInterval(watch)
+  throw new Error('injected: an error no one catches')
+}, 20)
+watch.unref()

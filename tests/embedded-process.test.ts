@@ -53,7 +53,7 @@ async function enqueue(base: string, kind: string): Promise<number> {
 
 /** The data folder the "using embedded Postgres" line names. */
 function usedDataDir(foreman: ForemanProcess): string | undefined {
-  return foreman.output().match(/"dataDir":"([^"]+)","url".*"using embedded Postgres"/)?.[1]
+  return foreman.output().match(/"dataDir":"([^"]+)"[^\n]*"msg":"using embedded Postgres"/)?.[1]
 }
 
 /**

@@ -13,7 +13,10 @@ if (!process.env.DATABASE_URL) {
   const dir = await mkdtemp(join(tmpdir(), 'foreman-test-'))
   // As root, Postgres runs as the `postgres` user, which must be able to enter here.
   await chmod(dir, 0o755)
-  const db = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), fast: true })
+  // In a checkout that user cannot enter (a clone under /root), a copy of the
+  // server executables goes here rather than into /var/lib/foreman.
+  const relocationDir = join(dir, 'relocated')
+  const db = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), fast: true, relocationDir })
   process.env.DATABASE_URL = db.url
   process.env.FOREMAN_TEST_EMBEDDED = '1'
   afterAll(async () => {

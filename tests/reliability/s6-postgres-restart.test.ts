@@ -94,6 +94,8 @@ test(
       /** Stop → a complete accepted (the outage as the workers saw it). */
       firstCompleteMs: number
     }[] = []
+    /** When Postgres last came back: jobs enqueued after it must reach every stream. */
+    let lastStart = 0
     for (let r = 0; r < S.restarts; r++) {
       await sleep(S.produceMs / (S.restarts + 1) - S.downMs)
       const stopped = Date.now()
@@ -102,6 +104,7 @@ test(
       await sleep(S.downMs)
       await pg.run()
       const started = Date.now()
+      lastStart = started
       await waitFor(() => probe.readySince(started) !== null, 60_000, 100)
       const accepted = () => recorder.recs.find((x) => x.op === 'complete' && x.answer === 200 && x.t >= started)?.t
       await waitFor(() => accepted() !== undefined, 60_000, 100)
@@ -114,8 +117,20 @@ test(
         firstCompleteMs: completeAt - stopped,
       })
     }
-    const lastStart = Date.now()
     await producing
+    // Some jobs surely enqueued after the last restart, however the outage slowed the producer.
+    await produce(
+      {
+        origins: [server.origin],
+        kind: 's6',
+        count: 50,
+        keyPrefix: `${prefix}after`,
+        batch: 25,
+        overMs: 0,
+        maxAttempts: 3,
+      },
+      recorder,
+    )
     const drained = await drain(pg.url, prefix, scale(300_000, 90_000))
     await workers.stopAll()
     probe.stop()

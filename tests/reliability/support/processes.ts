@@ -22,8 +22,21 @@ export function track<T extends Child>(child: T): T {
   return child
 }
 
-/** SIGKILLs every child still running and waits for them (afterAll, and the exit backstop). */
+/** Stoppers of loops running in the test process (workers, producer, canceller, probes). */
+const cleanups = new Set<() => void>()
+
+/** Registers `stop` to run at the next killAll (a failed test must not leave loops running). */
+export function onCleanup(stop: () => void): void {
+  cleanups.add(stop)
+}
+
+/**
+ * Stops every registered loop, then SIGKILLs every child still running and waits
+ * for them (each scenario's afterAll; the exit handler below is the backstop).
+ */
 export async function killAll(): Promise<void> {
+  for (const stop of cleanups) stop()
+  cleanups.clear()
   const left = [...children]
   for (const child of left) {
     try {

@@ -4,7 +4,7 @@
  * restarting) is simply sent again: a repeat answers the job it already made.
  */
 import { ForemanClient } from '../../../src/client/client'
-import { sleep } from './processes'
+import { onCleanup, sleep } from './processes'
 import { answerOf, type Recorder } from './record'
 
 /** What to enqueue. */
@@ -29,7 +29,11 @@ export async function produce(plan: ProducePlan, recorder: Recorder): Promise<vo
   const clients = plan.origins.map((origin) => new ForemanClient({ baseUrl: origin, timeoutMs: 15_000, retries: 0 }))
   const batches = Math.ceil(plan.count / plan.batch)
   const started = Date.now()
-  for (let b = 0; b < batches; b++) {
+  let abandoned = false
+  onCleanup(() => {
+    abandoned = true
+  })
+  for (let b = 0; b < batches && !abandoned; b++) {
     const jobs = []
     for (let n = b * plan.batch; n < Math.min(plan.count, (b + 1) * plan.batch); n++) {
       const min = plan.minAttempts ?? 1
@@ -48,7 +52,7 @@ export async function produce(plan: ProducePlan, recorder: Recorder): Promise<vo
       } catch (error) {
         const answer = answerOf(error)
         if (typeof answer === 'number' && answer < 500) throw error
-        if (attempt > 600) throw new Error(`enqueue kept failing: ${String(error)}`)
+        if (attempt > 600 || abandoned) throw new Error(`enqueue kept failing: ${String(error)}`)
         await sleep(200)
       }
     }
@@ -67,7 +71,11 @@ export async function cancelRandomly(
   signal: AbortSignal,
 ): Promise<void> {
   const clients = origins.map((origin) => new ForemanClient({ baseUrl: origin, timeoutMs: 15_000, retries: 0 }))
-  for (let i = 0; !signal.aborted; i++) {
+  let abandoned = false
+  onCleanup(() => {
+    abandoned = true
+  })
+  for (let i = 0; !signal.aborted && !abandoned; i++) {
     await sleep(everyMs)
     // Half the time one of the most recent jobs (likely pending or active), else any
     // (likely finished, or waiting out a retry's backoff).

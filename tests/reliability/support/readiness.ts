@@ -4,6 +4,8 @@
  * A poll that takes its whole timeout counts as a hung request.
  */
 
+import { onCleanup } from './processes'
+
 /** One readyz answer. */
 interface Probe {
   t: number
@@ -21,6 +23,7 @@ export class ReadinessProbe {
     private readonly origin: string,
     private readonly timeoutMs: number,
   ) {
+    onCleanup(() => this.stop())
     this.loop()
   }
 

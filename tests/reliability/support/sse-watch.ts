@@ -3,6 +3,7 @@
  * state, whether the stream is still open, and when its last event came.
  */
 import { parseSse } from '../../../src/client/sse'
+import { onCleanup } from './processes'
 
 /** One open stream and what it saw. */
 export class StreamWatch {
@@ -22,6 +23,7 @@ export class StreamWatch {
     this.opened = new Promise<void>((resolve) => {
       ready = resolve
     })
+    onCleanup(() => this.close())
     this.read(url, ready).catch((error) => {
       this.ended ??= `error: ${String(error)}`
       ready()

@@ -1,6 +1,6 @@
 /** Starts worker processes (worker-main.ts) and in-process workers, and stops them. */
 import { resolve } from 'node:path'
-import { track } from './processes'
+import { onCleanup, track } from './processes'
 import type { Recorder } from './record'
 import { runWorker, type WorkerPlan } from './worker-loop'
 import type { WorkerProcessPlan } from './worker-main'
@@ -43,7 +43,9 @@ export class InProcessWorkers {
   private readonly stop = new AbortController()
   private readonly running: Promise<void>[] = []
 
-  constructor(private readonly recorder: Recorder) {}
+  constructor(private readonly recorder: Recorder) {
+    onCleanup(() => this.stop.abort())
+  }
 
   /** Starts one worker with `plan`. */
   start(plan: WorkerPlan): void {

@@ -94,6 +94,7 @@ test(
     await waitFor(() => streams.every((s) => everyJob.every((id) => s.terminal.has(id))), 30_000, 500)
     const missedEvents = streams.map((s) => everyJob.filter((id) => !s.terminal.has(id)).length)
     const streamEnds = streams.filter((s) => s.ended).map((s) => `${s.name}: ${s.ended}`)
+    const terminalTwice = streams.flatMap((s) => s.regressions.map((r) => `${s.name}: ${r}`))
     for (const s of streams) s.close()
     for (const s of servers) await s.stop()
 
@@ -126,6 +127,7 @@ test(
             scheduleSlotsMissed: missedSlots,
             eventsPerStream: streams.map((s) => s.events),
             terminalEventsMissedPerStream: missedEvents,
+            jobsShownTerminalTwiceOnStreams: terminalTwice.length,
           },
         },
         result,
@@ -136,6 +138,7 @@ test(
     expect(fires.length).toBeGreaterThanOrEqual(expectedFires)
     expect({ repeated, missedSlots, offGrid }).toEqual({ repeated: 0, missedSlots: 0, offGrid: 0 })
     expect(streamEnds).toEqual([])
+    expect(terminalTwice).toEqual([])
     expect(missedEvents).toEqual([0, 0, 0])
   },
   TEST_TIMEOUT_MS,

@@ -148,6 +148,7 @@ test(
     const missedAfter = streams.map((s) => [...after].filter((id) => !s.terminal.has(id)).length)
     const missedAll = streams.map((s) => everyJob.filter((id) => !s.terminal.has(id)).length)
     const streamEnds = streams.filter((s) => s.ended).map((s) => `${s.name}: ${s.ended}`)
+    const terminalTwice = streams.flatMap((s) => s.regressions.map((r) => `${s.name}: ${r}`))
     for (const s of streams) s.close()
     await server.stop()
     const slow = recorder.of('request')
@@ -178,6 +179,7 @@ test(
             jobsAfterLastRestart: after.size,
             terminalEventsMissedAfterRestartPerStream: missedAfter,
             terminalEventsMissedPerStream: missedAll,
+            jobsShownTerminalTwiceOnStreams: terminalTwice.length,
             hungRequests: hung.length,
             requestsSlowerThan5s: slow.length,
             slowestRequestMs: Math.max(0, ...slow.map((x) => x.ms)),
@@ -196,6 +198,7 @@ test(
     expect(result.violations).toEqual([])
     expect(after.size).toBeGreaterThan(0)
     expect(streamEnds).toEqual([])
+    expect(terminalTwice).toEqual([])
     expect(missedAfter).toEqual([0, 0, 0])
   },
   TEST_TIMEOUT_MS,

@@ -1,14 +1,17 @@
 /**
  * Watches `GET /events` streams: which jobs each one has seen in a terminal
- * state, whether the stream is still open, and when its last event came.
+ * state (and any job that showed another state after it: terminal twice),
+ * whether the stream is still open, and when its last event came.
  */
 import { parseSse } from '../../../src/client/sse'
 import { onCleanup } from './processes'
 
 /** One open stream and what it saw. */
 export class StreamWatch {
-  /** Job ids seen in a terminal state. */
-  readonly terminal = new Set<string>()
+  /** Job ids seen in a terminal state, with that state. */
+  readonly terminal = new Map<string, string>()
+  /** Jobs that showed another state after a terminal one (a job terminal twice, or going back). */
+  readonly regressions: string[] = []
   events = 0
   lastEventAt = 0
   ended: string | null = null
@@ -54,8 +57,12 @@ export class StreamWatch {
         const job = JSON.parse(message.data) as { id: string; status: string }
         this.events++
         this.lastEventAt = Date.now()
+        const ended = this.terminal.get(job.id)
+        if (ended !== undefined && ended !== job.status) {
+          this.regressions.push(`${job.id}: ${job.status} after ${ended}`)
+        }
         if (job.status === 'succeeded' || job.status === 'failed' || job.status === 'cancelled') {
-          this.terminal.add(job.id)
+          this.terminal.set(job.id, ended ?? job.status)
         }
       }
       this.ended ??= 'the server ended the stream'

@@ -1,47 +1,58 @@
 /**
  * A client that opens GET /events and stops reading must not cost the server
- * memory without bound: its stream is ended once a byte budget of unread events
- * is queued (it resumes with Last-Event-ID). Measured on the real server process,
- * whose RSS is read from /proc. Here too: the cap on open streams (a JSON 503 with
- * Retry-After) and the slot a closed stream gives back.
+ * memory without bound: its stream is ended once more than a byte budget of
+ * events is unread (it resumes with Last-Event-ID). Measured on the real server
+ * process, whose RSS is read from /proc. Here too: a reading client keeps its
+ * stream through bursts and long replays, the cap on open streams (a JSON 503
+ * with Retry-After), and the slot a closed stream gives back.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
 import { readFile } from 'node:fs/promises'
 import { connect, type Socket } from 'node:net'
 import { resolve } from 'node:path'
-import { createSql } from '../src/db/client'
-import { dropTables } from '../src/db/migrate'
-import { tablesFor } from '../src/db/tables'
+import { type SseChannel, type SseEnd, sseResponse } from '../src/events/sse'
 import { uniqueKind } from './support/factories'
-import { uniquePrefix } from './support/harness'
+import { startFixture } from './support/harness'
+import { eventually, SseReader } from './support/sse-client'
 
 const ENTRY = resolve(import.meta.dir, '..', 'src', 'index.ts')
 const MB = 1024 * 1024
+const FILLER = 'x'.repeat(8 * 1024)
 
-/** A Foreman process on the test database under a table prefix of its own. */
+// Batches of 500 jobs of 8 KiB are 4 MiB bodies; no safety poll, so what arrives comes by a hint.
+const f = await startFixture({ maxBodyBytes: 16 * MB, eventsPollSec: 3600 })
+const base = f.serve()
+
+/** Enqueues `batches` × `size` jobs of `kind` with 8 KiB of params each; `after` runs after each batch. */
+async function enqueueBatches(kind: string, batches: number, size: number, after = async () => {}) {
+  const jobs = Array.from({ length: size }, () => ({ kind, params: { filler: FILLER } }))
+  for (let i = 0; i < batches; i++) {
+    expect((await f.call('POST', '/jobs/batch', { jobs })).status).toBe(200)
+    await after()
+  }
+}
+
+/** A Foreman process on the fixture's tables: another instance, hearing f's changes by NOTIFY. */
 interface ServerProcess {
   child: ReturnType<typeof Bun.spawn>
   port: number
   base: string
-  prefix: string
   stop(): Promise<void>
 }
 
-const started: ServerProcess[] = []
+const processes: ServerProcess[] = []
 afterAll(async () => {
-  for (const server of started) await server.stop()
+  for (const server of processes) await server.stop()
 })
 
-/** Starts `bun src/index.ts` on a free port and waits for its "listening" line. */
-async function startServer(extra: Record<string, string> = {}): Promise<ServerProcess> {
-  const url = process.env.DATABASE_URL
-  if (!url) throw new Error('DATABASE_URL is not set: the test preload did not run')
-  const prefix = uniquePrefix()
+/** Starts `bun src/index.ts` on a free port on the fixture's tables and waits for its "listening" line. */
+async function startServer(): Promise<ServerProcess> {
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && !key.startsWith('DATABASE_') && !key.startsWith('FOREMAN_')) env[key] = value
   }
-  Object.assign(env, { PORT: '0', DATABASE_URL: url, FOREMAN_TABLE_PREFIX: prefix }, extra)
+  const url = process.env.DATABASE_URL ?? ''
+  Object.assign(env, { PORT: '0', DATABASE_URL: url, FOREMAN_TABLE_PREFIX: f.tables.prefix })
   const child = Bun.spawn([process.execPath, ENTRY], { env, stdout: 'pipe', stderr: 'inherit' })
   const reader = child.stdout.getReader()
   const decoder = new TextDecoder()
@@ -56,22 +67,16 @@ async function startServer(extra: Record<string, string> = {}): Promise<ServerPr
     void (async () => {
       while (!(await reader.read()).done) {}
     })()
-    let stopped = false
     const server: ServerProcess = {
       child,
       port: Number(port),
       base: `http://127.0.0.1:${port}/foreman`,
-      prefix,
       async stop() {
-        if (stopped) return
-        stopped = true
-        child.kill('SIGTERM')
+        if (child.exitCode === null) child.kill('SIGTERM')
         await child.exited
-        const sql = createSql({ url, max: 1, applicationName: 'foreman-test' })
-        await dropTables(sql, tablesFor(prefix)).finally(() => sql.end({ timeout: 5 }))
       },
     }
-    started.push(server)
+    processes.push(server)
     return server
   }
 }
@@ -84,44 +89,28 @@ async function rssOf(pid: number): Promise<number> {
   return Number(kb) * 1024
 }
 
-/** The value of a label-free series on GET /metrics (undefined when absent). */
-async function metric(server: ServerProcess, name: string): Promise<number | undefined> {
-  const text = await (await fetch(`${server.base}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `))
-  return line === undefined ? undefined : Number(line.slice(name.length + 1))
+/** The value of a series on a Prometheus text page (undefined when absent). */
+function seriesValue(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+  return line === undefined ? undefined : Number(line.slice(series.length + 1))
 }
 
-/** Enqueues `batches` of 100 jobs with 8 KiB of params each, two at a time; `after` runs after each. */
-async function enqueueBatches(server: ServerProcess, kind: string, batches: number, after = async () => {}) {
-  const filler = 'x'.repeat(8 * 1024)
-  const body = JSON.stringify({ jobs: Array.from({ length: 100 }, () => ({ kind, params: { filler } })) })
-  let sent = 0
-  const lane = async () => {
-    while (sent < batches) {
-      sent++
-      const res = await fetch(`${server.base}/jobs/batch`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-      })
-      expect(res.status).toBe(200)
-      await res.arrayBuffer()
-      await after()
-    }
-  }
-  await Promise.all([lane(), lane()])
+/** A series' value on GET /metrics of `baseUrl`. */
+async function metric(baseUrl: string, series: string): Promise<number | undefined> {
+  return seriesValue(await (await fetch(`${baseUrl}/metrics`)).text(), series)
 }
+
+const OPEN = 'foreman_event_streams_open'
+const SHED_OVER_BUDGET = 'foreman_event_streams_shed_total{reason="over_budget"}'
 
 /**
  * Opens GET /events over a raw socket, takes the response head, then stops
  * reading: the server's writes back up into the socket buffers and then its own.
  */
-function stalledStream(server: ServerProcess): Promise<{ socket: Socket; head: string }> {
+function stalledStream(port: number): Promise<{ socket: Socket; head: string }> {
   return new Promise((resolveOpen, reject) => {
-    const socket = connect(server.port, '127.0.0.1', () => {
-      socket.write(
-        `GET /foreman/events HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n`,
-      )
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(`GET /foreman/events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`)
     })
     socket.once('error', reject)
     socket.once('data', (chunk: Buffer) => {
@@ -131,9 +120,10 @@ function stalledStream(server: ServerProcess): Promise<{ socket: Socket; head: s
   })
 }
 
-/** Resolves when the server has closed the connection (read to its end). */
+/** Reads what is left and resolves when the server has closed (or reset) the connection. */
 function closedByServer(socket: Socket): Promise<void> {
   return new Promise((resolveClosed) => {
+    socket.on('error', () => {})
     socket.on('data', () => {})
     socket.once('close', () => resolveClosed())
     socket.resume()
@@ -141,41 +131,184 @@ function closedByServer(socket: Socket): Promise<void> {
 }
 
 describe('a client that stops reading', () => {
-  test('costs the server under 64 MB of RSS while 20,000 jobs change, and its stream is ended', async () => {
+  test('costs the server process under 64 MB of RSS while 20,000 jobs change, and its stream is ended', async () => {
+    // The changes are made by this process (another instance on the same tables),
+    // so the server's RSS measures its streams, not the GC swings of parsing 200
+    // request bodies (those alone moved it by 81 MB).
     const server = await startServer()
     const kind = uniqueKind('stalled')
 
-    // Warm up the same paths (enqueue, the feed, a stream that reads) so the
-    // baseline is the working process, not a cold one.
-    const warm = await fetch(`${server.base}/events`)
-    const warmReader = warm.body?.getReader()
-    await enqueueBatches(server, kind, 10)
-    await warmReader?.cancel()
+    // Warm up the paths the stream uses (NOTIFY, re-read, a stream that reads).
+    const warm = await SseReader.open(`${server.base}/events?kind=${kind}`)
+    await enqueueBatches(kind, 10, 100)
+    await warm.next(1000, 30_000)
+    warm.close()
+    for (let i = 0; i < 100 && (await metric(server.base, OPEN)) !== 0; i++) await Bun.sleep(50)
     const baseline = await rssOf(server.child.pid)
 
-    const { socket, head } = await stalledStream(server)
+    const { socket, head } = await stalledStream(server.port)
     expect(head).toStartWith('HTTP/1.1 200')
-    const openWhileStalled = await metric(server, 'foreman_event_streams_open')
+    const openWhileStalled = await metric(server.base, OPEN)
 
     let peak = baseline
     const sample = async () => {
       peak = Math.max(peak, await rssOf(server.child.pid))
     }
-    await enqueueBatches(server, kind, 200, sample)
-
-    // The last re-reads may still be on their way to the stream: wait for it to
+    await enqueueBatches(kind, 200, 100, sample)
+    // The last changes may still be on their way to the stream: wait for it to
     // end (or, unfixed, for the backlog to pile up), sampling all along.
-    for (let i = 0; i < 40 && (await metric(server, 'foreman_event_streams_open')) !== 0; i++) {
+    for (let i = 0; i < 40 && (await metric(server.base, OPEN)) !== 0; i++) {
       await sample()
       await Bun.sleep(250)
     }
     await sample()
-    const growthMb = Math.round((peak - baseline) / MB)
-    console.log(`stalled SSE client: server RSS ${Math.round(baseline / MB)} MB -> peak ${Math.round(peak / MB)} MB`)
-    expect(growthMb).toBeLessThan(64)
+    console.log(`stalled SSE client: server RSS ${Math.round(baseline / MB)} MB, peak ${Math.round(peak / MB)} MB`)
+    expect(Math.round((peak - baseline) / MB)).toBeLessThan(64)
     expect(openWhileStalled).toBe(1)
-    expect(await metric(server, 'foreman_event_streams_open')).toBe(0)
+    expect(await metric(server.base, OPEN)).toBe(0)
+    expect(await metric(server.base, SHED_OVER_BUDGET)).toBe(1)
     // What the kernel still held for the client drains, then the connection ends.
     await closedByServer(socket)
+    await server.stop()
   }, 240_000)
+})
+
+describe('the byte budget', () => {
+  /** A stream nobody reads, with a 64 KiB budget; answers its channel and how it ended. */
+  function unreadStream() {
+    let channel!: SseChannel
+    const ended: SseEnd[] = []
+    let cleanups = 0
+    const response = sseResponse(
+      (c) => {
+        channel = c
+        return () => cleanups++
+      },
+      { keepAliveMs: 3_600_000, retryMs: 1000, budgetBytes: 64 * 1024, onEnd: (why) => ended.push(why) },
+    )
+    return { response, channel, ended, cleanups: () => cleanups }
+  }
+  const event = (i: number) => ({ i, filler: 'y'.repeat(10 * 1024) })
+
+  test('a stream nobody reads is ended when more arrives while over its budget, and cleans up once', async () => {
+    const s = unreadStream()
+    for (let i = 0; i < 6; i++) {
+      s.channel.send('job', event(i))
+      await Bun.sleep(0)
+    }
+    expect(s.channel.closed).toBe(false)
+    for (let i = 6; i < 12; i++) {
+      s.channel.send('job', event(i))
+      await Bun.sleep(0)
+    }
+    expect(s.channel.closed).toBe(true)
+    expect(s.ended).toEqual(['over-budget'])
+    expect(s.cleanups()).toBe(1)
+    // Ended with an error: the unread events are dropped, not kept for a reader.
+    let dropped = false
+    await s.response.text().catch(() => {
+      dropped = true
+    })
+    expect(dropped).toBe(true)
+  })
+
+  test('one burst larger than the budget is sent whole; the next burst finds it unread and ends the stream', async () => {
+    const s = unreadStream()
+    for (let i = 0; i < 20; i++) s.channel.send('job', event(i))
+    expect(s.channel.closed).toBe(false)
+    await Bun.sleep(0)
+    s.channel.send('job', event(20))
+    expect(s.ended).toEqual(['over-budget'])
+  })
+
+  test('a paced producer waits for room: hasRoom turns false at half the budget and room() resolves once read', async () => {
+    const s = unreadStream()
+    for (let i = 0; i < 4 && s.channel.hasRoom; i++) s.channel.send('job', event(i))
+    expect(s.channel.hasRoom).toBe(false)
+    let roomy = false
+    const waiting = s.channel.room().then(() => {
+      roomy = true
+    })
+    await Bun.sleep(10)
+    expect(roomy).toBe(false)
+    const reader = s.response.body?.getReader()
+    while (!roomy) await reader?.read()
+    await waiting
+    expect(s.channel.closed).toBe(false)
+    s.channel.close()
+    expect(s.ended).toEqual(['closed'])
+  })
+
+  test('a reading client keeps its stream through changes arriving in bursts of 4 MiB', async () => {
+    const kind = uniqueKind('burst')
+    const shedBefore = await metric(base, SHED_OVER_BUDGET)
+    const sse = await SseReader.open(`${base}/events?kind=${kind}`)
+    await sse.until(() => sse.frames.length > 0, 10_000, 'the retry frame')
+    await enqueueBatches(kind, 1, 500)
+    expect((await sse.next(500, 30_000)).length).toBe(500)
+    await enqueueBatches(kind, 1, 500)
+    expect((await sse.next(500, 30_000)).length).toBe(500)
+    expect(sse.done).toBe(false)
+    expect(await metric(base, SHED_OVER_BUDGET)).toBe(shedBefore ?? -1)
+    sse.close()
+  }, 60_000)
+
+  test('a resume replays a backlog of 12 MiB, many times the budget, at the pace of a slow reader', async () => {
+    const kind = uniqueKind('replay-slow')
+    const since = new Date(Date.now() - 1000).toISOString()
+    await enqueueBatches(kind, 3, 500)
+    const controller = new AbortController()
+    const res = await fetch(`${base}/events?kind=${kind}&since=${since}`, { signal: controller.signal })
+    expect(res.status).toBe(200)
+    const reader = res.body?.getReader()
+    const decoder = new TextDecoder()
+    const ids = new Set<string>()
+    let text = ''
+    while (ids.size < 1500) {
+      const chunk = await reader?.read()
+      if (!chunk || chunk.done) break
+      text += decoder.decode(chunk.value, { stream: true })
+      for (const m of text.matchAll(/"id":"(job_[0-9A-Z]+)"/g)) ids.add(m[1] ?? '')
+      text = text.slice(text.lastIndexOf('\n'))
+      // About 3 MB/s: slower than the replay reads the tables.
+      await Bun.sleep(20)
+    }
+    expect(ids.size).toBe(1500)
+    expect(f.deps.events.streams.open).toBe(1)
+    controller.abort()
+  }, 60_000)
+})
+
+describe('FOREMAN_MAX_STREAMS', () => {
+  test('beyond the cap a stream is refused with a JSON 503 and Retry-After; a closed stream frees its slot', async () => {
+    const capped = await startFixture({ maxStreams: 2 })
+    const cappedBase = capped.serve()
+    const job = (await capped.call('POST', '/jobs', { kind: uniqueKind('capped') })).body
+    const all = await SseReader.open(`${cappedBase}/events`)
+    const one = await SseReader.open(`${cappedBase}/events/${job.id}`)
+    expect([all.status, one.status]).toEqual([200, 200])
+    expect(await metric(cappedBase, OPEN)).toBe(2)
+
+    for (const path of ['/events', `/events/${job.id}`]) {
+      const refused = await fetch(`${cappedBase}${path}`)
+      expect(refused.status).toBe(503)
+      expect(refused.headers.get('content-type')).toContain('application/json')
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect((await refused.json()).error).toContain('too many open event streams')
+    }
+    expect(await metric(cappedBase, 'foreman_event_streams_shed_total{reason="at_capacity"}')).toBe(2)
+
+    all.close()
+    await eventually(() => capped.deps.events.streams.open === 1, 10_000, 'the closed stream to give back its slot')
+    // Refusals before streaming (an unknown job) give their slot back at once.
+    for (let i = 0; i < 3; i++)
+      expect((await fetch(`${cappedBase}/events/job_00000000000000000000000000`)).status).toBe(404)
+    const again = await SseReader.open(`${cappedBase}/events`)
+    expect(again.status).toBe(200)
+    expect(capped.deps.events.streams.open).toBe(2)
+    again.close()
+    one.close()
+    await eventually(() => capped.deps.events.streams.open === 0, 10_000, 'every slot to be given back')
+    expect(await metric(cappedBase, OPEN)).toBe(0)
+  }, 60_000)
 })

@@ -107,10 +107,10 @@ const SHED_OVER_BUDGET = 'foreman_event_streams_shed_total{reason="over_budget"}
  * Opens GET /events over a raw socket, takes the response head, then stops
  * reading: the server's writes back up into the socket buffers and then its own.
  */
-function stalledStream(port: number): Promise<{ socket: Socket; head: string }> {
+function stalledStream(port: number, path = '/events'): Promise<{ socket: Socket; head: string }> {
   return new Promise((resolveOpen, reject) => {
     const socket = connect(port, '127.0.0.1', () => {
-      socket.write(`GET /foreman/events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`)
+      socket.write(`GET /foreman${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`)
     })
     socket.once('error', reject)
     socket.once('data', (chunk: Buffer) => {
@@ -238,6 +238,25 @@ describe('the byte budget', () => {
     s.channel.close()
     expect(s.ended).toEqual(['closed'])
   })
+
+  test("a client that stops reading one job's stream has it ended too, while the job's progress changes", async () => {
+    const kind = uniqueKind('stalled-job')
+    const job = (await f.call('POST', '/jobs', { kind, params: { filler: FILLER.repeat(8) } })).body
+    const { run } = (await f.call('POST', '/claim', { kinds: [kind], worker_id: 'w' })).body
+    const openBefore = f.deps.events.streams.open
+    const shedBefore = (await metric(base, SHED_OVER_BUDGET)) ?? -1
+    const { socket, head } = await stalledStream(Number(new URL(base).port), `/events/${job.id}`)
+    expect(head).toStartWith('HTTP/1.1 200')
+    expect(f.deps.events.streams.open).toBe(openBefore + 1)
+    // Each heartbeat is one event of about 64 KiB; the socket buffers take a few MB first.
+    for (let i = 1; i <= 1000 && f.deps.events.streams.open > openBefore; i++) {
+      const beat = await f.call('POST', `/runs/${run.id}/heartbeat`, { worker_id: 'w', progress_current: i })
+      expect(beat.status).toBe(200)
+    }
+    await eventually(() => f.deps.events.streams.open === openBefore, 10_000, 'the stalled stream to end')
+    expect(await metric(base, SHED_OVER_BUDGET)).toBe(shedBefore + 1)
+    await closedByServer(socket)
+  }, 60_000)
 
   test('a reading client keeps its stream through changes arriving in bursts of 4 MiB', async () => {
     const kind = uniqueKind('burst')

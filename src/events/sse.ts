@@ -4,15 +4,17 @@
  * quiet stream. Closing from either side (the client going away, or the producer
  * calling close) runs the producer's cleanup exactly once.
  *
- * Backpressure: `enqueue` never blocks, so a client that stops reading would make
- * the queue grow without bound (measured: a never-reading client cost the server
- * 431 MB of RSS while 20,000 jobs of 8 KiB changed). The queue is therefore
- * measured in bytes, and a stream whose client leaves more than `budgetBytes`
- * unread is ended; the client resumes with Last-Event-ID. Measured on Bun 1.4:
- * Bun moves queued chunks into the socket (and its own write buffer) while the
- * socket accepts them and stops reading the stream when it does not, so
- * `desiredSize` does fall by every unread byte once the kernel buffers are full,
- * and `pull` runs again when the client catches up.
+ * Backpressure: `enqueue` never blocks, so a client that stops reading made the
+ * queue grow without bound (tests/events-backpressure.test.ts: a never-reading
+ * client cost the server process 508 MB of RSS while 20,000 jobs of 8 KiB changed;
+ * with the budget, 5-8 MB). So the queue is measured in bytes, and a stream whose
+ * client leaves more than `budgetBytes` unread is ended; the client resumes with
+ * Last-Event-ID. Measured on Bun 1.4.4: when the socket is writable Bun takes the
+ * whole queue, writes what the socket accepts and keeps the rest in a buffer of its
+ * own, and while that buffer waits it takes nothing more. So once the kernel
+ * buffers are full `desiredSize` falls by every unread byte, `pull` runs again when
+ * the client catches up, and a stalled stream costs at most Bun's buffer (what was
+ * queued at its last read) plus the budget plus one burst.
  */
 
 /** The producer's handle on an open stream. */
@@ -61,7 +63,7 @@ export function formatEvent(event: string, json: string, id?: string): string {
 export function sseResponse(produce: (channel: SseChannel) => () => void, options: SseOptions): Response {
   // The queue's high-water mark is half the budget: below it a paced producer (a
   // replay) may send and `pull` runs; beyond the whole budget the stream is ended.
-  const lowWater = options.budgetBytes / 2
+  const highWaterMark = options.budgetBytes / 2
   let cleanup: (() => void) | undefined
   let finish: (why: SseEnd) => void = () => {}
   let roomWaiters: (() => void)[] = []
@@ -84,7 +86,7 @@ export function sseResponse(produce: (channel: SseChannel) => () => void, option
         let overAtBurstStart: boolean | undefined
         const overBudget = () => {
           if (overAtBurstStart === undefined) {
-            overAtBurstStart = (controller.desiredSize ?? 0) < lowWater - options.budgetBytes
+            overAtBurstStart = (controller.desiredSize ?? 0) < highWaterMark - options.budgetBytes
             queueMicrotask(() => {
               overAtBurstStart = undefined
             })
@@ -160,7 +162,7 @@ export function sseResponse(produce: (channel: SseChannel) => () => void, option
         finish('aborted')
       },
     },
-    new ByteLengthQueuingStrategy({ highWaterMark: lowWater }),
+    new ByteLengthQueuingStrategy({ highWaterMark }),
   )
   return new Response(stream, {
     headers: {

@@ -258,6 +258,23 @@ describe('the byte budget', () => {
     await closedByServer(socket)
   }, 60_000)
 
+  test('a client that stops reading during a resume is ended once changes pile up behind the paused replay', async () => {
+    const kind = uniqueKind('stalled-replay')
+    const since = new Date(Date.now() - 1000).toISOString()
+    await enqueueBatches(kind, 6, 500)
+    const openBefore = f.deps.events.streams.open
+    const { socket } = await stalledStream(Number(new URL(base).port), `/events?kind=${kind}&since=${since}`)
+    expect(f.deps.events.streams.open).toBe(openBefore + 1)
+    // The replay waits for a reader that never comes; live changes queue up behind it.
+    const small = Array.from({ length: 100 }, () => ({ kind }))
+    for (let i = 0; i < 30 && f.deps.events.streams.open > openBefore; i++) {
+      expect((await f.call('POST', '/jobs/batch', { jobs: small })).status).toBe(200)
+      await Bun.sleep(20)
+    }
+    await eventually(() => f.deps.events.streams.open === openBefore, 10_000, 'the stalled stream to end')
+    await closedByServer(socket)
+  }, 60_000)
+
   test('a reading client keeps its stream through changes arriving in bursts of 4 MiB', async () => {
     const kind = uniqueKind('burst')
     const shedBefore = await metric(base, SHED_OVER_BUDGET)

@@ -275,6 +275,30 @@ describe('the byte budget', () => {
     await closedByServer(socket)
   }, 60_000)
 
+  test('a batch of 600 changes reaches a stream in bursts of at most 250 jobs', async () => {
+    const kind = uniqueKind('bursts')
+    const bursts: number[] = []
+    let inBurst = false
+    const unwatch = f.deps.events.feed.watchAll({
+      filter: { kind },
+      deliver: () => {
+        if (!inBurst) {
+          inBurst = true
+          bursts.push(0)
+          queueMicrotask(() => {
+            inBurst = false
+          })
+        }
+        bursts[bursts.length - 1] = (bursts.at(-1) ?? 0) + 1
+      },
+      resync: () => {},
+    })
+    await f.call('POST', '/jobs/batch', { jobs: Array.from({ length: 600 }, () => ({ kind })) })
+    await eventually(() => bursts.reduce((a, b) => a + b, 0) === 600, 10_000, '600 deliveries')
+    unwatch()
+    expect(Math.max(...bursts)).toBeLessThanOrEqual(250)
+  })
+
   test('a reading client keeps its stream when 4 MiB of changes arrive at once, twice', async () => {
     const kind = uniqueKind('burst')
     const shedBefore = await metric(base, SHED_OVER_BUDGET)

@@ -17,36 +17,69 @@ async function metric(baseUrl: string, series: string): Promise<number | undefin
   return line === undefined ? undefined : Number(line.slice(series.length + 1))
 }
 
+const capped = await startFixture({ maxStreams: 2 })
+const base = capped.serve()
+const open = () => capped.deps.events.streams.open
+
+/** Enqueues a job of its own and answers it. */
+async function newJob() {
+  return (await capped.call('POST', '/jobs', { kind: uniqueKind('capped') })).body as { id: string }
+}
+
 describe('FOREMAN_MAX_STREAMS', () => {
-  test('beyond the cap a stream is refused with a JSON 503 and Retry-After; a closed stream frees its slot', async () => {
-    const capped = await startFixture({ maxStreams: 2 })
-    const cappedBase = capped.serve()
-    const job = (await capped.call('POST', '/jobs', { kind: uniqueKind('capped') })).body
-    const all = await SseReader.open(`${cappedBase}/events`)
-    const one = await SseReader.open(`${cappedBase}/events/${job.id}`)
+  test('beyond the cap, GET /events and GET /events/:id are refused with a JSON 503 and Retry-After', async () => {
+    const job = await newJob()
+    const all = await SseReader.open(`${base}/events`)
+    const one = await SseReader.open(`${base}/events/${job.id}`)
     expect([all.status, one.status]).toEqual([200, 200])
-    expect(await metric(cappedBase, OPEN)).toBe(2)
+    expect(await metric(base, OPEN)).toBe(2)
 
     for (const path of ['/events', `/events/${job.id}`]) {
-      const refused = await fetch(`${cappedBase}${path}`)
+      const refused = await fetch(`${base}${path}`)
       expect(refused.status).toBe(503)
       expect(refused.headers.get('content-type')).toContain('application/json')
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0)
       expect((await refused.json()).error).toContain('too many open event streams')
     }
-    expect(await metric(cappedBase, 'foreman_event_streams_shed_total{reason="at_capacity"}')).toBe(2)
+    expect(await metric(base, 'foreman_event_streams_shed_total{reason="at_capacity"}')).toBe(2)
+    all.close()
+    one.close()
+    await eventually(() => open() === 0, 10_000, 'both slots to be given back')
+    expect(await metric(base, OPEN)).toBe(0)
+  })
+
+  test('a stream the client closes, and one that ends with its job, give their slots back', async () => {
+    const job = await newJob()
+    const all = await SseReader.open(`${base}/events`)
+    const one = await SseReader.open(`${base}/events/${job.id}`)
+    expect((await fetch(`${base}/events`)).status).toBe(503)
 
     all.close()
-    await eventually(() => capped.deps.events.streams.open === 1, 10_000, 'the closed stream to give back its slot')
-    // Refusals before streaming (an unknown job) give their slot back at once.
-    for (let i = 0; i < 3; i++)
-      expect((await fetch(`${cappedBase}/events/job_00000000000000000000000000`)).status).toBe(404)
-    const again = await SseReader.open(`${cappedBase}/events`)
+    await eventually(() => open() === 1, 10_000, 'the closed stream to give back its slot')
+    const again = await SseReader.open(`${base}/events`)
     expect(again.status).toBe(200)
-    expect(capped.deps.events.streams.open).toBe(2)
+
+    await capped.call('POST', `/jobs/${job.id}/cancel`)
+    await one.ended()
+    await eventually(() => open() === 1, 10_000, "the finished job's stream to give back its slot")
+    const more = await SseReader.open(`${base}/events`)
+    expect(more.status).toBe(200)
     again.close()
-    one.close()
-    await eventually(() => capped.deps.events.streams.open === 0, 10_000, 'every slot to be given back')
-    expect(await metric(cappedBase, OPEN)).toBe(0)
-  }, 60_000)
+    more.close()
+    await eventually(() => open() === 0, 10_000, 'every slot to be given back')
+  })
+
+  test('a request refused before streaming (an unknown job, a bad cursor) keeps no slot', async () => {
+    const first = await SseReader.open(`${base}/events`)
+    for (let i = 0; i < 3; i++) {
+      expect((await fetch(`${base}/events/job_00000000000000000000000000`)).status).toBe(404)
+      expect((await fetch(`${base}/events?since=yesterday`)).status).toBe(400)
+    }
+    expect(open()).toBe(1)
+    const second = await SseReader.open(`${base}/events`)
+    expect(second.status).toBe(200)
+    first.close()
+    second.close()
+    await eventually(() => open() === 0, 10_000, 'every slot to be given back')
+  })
 })

@@ -24,6 +24,8 @@ export interface Config {
   eventsPollSec: number
   /** Comment keep-alive cadence on SSE streams. */
   sseKeepAliveSec: number
+  /** Most SSE streams open at once in this process; beyond it GET /events answers 503. */
+  maxStreams: number
   /** Bearer tokens accepted (FOREMAN_API_TOKENS); empty means auth is off. */
   apiTokens: string[]
 }
@@ -123,6 +125,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutSec: number(env, 'FOREMAN_SHUTDOWN_TIMEOUT_SEC', 25, { min: 0, max: 3600, integer: false }),
     eventsPollSec: number(env, 'FOREMAN_EVENTS_POLL_SEC', 5, { min: 0.05, max: 3600, integer: false }),
     sseKeepAliveSec: number(env, 'FOREMAN_SSE_KEEPALIVE_SEC', 15, { min: 0.05, max: 3600, integer: false }),
+    maxStreams: number(env, 'FOREMAN_MAX_STREAMS', 1000, { min: 1, max: 1_000_000 }),
     apiTokens: apiTokens(env.FOREMAN_API_TOKENS),
   }
 }

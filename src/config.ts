@@ -6,7 +6,13 @@
 /** Where Foreman's Postgres comes from. */
 export type DatabaseConfig =
   | { kind: 'external'; url: string; poolMax: number }
-  | { kind: 'embedded'; dataDir: string; poolMax: number }
+  | {
+      kind: 'embedded'
+      dataDir: string
+      /** As root: where the cluster and a copy of the executables go when the postgres user cannot reach them. */
+      relocationDir: string
+      poolMax: number
+    }
 
 /** Everything the process needs to know, already validated. */
 export interface Config {
@@ -89,7 +95,12 @@ function databaseConfig(env: Env): DatabaseConfig {
     url.password = encodeURIComponent(env.DATABASE_PASSWORD ?? 'password')
     return { kind: 'external', url: url.toString(), poolMax }
   }
-  return { kind: 'embedded', dataDir: env.FOREMAN_EMBEDDED_DATA_DIR || '.foreman/postgres', poolMax }
+  return {
+    kind: 'embedded',
+    dataDir: env.FOREMAN_EMBEDDED_DATA_DIR || '.foreman/postgres',
+    relocationDir: env.FOREMAN_EMBEDDED_RELOCATION_DIR || '/var/lib/foreman',
+    poolMax,
+  }
 }
 
 /** Comma-separated tokens; each must be printable and free of spaces (it travels in a header). */
@@ -134,7 +145,7 @@ export function loadConfig(env: Env = process.env): Config {
 export function describeConfig(config: Config): Record<string, unknown> {
   const database =
     config.database.kind === 'embedded'
-      ? { kind: 'embedded', dataDir: config.database.dataDir, poolMax: config.database.poolMax }
+      ? config.database
       : { kind: 'external', url: maskPassword(config.database.url), poolMax: config.database.poolMax }
   return { ...config, database, apiTokens: config.apiTokens.map(() => '***') }
 }

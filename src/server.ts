@@ -36,6 +36,7 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
     const pgLog = log.child({ component: 'postgres' })
     embedded = await startEmbeddedPostgres({
       dataDir: config.database.dataDir,
+      relocationDir: config.database.relocationDir,
       onLog: (line) => pgLog.debug(line),
       // A moved cluster or a stopped leftover server is something an operator must see.
       onNotice: (message) => pgLog.warn(message),

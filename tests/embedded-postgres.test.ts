@@ -128,10 +128,12 @@ test("a start that fails rejects with Postgres' own FATAL line", async () => {
   const dataDir = join(await tempDir(), 'pg')
   await oldCluster(dataDir)
   await writeFile(join(dataDir, 'PG_VERSION'), '99\n')
-  const started = startEmbeddedPostgres({ dataDir, fast: true }).then((db) => {
-    running.push(db)
-    return 'started'
-  })
+  const started = startEmbeddedPostgres({ dataDir, fast: true, relocationDir: join(dataDir, '..', 'relocated') }).then(
+    (db) => {
+      running.push(db)
+      return 'started'
+    },
+  )
   const error = await started.catch((e: unknown) => e as Error)
   expect(error).toBeInstanceOf(Error)
   expect(String(error)).toContain('database files are incompatible with server')

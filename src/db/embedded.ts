@@ -37,8 +37,7 @@ export interface EmbeddedOptions {
   binDir?: string
   /**
    * As root, where the cluster and a copy of the executables go when the
-   * `postgres` user cannot reach them; default: FOREMAN_EMBEDDED_RELOCATION_DIR,
-   * else /var/lib/foreman.
+   * `postgres` user cannot reach them; default: /var/lib/foreman.
    */
   relocationDir?: string
 }
@@ -93,7 +92,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const notice = options.onNotice ?? ((message: string) => onLog(`foreman: ${message}`))
   const found = options.binDir ?? binariesOrExplain()
   const user = postgresSystemUser()
-  const base = resolve(options.relocationDir ?? (process.env.FOREMAN_EMBEDDED_RELOCATION_DIR || DEFAULT_RELOCATION_DIR))
+  const base = resolve(options.relocationDir ?? DEFAULT_RELOCATION_DIR)
   const configured = resolve(options.dataDir)
   const { dataDir, movedFrom } = await placeCluster(configured, user, base)
   if (movedFrom) {

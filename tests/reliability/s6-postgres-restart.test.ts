@@ -147,7 +147,8 @@ test(
     await waitFor(() => streams.every((s) => everyJob.every((id) => s.terminal.has(id))), 30_000, 500)
     const missedAfter = streams.map((s) => [...after].filter((id) => !s.terminal.has(id)).length)
     const missedAll = streams.map((s) => everyJob.filter((id) => !s.terminal.has(id)).length)
-    const streamEnds = streams.filter((s) => s.ended).map((s) => `${s.name}: ${s.ended}`)
+    // The streams opened before the outage must carry on: no end, no reset, no reconnect.
+    const streamEnds = streams.flatMap((s) => s.ends.map((e) => `${s.name} at ${e.t}: ${e.why}`))
     const terminalTwice = streams.flatMap((s) => s.regressions.map((r) => `${s.name}: ${r}`))
     for (const s of streams) s.close()
     await server.stop()

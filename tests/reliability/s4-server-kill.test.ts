@@ -11,7 +11,7 @@ import { tablesFor } from '../../src/db/tables'
 import { openSql } from './support/db-state'
 import { figuresOf, writeFigures } from './support/figures'
 import { killAll, sleep } from './support/processes'
-import { produce } from './support/producer'
+import { cancelRandomly, produce } from './support/producer'
 import { Recorder } from './support/record'
 import { scale, TEST_TIMEOUT_MS } from './support/scale'
 import { drain, dropPrefix, prefixFor, testDatabaseUrl, verify } from './support/scenario'
@@ -70,6 +70,9 @@ test(
         timeoutMs: 10_000,
       })
     }
+    // Cancels go on through the faults too: a cancel whose answer was lost is part of the history.
+    const stopCancels = new AbortController()
+    const cancelling = cancelRandomly([server.origin], recorder, 100, stopCancels.signal)
     const producing = produce(
       {
         origins: [server.origin],
@@ -103,6 +106,8 @@ test(
     await server.start()
     await producing
     const drained = await drain(url, prefix, scale(300_000, 120_000))
+    stopCancels.abort()
+    await cancelling
     await workers.stopAll()
     await server.stop()
 
@@ -121,7 +126,10 @@ test(
           faults: {
             'server kill -9': kills.length,
             'server SIGTERM': 1,
-            'retryable failure': recorder.of('fail').filter((f) => f.answer === 200).length,
+            'retryable failure': recorder.of('fail').filter((f) => f.answer === 200 && f.retryable).length,
+            'cancel of a pending or active job': recorder
+              .of('cancel')
+              .filter((c) => c.status === 'cancelled' || c.status === 'cancel_requested').length,
           },
           maxRecoveryMs: Math.max(...recoveries),
           recovery: 'server kill → first complete accepted by the restarted server',

@@ -10,7 +10,7 @@ import { afterAll, expect, test } from 'bun:test'
 import { figuresOf, writeFigures } from './support/figures'
 import { PrivatePostgres } from './support/private-postgres'
 import { killAll, sleep, waitFor } from './support/processes'
-import { produce } from './support/producer'
+import { cancelRandomly, produce } from './support/producer'
 import { ReadinessProbe } from './support/readiness'
 import { Recorder } from './support/record'
 import { scale, TEST_TIMEOUT_MS } from './support/scale'
@@ -71,6 +71,9 @@ test(
         timeoutMs: CLIENT_TIMEOUT_MS,
       })
     }
+    // Cancels go on through the faults too: a cancel whose answer was lost is part of the history.
+    const stopCancels = new AbortController()
+    const cancelling = cancelRandomly([server.origin], recorder, 100, stopCancels.signal)
     const producing = produce(
       {
         origins: [server.origin],
@@ -132,6 +135,8 @@ test(
       recorder,
     )
     const drained = await drain(pg.url, prefix, scale(300_000, 90_000))
+    stopCancels.abort()
+    await cancelling
     await workers.stopAll()
     probe.stop()
 
@@ -165,7 +170,10 @@ test(
           title: `Postgres restarted in immediate mode ${S.restarts}× under load (${S.jobs} jobs, down ${S.downMs / 1000} s each)`,
           faults: {
             'postgres immediate restart': S.restarts,
-            'retryable failure': recorder.of('fail').filter((f) => f.answer === 200).length,
+            'retryable failure': recorder.of('fail').filter((f) => f.answer === 200 && f.retryable).length,
+            'cancel of a pending or active job': recorder
+              .of('cancel')
+              .filter((c) => c.status === 'cancelled' || c.status === 'cancel_requested').length,
           },
           maxRecoveryMs: Math.max(...outages.map((o) => o.firstCompleteMs)),
           recovery: 'Postgres stopped → first complete accepted again (includes the time Postgres was down)',

@@ -85,7 +85,7 @@ test(
       figuresOf(
         {
           scenario: 's1-many-workers',
-          title: `${S.workers} workers × ${S.jobs} jobs, random claim batches (1–100), random failures and cancels`,
+          title: `${S.workers} workers × ${S.jobs.toLocaleString('en-US')} jobs, random claim batches (1–100), random failures and cancels`,
           faults: {
             'retryable failure': fails.filter((f) => f.retryable).length,
             'permanent failure': fails.filter((f) => !f.retryable).length,

@@ -80,7 +80,7 @@ test(
       figuresOf(
         {
           scenario: 's2-lease-overrun',
-          title: `Lease overrun: leases 1–3 s, a fifth of the handlers overrun (${S.jobs} jobs, ${S.workers} workers)`,
+          title: `Lease overrun: leases 1–3 s, a fifth of the handlers overrun (${S.jobs.toLocaleString('en-US')} jobs, ${S.workers} workers)`,
           faults: {
             'handler overran its lease': overruns.size,
             'retryable failure': recorder.of('fail').filter((f) => f.answer === 200).length,

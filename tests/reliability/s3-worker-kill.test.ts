@@ -121,7 +121,7 @@ test(
       figuresOf(
         {
           scenario: 's3-worker-kill',
-          title: `kill -9 of workers mid-job (${S.kills} kills, ${S.jobs} jobs, Worker class, lease ${LEASE_SEC} s)`,
+          title: `kill -9 of workers mid-job (${S.kills} kills, ${S.jobs.toLocaleString('en-US')} jobs, Worker class, lease ${LEASE_SEC} s)`,
           faults: {
             'worker kill -9': kills.length,
             'retryable failure': state.runs.filter((r) => r.status === 'failed').length,

@@ -122,7 +122,7 @@ test(
       figuresOf(
         {
           scenario: 's4-server-kill',
-          title: `Server kill -9 ×${S.kills} in ${S.killWindowMs / 1000} s under load, each restarted; then SIGTERM under load`,
+          title: `Server kill -9 ×${S.kills} in ${S.killWindowMs / 1000} s under load (${S.jobs.toLocaleString('en-US')} jobs), each restarted; then SIGTERM under load`,
           faults: {
             'server kill -9': kills.length,
             'server SIGTERM': 1,

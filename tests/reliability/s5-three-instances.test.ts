@@ -114,9 +114,8 @@ test(
       figuresOf(
         {
           scenario: 's5-three-instances',
-          title: `Three instances on one database: ${S.jobs} jobs, ${S.workers} workers, a schedule every ${PERIOD_MS / 1000} s`,
+          title: `Three instances on one database: ${S.jobs.toLocaleString('en-US')} jobs, ${S.workers} workers, a schedule every ${PERIOD_MS / 1000} s`,
           faults: {
-            'instances sharing the tables': servers.length,
             'retryable failure': recorder.of('fail').filter((f) => f.answer === 200 && f.retryable).length,
             cancel: recorder.of('cancel').filter((c) => c.answer === 200).length,
           },
@@ -125,6 +124,7 @@ test(
           durationMs: Date.now() - began,
           serverFivexx: servers.reduce((n, s) => n + s.fivexx, 0),
           extra: {
+            instances: servers.length,
             scheduleFires: fires.length,
             scheduleSlotsRepeated: repeated,
             scheduleSlotsMissed: missedSlots,

@@ -167,7 +167,7 @@ test(
       figuresOf(
         {
           scenario: 's6-postgres-restart',
-          title: `Postgres restarted in immediate mode ${S.restarts}× under load (${S.jobs} jobs, down ${S.downMs / 1000} s each)`,
+          title: `Postgres restarted in immediate mode ${S.restarts}× under load (${S.jobs.toLocaleString('en-US')} jobs, down ${S.downMs / 1000} s each)`,
           faults: {
             'postgres immediate restart': S.restarts,
             'retryable failure': recorder.of('fail').filter((f) => f.answer === 200 && f.retryable).length,

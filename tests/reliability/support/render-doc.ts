@@ -51,7 +51,7 @@ const lines: string[] = [
     ? `| Route fuzzer (scenario 7) | — | — | ${n(Number(fuzz.cases ?? 0))} cases tried | — | — | — | — | — | ${n(Number(fuzz.fivexx ?? 0))} | ${fuzz.durationMs ? secs(Number(fuzz.durationMs)) : '—'} |`
     : '| Route fuzzer (scenario 7) | **TO FILL (lead): cases tried from bench/results/reliability/fuzz.json** | | | | | | | | **TO FILL: 5xx** | |',
   '',
-  `Totals: ${n(runs.reduce((s, r) => s + r.jobs, 0))} jobs, ${n(runs.reduce((s, r) => s + Object.values(r.faults).reduce((a, b) => a + b, 0), 0))} faults injected, ${runs.reduce((s, r) => s + r.lost, 0)} lost, ${runs.reduce((s, r) => s + r.duplicated, 0)} duplicated, maximum recovery ${secs(Math.max(0, ...runs.map((r) => r.maxRecoveryMs ?? 0)))}.`,
+  `Totals: ${secs(runs.reduce((s, r) => s + r.durationMs, 0))} of scenarios, ${n(runs.reduce((s, r) => s + r.jobs, 0))} jobs, ${n(runs.reduce((s, r) => s + Object.values(r.faults).reduce((a, b) => a + b, 0), 0))} faults injected, ${runs.reduce((s, r) => s + r.lost, 0)} lost, ${runs.reduce((s, r) => s + r.duplicated, 0)} duplicated, maximum recovery ${secs(Math.max(0, ...runs.map((r) => r.maxRecoveryMs ?? 0)))}.`,
   '',
   '"Max recovery" is measured per scenario as its row says below; "5xx seen" counts answers in',
   'the 5xx range, as the clients saw them or the server logged them, whichever is more.',

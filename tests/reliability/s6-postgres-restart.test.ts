@@ -159,7 +159,13 @@ test(
     await server.stop()
     const slow = recorder.of('request')
     const hung = [
-      ...slow.filter((x) => x.ms >= CLIENT_TIMEOUT_MS * 0.9).map((x) => `${x.worker} ${x.path}: ${x.ms} ms`),
+      // Where in the outages it was sent: seconds after each stop.
+      ...slow
+        .filter((x) => x.ms >= CLIENT_TIMEOUT_MS * 0.9)
+        .map((x) => {
+          const since = outages.map((o) => ((x.t - x.ms - o.stopped) / 1000).toFixed(1))
+          return `${x.worker} ${x.path}: ${x.ms} ms, sent ${since.join(' / ')} s after the stops`
+        }),
       ...probe.hung,
     ]
 
@@ -188,8 +194,14 @@ test(
             jobsAfterLastRestart: after.size,
             terminalEventsMissedAfterRestartPerStream: missedAfter,
             terminalEventsMissedPerStream: missedAll,
+            eventsPerStream: streams.map((s) => s.events),
+            // A stalled stream: its last event long before the end, yet never ended.
+            lastEventSecondsAfterLastRestartPerStream: streams.map(
+              (s) => +((s.lastEventAt - lastStart) / 1000).toFixed(1),
+            ),
             jobsShownTerminalTwiceOnStreams: terminalTwice.length,
             hungRequests: hung.length,
+            hung,
             requestsSlowerThan5s: slow.length,
             slowestRequestMs: Math.max(0, ...slow.map((x) => x.ms)),
             slowRequests: slow.slice(0, 10).map((x) => ({ path: x.path, answer: x.answer, ms: x.ms, at: x.t })),

@@ -5,6 +5,7 @@ import type { Deps } from './deps'
 import { toErrorResponse } from './errors'
 import { eventRoutes } from './events/routes'
 import { assertStorable, readJsonBody } from './http/body'
+import { assertDecodableUrl } from './http/url'
 import { jobRoutes } from './jobs/routes'
 import { httpMetrics } from './metrics/http'
 import { metricsRoutes } from './metrics/routes'
@@ -47,13 +48,15 @@ export function buildApp(deps: Deps) {
     .use(requestLog(deps.log))
     .use(httpMetrics(deps.metrics))
     .use(bearerAuth(deps.config.apiTokens, deps.log))
+    .onRequest(({ request }) => assertDecodableUrl(request.url))
     .onParse(({ request }) => readJsonBody(request, deps.config.maxBodyBytes))
     .onTransform(({ query }) => assertStorable(query, 'query'))
     .onError(({ code, error, request, set }) => {
-      const { status, body } = toErrorResponse(error, code)
+      const { status, body, log } = toErrorResponse(error, code)
       // The answer is a Response, but request logs and metrics read the status from set.
       set.status = status
-      if (status >= 500) deps.log.error({ err: error, method: request.method, url: request.url }, 'request failed')
+      // The answer says little (no SQL text, no stack); the log keeps the detail.
+      if (log) deps.log[log]({ err: error, method: request.method, url: request.url }, 'request failed')
       return Response.json(body, { status })
     })
     .get('/ping', () => ({ message: `Foreman v${VERSION} is online!` }), {

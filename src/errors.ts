@@ -66,20 +66,31 @@ interface SchemaIssue {
   schema?: { anyOf?: { const?: unknown; type?: string }[] }
 }
 
-/** Postgres SQLSTATEs that mean "the client sent something we cannot store", not a server fault. */
+/**
+ * Postgres SQLSTATEs that mean "the client sent something we cannot store", not a
+ * server fault. The edge refuses all of these first (schemas, json-walk); this is
+ * the net for whatever gets past it. The answer never quotes Postgres' message,
+ * which can carry SQL text and values.
+ */
 const CLIENT_SQLSTATES: Record<string, string> = {
+  '22P02': 'is not valid for its type',
   '22P05': 'contains a character Postgres cannot store (such as \\u0000)',
   '22021': 'contains a byte sequence that is not valid UTF-8',
+  '22001': 'is too long',
   '22003': 'is out of range',
   '22008': 'is not a valid timestamp',
   '22007': 'is not a valid timestamp',
   '54000': 'is too long to index',
+  // stack depth limit exceeded: jsonb nested deeper than Postgres' parser recurses.
+  '54001': 'is nested too deeply',
 }
 
 /** What an error becomes on the wire. */
 export interface ErrorResponse {
   status: number
   body: { error: string } & Record<string, unknown>
+  /** How loudly to log it: a server fault, or a database refusal the edge should have caught. */
+  log?: 'error' | 'warn'
 }
 
 /**
@@ -99,9 +110,9 @@ export function toErrorResponse(error: unknown, code?: string | number): ErrorRe
   if (code === 'PARSE') return { status: 400, body: { error: 'body: is not valid JSON' } }
   const sqlState = (error as { code?: unknown } | null)?.code
   if (typeof sqlState === 'string' && sqlState in CLIENT_SQLSTATES) {
-    return { status: 400, body: { error: `a value ${CLIENT_SQLSTATES[sqlState]}` } }
+    return { status: 400, body: { error: `a value ${CLIENT_SQLSTATES[sqlState]}` }, log: 'warn' }
   }
-  return { status: 500, body: { error: 'internal server error' } }
+  return { status: 500, body: { error: 'internal server error' }, log: 'error' }
 }
 
 function validationBody(error: unknown): ErrorResponse['body'] {

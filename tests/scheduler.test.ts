@@ -203,6 +203,36 @@ describe('crash safety', () => {
     expect((await row(f, s.id)).last_job_id).toBe(jobs[0]!.id)
   })
 
+  test('a tick whose transaction rolls back at commit announces nothing and counts nothing', async () => {
+    const kind = uniqueKind('crash-commit')
+    const s = await create(f, { kind })
+    await makeDue(f, s.id)
+    // Fails the tick's COMMIT, after every fire in it has succeeded: a deferred
+    // trigger on the schedule update the fire makes.
+    const fn = f.sql(`${f.tables.prefix}fail_commit`)
+    await f.sql`create function ${fn}() returns trigger language plpgsql as $$
+      begin raise exception 'forced failure at commit'; end $$`
+    await f.sql`create constraint trigger ${fn} after update on ${f.sql(f.tables.schedules)}
+      deferrable initially deferred for each row execute function ${fn}()`
+    const fires = async () => (await f.deps.metrics.scheduleFires.get()).values.reduce((n, v) => n + v.value, 0)
+    const firesBefore = await fires()
+    const heard: HubEvent[] = []
+    const unsubscribe = f.deps.events.hub.subscribe((event) => heard.push(event))
+    try {
+      await expect(fireDueSchedules(f.deps)).rejects.toThrow('forced failure at commit')
+    } finally {
+      unsubscribe()
+      await f.sql`drop trigger ${fn} on ${f.sql(f.tables.schedules)}`
+      await f.sql`drop function ${fn}()`
+    }
+    expect(await jobsOf(f, kind)).toHaveLength(0)
+    expect(heard.flatMap((e) => (e.type === 'changes' ? e.changes : []))).toEqual([])
+    expect(await fires()).toBe(firesBefore)
+    // The schedule is still due: the next tick fires it, and announces that.
+    await fireDueSchedules(f.deps)
+    expect(await jobsOf(f, kind)).toHaveLength(1)
+  })
+
   test('repeating a fire whose key already exists creates no second job, and still advances', async () => {
     const kind = uniqueKind('crash-repeat')
     const s = await create(f, { kind })

@@ -59,6 +59,8 @@ export class Worker {
   /** Slots promised to claims still in flight (the loop's, or a completion's handoff). */
   private reserved = 0
   private slots = 1
+  /** stop()'s grace has run out: a job handed over from now on is given up at once. */
+  private givingUp = false
 
   constructor(
     private readonly client: ForemanClient,
@@ -84,6 +86,7 @@ export class Worker {
     if (this.running) return this
     if (this.handlers.size === 0) throw new Error('register a handler with worker.handle(kind, fn) before start()')
     this.running = true
+    this.givingUp = false
     this.claims = new AbortController()
     const slots = Math.max(1, this.options.concurrency ?? 1)
     this.slots = slots
@@ -99,15 +102,17 @@ export class Worker {
   async stop(graceMs = this.options.graceMs ?? 10_000): Promise<void> {
     if (!this.running) return
     this.running = false
-    // A claim aborted at the instant the server grants it leaves that job to the reaper.
+    // The server claims nothing for an aborted long poll, and gives back at once a
+    // job it claimed as the request went; a claim answered before the abort is run.
     this.claims.abort()
-    // Each loop ends once its job does (a claim granted just as we stopped included).
+    // Each loop ends once every job it started has (those a hand-off in flight brings included).
     const drained = Promise.all(this.loops).then(() => 'drained' as const)
     let timer: ReturnType<typeof setTimeout> | undefined
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), graceMs)
     })
     if ((await Promise.race([drained, late])) === 'late') {
+      this.givingUp = true
       await Promise.all([...this.active].map((a) => a.giveUp()))
     }
     clearTimeout(timer)
@@ -142,7 +147,8 @@ export class Worker {
         this.reserved -= free
       }
     }
-    await Promise.all(this.started)
+    // A completion sent before stop() may still hand over jobs: wait for those too.
+    while (this.started.size > 0) await Promise.all(this.started)
   }
 
   /** Slots neither running a job nor promised to a claim in flight. */
@@ -213,7 +219,8 @@ export class Worker {
     const execution = new JobExecution(job, run, this.handlers.get(job.kind)!, this.host)
     this.active.add(execution)
     try {
-      await execution.perform(release)
+      if (this.givingUp) await execution.giveUp()
+      else await execution.perform(release)
     } finally {
       this.active.delete(execution)
     }

@@ -1,10 +1,11 @@
 import { InvalidInput, PayloadTooLarge } from '../errors'
+import { findUnstorable } from './json-walk'
 
 /**
  * Reads a request body as JSON whatever its Content-Type: the seed's curl calls
  * send JSON with `-d` and no header, which curl labels form-urlencoded. Enforces
  * the body limit while reading (a chunked body has no Content-Length to trust)
- * and rejects NUL characters, which Postgres cannot store in text or jsonb.
+ * and refuses what Postgres cannot store (see json-walk) before any query runs.
  */
 export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
   const declared = Number(request.headers.get('content-length'))
@@ -13,23 +14,29 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
   if (text.trim() === '') return {}
   let body: unknown
   try {
+    // JSON.parse is iterative in JSC: a million levels parse; the walk below refuses them.
     body = JSON.parse(text)
   } catch {
     throw new InvalidInput('body', 'is not valid JSON')
   }
-  // JSON can only carry U+0000 escaped (a raw control character does not parse),
-  // so a text without the escape needs no walk: the walk was a per-request cost.
-  if (text.includes('\\u0000')) assertStorable(body, 'body')
+  // Only a \u escape can carry U+0000 or a lone surrogate into parsed JSON, so
+  // without one the walk measures depth alone and skips every string.
+  assertStorableJson(body, 'body', text.includes('\\u'))
   return body
 }
 
 /**
- * Rejects U+0000 anywhere in a parsed body or query (Postgres cannot store it in
- * text or jsonb), naming the field, before it can become a database error.
+ * Refuses nesting deeper than MAX_JSON_DEPTH, U+0000 and lone surrogates anywhere
+ * in a parsed body or query, with a 400 naming the field, before they can become
+ * a database error. `whole` names the value itself (`body`, `query`).
  */
 export function assertStorable(value: unknown, whole: string): void {
-  const nulAt = findNul(value, '')
-  if (nulAt !== null) throw new InvalidInput(nulAt || whole, 'must not contain \\u0000 (Postgres cannot store it)')
+  assertStorableJson(value, whole, true)
+}
+
+function assertStorableJson(value: unknown, whole: string, checkStrings: boolean): void {
+  const problem = findUnstorable(value, checkStrings)
+  if (problem) throw new InvalidInput(problem.field || whole, problem.reason)
 }
 
 async function readText(request: Request, maxBytes: number): Promise<string> {
@@ -46,25 +53,4 @@ async function readText(request: Request, maxBytes: number): Promise<string> {
     chunks.push(chunk)
   }
   return new TextDecoder().decode(Buffer.concat(chunks))
-}
-
-/** The dotted path of the first string (or key) holding U+0000, or null. */
-function findNul(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : null
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const hit = findNul(value[i], path ? `${path}.${i}` : String(i))
-      if (hit !== null) return hit
-    }
-    return null
-  }
-  if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      const here = path ? `${path}.${key}` : key
-      if (key.includes('\u0000')) return here
-      const hit = findNul(item, here)
-      if (hit !== null) return hit
-    }
-  }
-  return null
 }

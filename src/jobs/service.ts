@@ -1,7 +1,7 @@
 /** The rules of the producer side: enqueue, read, list, cancel. */
+import { afterCommit, type Effects } from '../after-commit'
 import type { Deps } from '../deps'
 import { Conflict, NotFound } from '../errors'
-import { changeOf } from '../events/hub'
 import { pageSize } from '../http/schema'
 import { newJobId } from '../ids'
 import { recordEnqueued, recordJobTerminal } from '../metrics/record'
@@ -27,17 +27,28 @@ const MAX_INSERT_ATTEMPTS = 5
  * at the statement alone, 16 callers: 6,000–7,300 → 4,500–5,100 rows/s), as the
  * jsonb expansion, window and union have no work to amortise over one row.
  */
-export async function enqueueJob({ sql, tables, events, metrics }: Deps, body: EnqueueBody): Promise<Enqueued> {
+export async function enqueueJob(deps: Deps, body: EnqueueBody): Promise<Enqueued> {
+  const { sql, tables } = deps
   const insert = insertOf(body)
   // The only way to come back empty is losing a race to a concurrent insert of the
   // same key that committed after our snapshot; the next attempt sees its row.
   for (let attempt = 0; attempt < MAX_INSERT_ATTEMPTS; attempt++) {
-    const outcome = await jobInsert(sql, tables, insert)
-    if (outcome?.created) events.hub.publish([changeOf(outcome.job)])
-    if (outcome) recordEnqueued(metrics, outcome.job, outcome.created)
+    const outcome = await afterCommit(deps, async (effects) => {
+      const outcome = await jobInsert(sql, tables, insert)
+      if (outcome) enqueueEffects(effects, [outcome])
+      return outcome
+    })
     if (outcome) return outcome
   }
   throw new Error(`enqueue of ${insert.kind}/${insert.idempotencyKey} found neither a new nor an existing job`)
+}
+
+/** An enqueue's effects: new jobs announced, every answer counted (created or deduped). */
+function enqueueEffects(effects: Effects, answers: Enqueued[]): void {
+  effects.announce(answers.filter((a) => a.created).map((a) => a.job))
+  effects.count((m) => {
+    for (const a of answers) recordEnqueued(m, a.job, a.created)
+  })
 }
 
 /**
@@ -47,20 +58,20 @@ export async function enqueueJob({ sql, tables, events, metrics }: Deps, body: E
  * concurrent insert are re-sent alone (see jobInsertMany); the rest are not
  * written twice.
  */
-export async function enqueueJobs(
-  { sql, tables, events, metrics }: Deps,
-  bodies: EnqueueBatchItem[],
-): Promise<Enqueued[]> {
+export async function enqueueJobs(deps: Deps, bodies: EnqueueBatchItem[]): Promise<Enqueued[]> {
+  const { sql, tables } = deps
   const answers: (Enqueued | undefined)[] = new Array(bodies.length)
   let unresolved: JobInsertItem[] = bodies.map((body, ord) => ({ ord, ...insertOf(body) }))
   for (let attempt = 0; attempt < MAX_INSERT_ATTEMPTS && unresolved.length > 0; attempt++) {
-    for (const { ord, created, job } of await jobInsertMany(sql, tables, unresolved)) answers[ord] = { created, job }
+    // Each statement commits on its own, so each one's jobs are announced as it does.
+    await afterCommit(deps, async (effects) => {
+      const rows = await jobInsertMany(sql, tables, unresolved)
+      for (const { ord, created, job } of rows) answers[ord] = { created, job }
+      enqueueEffects(effects, rows)
+    })
     unresolved = unresolved.filter((item) => answers[item.ord] === undefined)
   }
   const resolved = answers.filter((a): a is Enqueued => a !== undefined)
-  // Announce (in one publish) and count whatever was stored, even if a key is left unresolved.
-  events.hub.publish(resolved.filter((a) => a.created).map((a) => changeOf(a.job)))
-  for (const a of resolved) recordEnqueued(metrics, a.job, a.created)
   if (unresolved.length > 0) {
     const [first] = unresolved
     throw new Error(`batch enqueue of ${first?.kind}/${first?.idempotencyKey} found neither a new nor an existing job`)
@@ -103,14 +114,16 @@ export function listJobs({ sql, tables }: Deps, query: JobListQuery): Promise<Jo
 }
 
 /** Cancels a job (see jobCancel for the rules); 404 when unknown. */
-export async function cancelJob({ sql, tables, events, metrics }: Deps, id: string): Promise<Job> {
-  const row = await jobCancel(sql, tables, id)
-  if (!row) throw new NotFound(`job ${id} not found`)
-  const { prior_status, ...job } = row
-  // Only the call that moved a pending job to cancelled counts it as terminal.
-  if (prior_status === 'pending') recordJobTerminal(metrics, job)
-  events.hub.publish([changeOf(job)])
-  return job
+export function cancelJob(deps: Deps, id: string): Promise<Job> {
+  return afterCommit(deps, async (effects) => {
+    const row = await jobCancel(deps.sql, deps.tables, id)
+    if (!row) throw new NotFound(`job ${id} not found`)
+    const { prior_status, ...job } = row
+    // Only the call that moved a pending job to cancelled counts it as terminal.
+    if (prior_status === 'pending') effects.count((m) => recordJobTerminal(m, job))
+    effects.announce([job])
+    return job
+  })
 }
 
 /** Every attempt at a job, oldest first; 404 when the job is unknown. */

@@ -12,10 +12,20 @@ import type { Deps } from '../deps'
 const DATABASE_CHECK_MS = 2000
 
 const Ready = t.Object({ status: t.Literal('ready') })
-const NotReady = t.Object({ status: t.Literal('not ready'), error: t.String() })
+const NotReadyBody = t.Object({
+  status: t.Literal('not ready'),
+  error: t.String({ description: 'shutting down, database unreachable or migrations pending' }),
+})
 
-/** Why this instance is not ready, or null when it is. */
-export async function notReadyReason(deps: Deps): Promise<string | null> {
+/** What a 503 says: which check failed, never where (host, port, role) or which files. */
+export type NotReady = 'shutting down' | 'database unreachable' | 'migrations pending'
+
+/**
+ * Why this instance is not ready, or null when it is. readyz is open even under
+ * bearer auth, so its answer names only the failed check; the detail (the driver's
+ * message, with host and port, or the pending files) goes to `log`.
+ */
+export async function notReadyReason(deps: Deps): Promise<NotReady | null> {
   if (deps.events.closing.aborted) return 'shutting down'
   let timer: ReturnType<typeof setTimeout> | undefined
   const timeout = new Promise<'timeout'>((resolve) => {
@@ -23,11 +33,18 @@ export async function notReadyReason(deps: Deps): Promise<string | null> {
   })
   try {
     const pending = await Promise.race([pendingMigrations(deps.sql, deps.tables), timeout])
-    if (pending === 'timeout') return `database did not answer within ${DATABASE_CHECK_MS} ms`
-    if (pending.length > 0) return `migrations not applied: ${pending.join(', ')}`
+    if (pending === 'timeout') {
+      deps.log.warn({ timeout_ms: DATABASE_CHECK_MS }, 'not ready: the database did not answer in time')
+      return 'database unreachable'
+    }
+    if (pending.length > 0) {
+      deps.log.warn({ pending }, 'not ready: migrations pending')
+      return 'migrations pending'
+    }
     return null
   } catch (err) {
-    return `database unreachable: ${(err as Error).message}`
+    deps.log.warn({ err }, 'not ready: database unreachable')
+    return 'database unreachable'
   } finally {
     clearTimeout(timer)
   }
@@ -49,11 +66,12 @@ export const healthRoutes = (deps: Deps) =>
         return { status: 'not ready' as const, error: reason }
       },
       {
-        response: { 200: Ready, 503: NotReady },
+        response: { 200: Ready, 503: NotReadyBody },
         detail: {
           tags: ['operations'],
           summary: 'Readiness: database reachable, migrations applied, not draining',
-          description: '503 with the reason otherwise; it turns 503 as soon as a shutdown begins.',
+          description:
+            '503 naming the failed check otherwise (details go to the log); it turns 503 as soon as a shutdown begins.',
         },
       },
     )

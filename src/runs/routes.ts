@@ -3,6 +3,7 @@ import { Elysia, t } from 'elysia'
 import type { Deps } from '../deps'
 import { ErrorBody, Unchecked } from '../http/schema'
 import { Job, JobId, Run, RunId } from '../jobs/model'
+import { claimJobsWaiting, claimJobWaiting } from './claiming'
 import {
   ClaimBody,
   Claimed,
@@ -17,7 +18,7 @@ import {
   RunListQuery,
   type RunTarget,
 } from './model'
-import { claimJobsWaiting, claimJobWaiting, complete, completeMany, fail, getRun, heartbeat, listRuns } from './service'
+import { complete, completeMany, fail, getRun, heartbeat, listRuns } from './service'
 
 const tags = ['workers']
 const refused = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody }
@@ -105,7 +106,7 @@ export const runRoutes = (deps: Deps) => {
         description: `Like claim, but takes up to \`max_jobs\` (1–${MAX_BATCH}) eligible jobs in one statement, best first, and answers them as an array of {job, run} (empty when nothing is claimable). With \`wait_seconds\` it waits until at least one job is claimable, then answers what it took, or [] at the deadline.`,
       },
     })
-    .post('/runs/complete', ({ body }) => completeMany(deps, body), {
+    .post('/runs/complete', ({ body, request }) => completeMany(deps, body, request.signal), {
       body: CompleteManyBody,
       response: { 200: Unchecked(CompleteManyResult), 400: ErrorBody, 413: ErrorBody },
       detail: {

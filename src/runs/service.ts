@@ -1,16 +1,12 @@
-/** The rules of the worker side: claim, heartbeat, complete, fail, and run reads. */
+/** The rules of the worker side on held runs: heartbeat, complete (with the hand-off), fail, and run reads. */
+import { afterCommit, type Effects } from '../after-commit'
 import type { Deps } from '../deps'
 import { InvalidInput, NotFound, NotOwned } from '../errors'
-import { changeOf } from '../events/hub'
-import { until } from '../events/service'
 import { pageSize } from '../http/schema'
-import { newRunId } from '../ids'
 import type { Job, Run } from '../jobs/model'
-import { jobNextDueIn } from '../jobs/sql'
-import { recordClaimed, recordJobTerminal, recordRunEnded } from '../metrics/record'
+import { recordJobTerminal, recordRunEnded } from '../metrics/record'
+import { claimParams, handOver } from './claiming'
 import type {
-  ClaimBody,
-  Claimed,
   CompleteBody,
   CompleteManyBody,
   CompleteManyResult,
@@ -20,166 +16,90 @@ import type {
   RunListQuery,
   RunTarget,
 } from './model'
-import { type ClaimParams, runClaim } from './sql/claim'
 import { runCompleteMany, runCompleteManyAndClaim } from './sql/complete-many'
 import { type RunEnded, runComplete, runFail, runHeartbeat, type TargetSeen } from './sql/held'
 import { runGet, runList } from './sql/reads'
 
-/**
- * Claims up to `count` eligible jobs for a worker now (best first, possibly none);
- * announces and counts each.
- */
-export async function claimJobs(deps: Deps, body: ClaimBody, count: number): Promise<Claimed[]> {
-  const claimed = await runClaim(deps.sql, deps.tables, claimParams(deps, body, body.worker_id, count))
-  if (claimed.length > 0) announceClaimed(deps, claimed)
-  return claimed
-}
-
-/** What a claim of `count` jobs for `workerId` sends: the request's filters, the default lease, fresh run ids. */
-function claimParams(
-  { config }: Deps,
-  claim: Pick<ClaimBody, 'kinds' | 'queues' | 'lease_seconds'>,
-  workerId: string,
-  count: number,
-): ClaimParams {
-  return {
-    kinds: claim.kinds,
-    queues: claim.queues,
-    workerId,
-    leaseSec: claim.lease_seconds ?? config.defaultLeaseSec,
-    runIds: Array.from({ length: count }, () => newRunId()),
-  }
-}
-
-/** Announces and counts jobs a statement just claimed. */
-function announceClaimed({ events, metrics }: Pick<Deps, 'events' | 'metrics'>, claimed: Claimed[]): void {
-  events.hub.publish(claimed.map((c) => changeOf(c.job)))
-  for (const c of claimed) recordClaimed(metrics, c.job, c.run)
-}
-
-/** Claims the best eligible job for a worker now, or null when nothing is claimable. */
-export async function claimJob(deps: Deps, body: ClaimBody): Promise<Claimed | null> {
-  const [claimed] = await claimJobs(deps, body, 1)
-  return claimed ?? null
-}
-
-/**
- * Claims, and with `wait_seconds` waits for work when there is none: woken by a
- * hint that a job of these kinds became pending, or when the earliest not-yet-due
- * job (a scheduled job, a retry in backoff) comes due. Null at the deadline or
- * when the client goes away.
- */
-export async function claimJobWaiting(
-  deps: Deps,
-  body: ClaimBody,
-  clientSignal?: AbortSignal,
-): Promise<Claimed | null> {
-  const [claimed] = await claimJobsWaiting(deps, body, 1, clientSignal)
-  return claimed ?? null
-}
-
-/**
- * Claims up to `count` jobs like claimJobs; with `wait_seconds`, when none is
- * claimable, waits as claimJobWaiting does and answers whatever the first
- * successful attempt took. Empty at the deadline or when the client goes away.
- */
-export async function claimJobsWaiting(
-  deps: Deps,
-  body: ClaimBody,
-  count: number,
-  clientSignal?: AbortSignal,
-): Promise<Claimed[]> {
-  const waitMs = (body.wait_seconds ?? 0) * 1000
-  if (waitMs <= 0) return claimJobs(deps, body, count)
-  const signal = until(deps, clientSignal)
-  const deadline = performance.now() + waitMs
-  // Join the line before the first attempt: a hint during the attempt is not lost.
-  const waiter = deps.events.waiters.register(body.kinds, body.queues)
-  try {
-    for (let attempt = 0; ; attempt++) {
-      const claimed = await claimJobs(deps, body, count)
-      const [first] = claimed
-      if (first) {
-        if (attempt > 0) deps.events.waiters.claimedOne(first.job)
-        return claimed
-      }
-      const left = deadline - performance.now()
-      if (left <= 0 || signal.aborted) return []
-      const dueInMs = await jobNextDueIn(deps.sql, deps.tables, body.kinds, body.queues)
-      await waiter.next(dueInMs === null ? left : Math.min(left, dueInMs), signal)
-    }
-  } finally {
-    waiter.release()
-  }
-}
-
 /** Extends the lease and records progress; answers the run and cancel_requested. */
-export async function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBody): Promise<HeartbeatResult> {
-  const row = await runHeartbeat(deps.sql, deps.tables, target, {
-    workerId: body.worker_id,
-    leaseSec: body.lease_seconds ?? deps.config.defaultLeaseSec,
-    progressCurrent: body.progress_current,
-    progressTotal: body.progress_total,
-    progressMessage: body.progress_message,
+export function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBody): Promise<HeartbeatResult> {
+  return afterCommit(deps, async (effects) => {
+    const row = await runHeartbeat(deps.sql, deps.tables, target, {
+      workerId: body.worker_id,
+      leaseSec: body.lease_seconds ?? deps.config.defaultLeaseSec,
+      progressCurrent: body.progress_current,
+      progressTotal: body.progress_total,
+      progressMessage: body.progress_message,
+    })
+    const { job_kind, job_queue, ...run } = acted(row, target, body.worker_id)
+    if (run.job_id && job_kind !== undefined && job_queue !== undefined) {
+      effects.announce([{ id: run.job_id, status: 'active', kind: job_kind, queue: job_queue }])
+      effects.count((m) => m.heartbeats.inc({ kind: job_kind }))
+    }
+    return run as HeartbeatResult
   })
-  const { job_kind, job_queue, ...run } = acted(row, target, body.worker_id)
-  if (run.job_id && job_kind !== undefined && job_queue !== undefined) {
-    deps.events.hub.publish([{ id: run.job_id, status: 'active', kind: job_kind, queue: job_queue }])
-    deps.metrics.heartbeats.inc({ kind: job_kind })
-  }
-  return run as HeartbeatResult
 }
 
 /** Completes the held run; answers the job, now succeeded. */
-export async function complete(deps: Deps, target: RunTarget, body: CompleteBody): Promise<Job> {
-  const row = await runComplete(deps.sql, deps.tables, target, { workerId: body.worker_id, result: body.result })
-  return ended(deps, acted(row, target, body.worker_id), 'succeeded')
+export function complete(deps: Deps, target: RunTarget, body: CompleteBody): Promise<Job> {
+  return afterCommit(deps, async (effects) => {
+    const row = await runComplete(deps.sql, deps.tables, target, { workerId: body.worker_id, result: body.result })
+    return ended(effects, acted(row, target, body.worker_id), 'succeeded')
+  })
 }
 
 /**
  * Completes several held runs in one statement; answers each run's outcome in
  * input order (200 with the job, or 404/409 with the reason, as complete would).
  */
-export async function completeMany(deps: Deps, body: CompleteManyBody): Promise<CompleteManyResult> {
+export async function completeMany(
+  deps: Deps,
+  body: CompleteManyBody,
+  clientSignal?: AbortSignal,
+): Promise<CompleteManyResult> {
   const ids = body.runs.map((r) => r.run_id)
   const repeated = ids.find((id, i) => ids.indexOf(id) !== i)
   if (repeated) throw new InvalidInput('runs', `run ${repeated} is listed more than once`)
   const completing = { workerId: body.worker_id, runs: body.runs }
   const claim = body.claim && body.claim.max_jobs > 0 ? body.claim : undefined
-  const { completed: rows, claimed } = claim
-    ? await runCompleteManyAndClaim(
-        deps.sql,
-        deps.tables,
-        completing,
-        claimParams(deps, claim, body.worker_id, claim.max_jobs),
-      )
-    : { completed: await runCompleteMany(deps.sql, deps.tables, completing), claimed: [] }
-  if (claimed.length > 0) announceClaimed(deps, claimed)
-  const results = rows.map(({ input_run_id, ...row }) => {
-    const target = { runId: input_run_id }
-    const refused = refusal(row.target_run_id ? row : null, target, body.worker_id)
-    if (refused) return { run_id: input_run_id, status: refused.status as 404 | 409, error: refused.message }
-    return {
-      run_id: input_run_id,
-      status: 200 as const,
-      job: ended(deps, acted(row, target, body.worker_id), 'succeeded'),
-    }
+  return afterCommit(deps, async (effects) => {
+    const { completed: rows, claimed } = claim
+      ? await runCompleteManyAndClaim(
+          deps.sql,
+          deps.tables,
+          completing,
+          claimParams(deps, claim, body.worker_id, claim.max_jobs),
+        )
+      : { completed: await runCompleteMany(deps.sql, deps.tables, completing), claimed: [] }
+    // The completions stand either way; the jobs it claimed go back if the client has gone.
+    const handed = await handOver(deps, effects, claimed, body.worker_id, clientSignal)
+    const results = rows.map(({ input_run_id, ...row }) => {
+      const target = { runId: input_run_id }
+      const refused = refusal(row.target_run_id ? row : null, target, body.worker_id)
+      if (refused) return { run_id: input_run_id, status: refused.status as 404 | 409, error: refused.message }
+      return {
+        run_id: input_run_id,
+        status: 200 as const,
+        job: ended(effects, acted(row, target, body.worker_id), 'succeeded'),
+      }
+    })
+    return body.claim ? { results, claimed: handed } : { results }
   })
-  return body.claim ? { results, claimed } : { results }
 }
 
 /** Fails the held run; answers the job as the retry rules left it. */
-export async function fail(deps: Deps, target: RunTarget, body: FailBody): Promise<Job> {
-  const row = await runFail(deps.sql, deps.tables, target, {
-    workerId: body.worker_id,
-    error: body.error ?? null,
-    retryable: body.retryable ?? false,
-    // Omitted means the documented default: some clients drop zero values, so only
-    // an explicit number (0 included) overrides the exponential backoff.
-    backoffSec: body.backoff_seconds ?? null,
-    result: body.result,
+export function fail(deps: Deps, target: RunTarget, body: FailBody): Promise<Job> {
+  return afterCommit(deps, async (effects) => {
+    const row = await runFail(deps.sql, deps.tables, target, {
+      workerId: body.worker_id,
+      error: body.error ?? null,
+      retryable: body.retryable ?? false,
+      // Omitted means the documented default: some clients drop zero values, so only
+      // an explicit number (0 included) overrides the exponential backoff.
+      backoffSec: body.backoff_seconds ?? null,
+      result: body.result,
+    })
+    return ended(effects, acted(row, target, body.worker_id), 'failed')
   })
-  return ended(deps, acted(row, target, body.worker_id), 'failed')
 }
 
 /** One run; 404 when unknown. */
@@ -239,19 +159,21 @@ function refusal(
   return new NotOwned(`${what}: run is no longer running`)
 }
 
-/** Announces and counts a run that complete or fail just ended; answers the job without the run's times. */
-function ended(deps: Deps, row: Partial<Job> & RunEnded, runStatus: 'succeeded' | 'failed'): Job {
+/** The effects of a run that complete or fail just ended (job announced, run and job counted); answers the job without the run's times. */
+function ended(effects: Effects, row: Partial<Job> & RunEnded, runStatus: 'succeeded' | 'failed'): Job {
   const { run_started_at, run_finished_at, ...rest } = row
   const job = rest as Job
-  deps.events.hub.publish([changeOf(job)])
-  if (run_started_at) {
-    recordRunEnded(deps.metrics, {
-      kind: job.kind,
-      status: runStatus,
-      started_at: run_started_at,
-      finished_at: run_finished_at ?? null,
-    })
-  }
-  recordJobTerminal(deps.metrics, job)
+  effects.announce([job])
+  effects.count((m) => {
+    if (run_started_at) {
+      recordRunEnded(m, {
+        kind: job.kind,
+        status: runStatus,
+        started_at: run_started_at,
+        finished_at: run_finished_at ?? null,
+      })
+    }
+    recordJobTerminal(m, job)
+  })
   return job
 }

@@ -50,6 +50,15 @@ export class ClaimWaiters {
     this.wakeOne(job)
   }
 
+  /**
+   * A waiter left its line without claiming (its client went) after a wake that
+   * may have been a hint: one other waiter per kind tries instead, so the hint
+   * is not lost with it.
+   */
+  passOn(kinds: string[]): void {
+    for (const kind of kinds) this.wakeOne({ kind, queue: null })
+  }
+
   /** How many claimers are in line (for tests and metrics). */
   stats(): { waiting: number; sleeping: number } {
     return { waiting: this.line.length, sleeping: this.line.filter((e) => e.wake !== null).length }

@@ -1,8 +1,8 @@
 /** The rules of schedules: create, read, replace, delete, fire now, and the timed fire. */
+import { afterCommit, type Effects } from '../after-commit'
 import type { Queryable } from '../db/client'
 import type { Deps } from '../deps'
 import { NotFound } from '../errors'
-import { changeOf } from '../events/hub'
 import { pageSize } from '../http/schema'
 import { newJobId, newScheduleId } from '../ids'
 import type { Job } from '../jobs/model'
@@ -103,21 +103,24 @@ export async function enqueueFromSchedule(
 }
 
 /** Fires a schedule now (POST /schedules/:id/fire): one job, next_fire_at untouched. Answers the job. */
-export async function fireSchedule(deps: Deps, id: string): Promise<Job> {
-  const fired = await deps.sql.begin(async (tx) => {
-    const schedule = await scheduleGet(tx, deps.tables, id, true)
-    if (!schedule) throw new NotFound(`schedule ${id} not found`)
-    const enqueued = await enqueueFromSchedule(tx, deps, schedule, null)
-    await scheduleRecordFire(tx, deps.tables, id, enqueued.job.id)
-    return enqueued
-  })
-  deps.events.hub.publish([changeOf(fired.job)])
-  recordFired(deps, fired, 'manual')
-  return fired.job
+export function fireSchedule(deps: Deps, id: string): Promise<Job> {
+  return afterCommit(deps, (effects) =>
+    deps.sql.begin(async (tx) => {
+      const schedule = await scheduleGet(tx, deps.tables, id, true)
+      if (!schedule) throw new NotFound(`schedule ${id} not found`)
+      const enqueued = await enqueueFromSchedule(tx, deps, schedule, null)
+      await scheduleRecordFire(tx, deps.tables, id, enqueued.job.id)
+      fireEffects(effects, enqueued, 'manual')
+      return enqueued.job
+    }),
+  )
 }
 
-/** Counts a committed schedule fire and the enqueue it made. */
-export function recordFired(deps: Deps, fired: Enqueued, trigger: 'timed' | 'manual'): void {
-  deps.metrics.scheduleFires.inc({ kind: fired.job.kind, trigger })
-  recordEnqueued(deps.metrics, fired.job, fired.created)
+/** A schedule fire's effects (applied after commit): the new job announced, the fire and the enqueue counted. */
+export function fireEffects(effects: Effects, enqueued: Enqueued, trigger: 'timed' | 'manual'): void {
+  if (enqueued.created) effects.announce([enqueued.job])
+  effects.count((m) => {
+    m.scheduleFires.inc({ kind: enqueued.job.kind, trigger })
+    recordEnqueued(m, enqueued.job, enqueued.created)
+  })
 }

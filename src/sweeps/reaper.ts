@@ -1,3 +1,4 @@
+import { afterCommit } from '../after-commit'
 import type { Deps } from '../deps'
 import { recordJobTerminal, recordRunEnded } from '../metrics/record'
 import type { Metrics } from '../metrics/registry'
@@ -11,13 +12,17 @@ const BATCH = 500
  * one sweep never holds thousands of row locks. Idempotent: two instances sweeping
  * at once skip each other's locked rows.
  */
-export async function reapExpiredLeases({ sql, tables, events, metrics }: Deps): Promise<{ reaped: number }> {
+export async function reapExpiredLeases(deps: Deps): Promise<{ reaped: number }> {
+  const { sql, tables, metrics } = deps
   let reaped = 0
   try {
     for (;;) {
-      const { runs, jobs, ended } = await runAbandonExpired(sql, tables, BATCH)
-      events.hub.publish(jobs)
-      countReaped(metrics, ended)
+      const runs = await afterCommit(deps, async (effects) => {
+        const { runs, jobs, ended } = await runAbandonExpired(sql, tables, BATCH)
+        effects.announce(jobs)
+        effects.count((m) => countReaped(m, ended))
+        return runs
+      })
       reaped += runs
       if (runs < BATCH) break
     }
@@ -30,17 +35,17 @@ export async function reapExpiredLeases({ sql, tables, events, metrics }: Deps):
 }
 
 /** Counts one batch: the abandoned runs, and the jobs that ended with them (no attempts left, or cancelled). */
-function countReaped(metrics: Metrics, ended: AbandonedRun[]): void {
-  metrics.runsReaped.inc(ended.length)
+function countReaped(m: Metrics, ended: AbandonedRun[]): void {
+  m.runsReaped.inc(ended.length)
   for (const r of ended) {
-    recordRunEnded(metrics, {
+    recordRunEnded(m, {
       kind: r.run_kind,
       status: 'abandoned',
       started_at: r.run_started_at,
       finished_at: r.run_finished_at,
     })
     if (r.status && r.job_enqueued_at) {
-      recordJobTerminal(metrics, {
+      recordJobTerminal(m, {
         kind: r.run_kind,
         status: r.status,
         enqueued_at: r.job_enqueued_at,

@@ -1,3 +1,4 @@
+import { afterCommit } from '../after-commit'
 import type { Deps } from '../deps'
 import { jobDeleteExpired } from '../jobs/sql'
 import { type SweepLoop, startSweepLoop } from './loop'
@@ -5,13 +6,15 @@ import { type SweepLoop, startSweepLoop } from './loop'
 const BATCH = 1000
 
 /** Deletes terminal jobs (and their runs) completed more than `days` ago. */
-export async function pruneHistory({ sql, tables, events, metrics }: Deps, days: number): Promise<{ deleted: number }> {
+export async function pruneHistory(deps: Deps, days: number): Promise<{ deleted: number }> {
   let deleted = 0
   for (;;) {
-    const gone = await jobDeleteExpired(sql, tables, days, BATCH)
-    events.hub.publish(gone)
-    const n = gone.length
-    metrics.retentionDeleted.inc(n)
+    const n = await afterCommit(deps, async (effects) => {
+      const gone = await jobDeleteExpired(deps.sql, deps.tables, days, BATCH)
+      effects.announce(gone)
+      effects.count((m) => m.retentionDeleted.inc(gone.length))
+      return gone.length
+    })
     deleted += n
     if (n < BATCH) return { deleted }
   }

@@ -6,11 +6,10 @@
  * that advances next_fire_at past now: a crash undoes both, a repeat of the same
  * fire finds the key taken, and a long outage fires once rather than replaying.
  */
+import { afterCommit, type Effects } from '../after-commit'
 import type { Deps } from '../deps'
-import { changeOf } from '../events/hub'
-import type { Enqueued } from '../jobs/service'
 import { parseRecurrence } from '../schedules/recurrence'
-import { enqueueFromSchedule, recordFired } from '../schedules/service'
+import { enqueueFromSchedule, fireEffects } from '../schedules/service'
 import { scheduleDisable, scheduleRecordFire, scheduleTakeDue } from '../schedules/sql'
 import { type SweepLoop, startSweepLoop } from './loop'
 
@@ -25,8 +24,8 @@ export interface TickOutcome {
   ran: boolean
 }
 
-/** Fires up to BATCH due schedules in one transaction. */
-async function tickOnce(deps: Deps, fired: Enqueued[]): Promise<TickOutcome & { due: number }> {
+/** Fires up to BATCH due schedules in one transaction, gathering each fire's effects. */
+async function tickOnce(deps: Deps, effects: Effects): Promise<TickOutcome & { due: number }> {
   const { sql, tables, log } = deps
   return sql.begin(async (tx) => {
     const [lock] = await tx<{ locked: boolean; now: string }[]>`
@@ -59,7 +58,7 @@ async function tickOnce(deps: Deps, fired: Enqueued[]): Promise<TickOutcome & { 
           await scheduleRecordFire(sp, tables, schedule.id, enqueued.job.id, next)
           return enqueued
         })
-        fired.push(enqueued)
+        fireEffects(effects, enqueued, 'timed')
         outcome.fired++
       } catch (err) {
         log.error({ err, schedule: schedule.id }, 'schedule fire failed; it stays due for the next tick')
@@ -70,25 +69,21 @@ async function tickOnce(deps: Deps, fired: Enqueued[]): Promise<TickOutcome & { 
   })
 }
 
-/** One scheduler tick: fires every due schedule, then announces the jobs it enqueued. */
+/**
+ * One scheduler tick: fires every due schedule, a batch per transaction. Each
+ * batch's jobs are announced once it commits; a batch that rolls back announces
+ * nothing (its jobs never existed), and the error ends the tick.
+ */
 export async function fireDueSchedules(deps: Deps): Promise<TickOutcome> {
   const total: TickOutcome = { fired: 0, disabled: 0, failed: 0, ran: false }
-  const fired: Enqueued[] = []
-  try {
-    for (;;) {
-      const before = fired.length
-      const { due, ...outcome } = await tickOnce(deps, fired)
-      // Counted only once the tick's transaction has committed.
-      for (const one of fired.slice(before)) recordFired(deps, one, 'timed')
-      total.fired += outcome.fired
-      total.disabled += outcome.disabled
-      total.failed += outcome.failed
-      total.ran ||= outcome.ran
-      // Stop when the batch was not full, or every one of it failed (no progress).
-      if (due < BATCH || outcome.failed === due) return total
-    }
-  } finally {
-    deps.events.hub.publish(fired.map((one) => changeOf(one.job)))
+  for (;;) {
+    const { due, ...outcome } = await afterCommit(deps, (effects) => tickOnce(deps, effects))
+    total.fired += outcome.fired
+    total.disabled += outcome.disabled
+    total.failed += outcome.failed
+    total.ran ||= outcome.ran
+    // Stop when the batch was not full, or every one of it failed (no progress).
+    if (due < BATCH || outcome.failed === due) return total
   }
 }
 

@@ -12,6 +12,7 @@ import type { Deps } from '../../src/deps'
 import { createLiveEvents } from '../../src/events/live'
 import { createLogger } from '../../src/log'
 import { createMetrics } from '../../src/metrics/registry'
+import { listen } from '../../src/server'
 
 /** A JSON answer: status, parsed body (or null), headers. */
 export interface Answer<T = any> {
@@ -64,7 +65,7 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
   await events.start()
   const deps: Deps = { config, sql, tables, log, events, metrics: createMetrics() }
   const app = buildApp(deps)
-  const servers: ReturnType<typeof Bun.serve>[] = []
+  const servers: ReturnType<typeof listen>[] = []
   let closed = false
 
   const fixture: Fixture = {
@@ -83,7 +84,8 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
       return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers }
     },
     serve() {
-      const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: app.fetch })
+      // The production listener (body limits, idle timeout), on a free port.
+      const server = listen(app, { port: 0 })
       servers.push(server)
       return `http://127.0.0.1:${server.port}/foreman`
     },

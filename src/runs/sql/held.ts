@@ -132,6 +132,11 @@ export interface FailParams {
  * Marks the held run failed and decides the job's next status in the same
  * statement: cancelled if cancel was requested; pending after the backoff if
  * retryable with attempts left; failed otherwise.
+ *
+ * The decision reads the job row the update has locked, not the statement's
+ * snapshot: when the statement waited on a lock (a heartbeat holding the run, a
+ * cancel holding the job), Postgres re-reads only the row it updates, so a cancel
+ * committed during the wait is visible there and nowhere else.
  */
 export async function runFail(
   sql: Sql,
@@ -140,6 +145,7 @@ export async function runFail(
   p: FailParams,
 ): Promise<(TargetSeen & Partial<Job> & RunEnded) | null> {
   const result = p.result === undefined ? null : sql.json(p.result as never)
+  const retries = sql`(not j.cancel_requested and ${p.retryable} and j.attempt_count < j.max_attempts)`
   const [row] = await sql<(TargetSeen & Partial<Job> & RunEnded)[]>`
     with target as (${targetCte(sql, t, target)}),
     finished as (
@@ -148,26 +154,16 @@ export async function runFail(
         finished_at = now(), updated_at = ${nextStamp(sql, 'r.updated_at')}
       where ${heldRun(sql, p.workerId)}
       returning r.job_id, r.attempt, r.updated_at, r.started_at, r.finished_at
-    ), decided as (
-      select j.id, finished.updated_at as run_updated_at,
-        case
-          when j.cancel_requested then 'cancelled'
-          when ${p.retryable} and j.attempt_count < j.max_attempts then 'pending'
-          else 'failed'
-        end as next_status,
-        coalesce(
-          ${p.backoffSec}::float8,
-          least(3600, power(2, least(finished.attempt, 12)) * (0.8 + random() * 0.4))
-        ) as backoff
-      from ${sql(t.jobs)} j join finished on j.id = finished.job_id
     ), job as (
       update ${sql(t.jobs)} j set
-        status = d.next_status,
-        scheduled_at = case when d.next_status = 'pending'
-                            then now() + make_interval(secs => d.backoff) else j.scheduled_at end,
-        completed_at = case when d.next_status = 'pending' then null else now() end,
-        updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, d.run_updated_at)
-      from decided d where j.id = d.id
+        status = case when j.cancel_requested then 'cancelled' when ${retries} then 'pending' else 'failed' end,
+        scheduled_at = case when ${retries} then now() + make_interval(secs => coalesce(
+                         ${p.backoffSec}::float8,
+                         least(3600, power(2, least(f.attempt, 12)) * (0.8 + random() * 0.4))
+                       )) else j.scheduled_at end,
+        completed_at = case when ${retries} then null else now() end,
+        updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, f.updated_at)
+      from finished f where j.id = f.job_id
       returning j.*
     )
     select target.*, job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at

@@ -61,7 +61,11 @@ describe('fuzzing every route', () => {
           path: REPLAY_PATH,
         })
       }
+      const routesDone = performance.now()
       for (const raw of REPLAY_ROUTE ? [] : rawCases(FULL)) await runRawCase(target, fuzzer, raw)
+      console.log(
+        `fuzz phases: routes ${Math.round((routesDone - started) / 1000)} s, raw TCP ${Math.round((performance.now() - routesDone) / 1000)} s`,
+      )
       const summary = summarize(fuzzer, routes.length, (performance.now() - started) / 1000, target.errorLines)
       console.log(summary.text)
       if (FULL && !REPLAY_ROUTE) await writeResults(summary.results)

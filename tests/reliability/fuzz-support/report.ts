@@ -21,7 +21,15 @@ export interface FuzzResults {
   cases_per_route: Record<string, number>
   statuses: Record<string, number>
   /** The first few problems, one per (route, kind), for a reader of the file. */
-  examples: { kind: string; route: string; label: string; status: number; detail: string; replay: string }[]
+  examples: {
+    kind: string
+    route: string
+    label: string
+    status: number
+    detail: string
+    serverLog: string
+    replay: string
+  }[]
 }
 
 /** The figures, and a readable text with every kept violation and its replay line. */
@@ -40,7 +48,15 @@ export function summarize(
       seen.add(key)
       return true
     })
-    .map(({ kind, route, label, status, detail, replay }) => ({ kind, route, label, status, detail, replay }))
+    .map(({ kind, route, label, status, detail, serverLog, replay }) => ({
+      kind,
+      route,
+      label,
+      status,
+      detail,
+      serverLog,
+      replay,
+    }))
   const results: FuzzResults = {
     cases: t.cases,
     routes,
@@ -63,7 +79,7 @@ export function summarize(
     `  problems ${JSON.stringify(t.byKind)}`,
     ...t.violations.map(
       (v) =>
-        `  ✗ ${v.kind} ${v.route} [${v.label}] ${v.method} ${v.url}\n      body ${JSON.stringify(v.body)}\n      → ${v.detail}\n      replay: ${v.replay}`,
+        `  ✗ ${v.kind} ${v.route} [${v.label}] ${v.method} ${v.url}\n      body ${JSON.stringify(v.body)}\n      → ${v.detail}${v.serverLog ? `\n      server: ${v.serverLog}` : ''}\n      replay: ${v.replay}`,
     ),
   ]
   const errors = distinctErrors(serverErrors)
@@ -80,7 +96,9 @@ export function distinctErrors(lines: string[]): string[] {
       const entry = JSON.parse(line) as { msg?: string; url?: string; err?: { type?: string; message?: string } }
       if (!entry.err) continue // the request log's own line for a 5xx: the error line says more
       const path = entry.url ? new URL(entry.url).pathname.replace(/(job|run|sched)_[0-9A-Z]{26}/g, ':id') : ''
-      key = `${entry.msg ?? ''}: ${entry.err?.type ?? ''}: ${(entry.err?.message ?? '').slice(0, 200)} (${path})`
+      // Quoted values (timestamps, ids) vary per case; the message around them does not.
+      const message = (entry.err?.message ?? '').replace(/"[^"]*"/g, '"…"').slice(0, 200)
+      key = `${entry.msg ?? ''}: ${entry.err?.type ?? ''}: ${message} (${path})`
     } catch {}
     counts.set(key, (counts.get(key) ?? 0) + 1)
   }

@@ -8,6 +8,7 @@ import { caseArb, renderCase } from './cases'
 import type { Route } from './openapi'
 import { judge, type ViolationKind } from './oracle'
 import { Pool } from './pool'
+import { distinctErrors } from './report'
 import { type Outcome, send } from './send'
 import { digestTables, type Target } from './server'
 
@@ -23,6 +24,8 @@ export interface Violation {
   status: number
   /** `FOREMAN_FUZZ_SEED=… FOREMAN_FUZZ_ROUTE=… FOREMAN_FUZZ_PATH=…` replays this case. */
   replay: string
+  /** What the server logged at error level meanwhile (the 500's cause). */
+  serverLog: string
 }
 
 /** Counts for the report. */
@@ -44,6 +47,9 @@ export function routeSeed(seed: number, key: string): number {
   return h
 }
 
+/** Thrown by the property once a route's time is up. */
+class OutOfTime extends Error {}
+
 /** A fuzzing session over one target. */
 export class Fuzzer {
   readonly tally: Tally = {
@@ -64,6 +70,7 @@ export class Fuzzer {
   }
   private readonly pool: Pool
   private digest = ''
+  private logMark = 0
   private readonly origin: string
 
   constructor(
@@ -87,7 +94,9 @@ export class Fuzzer {
   async runRoute(route: Route, opts: { numRuns: number; timeLimitMs: number; path?: string }): Promise<void> {
     const seed = routeSeed(this.seed, route.key)
     let index = opts.path ? Number(opts.path.split(':')[0]) : 0
+    const deadline = performance.now() + opts.timeLimitMs
     const property = fc.asyncProperty(caseArb(route), async (c) => {
+      if (performance.now() > deadline) throw new OutOfTime()
       const path = String(index++)
       if (index % TOP_UP_EVERY === 0) await this.refill()
       const r = renderCase(route, c, this.origin, this.pool.resolve)
@@ -100,14 +109,21 @@ export class Fuzzer {
       // Never fail the property: every case runs and every problem is counted.
       return true
     })
+    // Not fc's interruptAfterTimeLimit: it races the running case and moves on while
+    // the request is still in flight, so two cases would overlap and a change in the
+    // tables could be blamed on the wrong one. Running out of time ends the run as a
+    // "failure" that is not shrunk (endOnFailure); every case before it ran in full.
     const details = await fc.check(property, {
       seed,
       numRuns: opts.path ? 1 : opts.numRuns,
       path: opts.path,
-      interruptAfterTimeLimit: opts.timeLimitMs,
-      markInterruptAsFailure: false,
+      endOnFailure: true,
     })
-    if (details.failed) throw new Error(`fuzzing ${route.key} stopped: ${String(details.errorInstance)}`)
+    if (details.failed && !(details.errorInstance instanceof OutOfTime)) {
+      throw new Error(
+        `fuzzing ${route.key} stopped at path ${details.counterexamplePath}: ${String(details.errorInstance)}`,
+      )
+    }
   }
 
   /**
@@ -120,7 +136,13 @@ export class Fuzzer {
     httpLayer = false,
   ): Promise<void> {
     const before = this.digest
-    if (outcome.hung) await Bun.sleep(1000) // let the server finish before the digest
+    // A hung request may still be running: wait until the server answers again, or the
+    // next cases would time out behind it and the digest would blame them for its writes.
+    if (outcome.hung) await this.waitUntilAnswering()
+    // The error line is written before the 500 is sent, but the pipe may lag a little.
+    if (outcome.hung || outcome.status >= 500) await Bun.sleep(50)
+    const serverLog = distinctErrors(this.target.errorLines.slice(this.logMark)).join('; ').slice(0, 500)
+    this.logMark = this.target.errorLines.length
     this.digest = await digestTables(this.target.sql, this.target.tables)
     this.count(c.route, outcome.hung ? 'hang' : outcome.failure ? 'no-answer' : String(outcome.status))
     const exited = this.target.exited()
@@ -140,10 +162,24 @@ export class Fuzzer {
           url: c.url.length > 300 ? `${c.url.slice(0, 300)}…(${c.url.length} chars)` : c.url,
           body: c.body.length > 300 ? `${c.body.slice(0, 300)}…(${c.body.length} chars)` : c.body,
           status: outcome.status,
+          serverLog,
         })
       }
     }
     if (exited !== null) throw new Error(`the server exited with code ${exited}`)
+  }
+
+  private async waitUntilAnswering(): Promise<void> {
+    const until = performance.now() + 120_000
+    while (performance.now() < until) {
+      const ok = await fetch(`${this.target.base}/ping`, { signal: AbortSignal.timeout(2000) }).then(
+        (r) => r.ok,
+        () => false,
+      )
+      if (ok) return
+      await Bun.sleep(500)
+    }
+    throw new Error('the server has not answered /ping for two minutes after a hang')
   }
 
   private count(route: string, status: string) {

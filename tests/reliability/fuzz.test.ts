@@ -12,16 +12,16 @@ import { loadRoutes, type Route } from './fuzz-support/openapi'
 import { rawCases, runRawCase } from './fuzz-support/raw-cases'
 import { summarize, writeResults } from './fuzz-support/report'
 import { Fuzzer } from './fuzz-support/runner'
-import { startTarget, type Target } from './fuzz-support/server'
+import { digestTables, startTarget, type Target } from './fuzz-support/server'
 
 const FULL = process.env.FOREMAN_FAULTS === 'full'
 const SEED = Number(process.env.FOREMAN_FUZZ_SEED ?? Date.now() % 2 ** 31)
 const REPLAY_ROUTE = process.env.FOREMAN_FUZZ_ROUTE
 const REPLAY_PATH = process.env.FOREMAN_FUZZ_PATH
 /** Full mode: time for the route fuzz, shared out evenly (the raw cases come on top). */
-const FULL_BUDGET_MS = Number(process.env.FOREMAN_FUZZ_BUDGET_SEC ?? 200) * 1000
+const FULL_BUDGET_MS = Number(process.env.FOREMAN_FUZZ_BUDGET_SEC ?? 150) * 1000
 /** Reduced mode: cases per route. */
-const REDUCED_RUNS = 12
+const REDUCED_RUNS = 30
 
 let target: Target
 let routes: Route[]
@@ -46,6 +46,14 @@ describe('fuzzing every route', () => {
     expect(keys).toContain('POST /foreman/jobs')
     expect(keys).toContain('PUT /foreman/schedules/{id}')
     expect(routes.length).toBeGreaterThanOrEqual(30)
+  })
+
+  test('the table digest sees a change a request makes', async () => {
+    const before = await digestTables(target.sql, target.tables)
+    const res = await fetch(`${target.base}/jobs`, { method: 'POST', body: '{"kind":"fuzz-digest-check"}' })
+    expect(res.status).toBe(201)
+    expect(await digestTables(target.sql, target.tables)).not.toBe(before)
+    await fuzzer.refill() // the fuzzer's own digest must include this write
   })
 
   test(

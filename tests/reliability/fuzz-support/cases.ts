@@ -5,7 +5,7 @@
  * handling of another.
  */
 import fc from 'fast-check'
-import { anyJson, idArb, validArb } from './gen-valid'
+import { anyJson, eventIdArb, idArb, validArb } from './gen-valid'
 import {
   applyTextOp,
   contentTypeArb,
@@ -41,6 +41,8 @@ export interface FuzzCase {
   contentType: string | null
   /** Chunk sizes when the body is streamed (Transfer-Encoding: chunked); null sends it whole. */
   chunks: number[] | null
+  /** A Last-Event-ID header (GET /events resumes from it; other routes must ignore it). */
+  lastEventId: string | null
 }
 
 /** A request ready to send. */
@@ -152,6 +154,7 @@ export function caseArb(route: Route): fc.Arbitrary<FuzzCase> {
         body: sendsBody ? bodyArb(route, bodyGood) : fc.constant<BodyPlan>({ kind: 'none' }),
         contentType: bodyGood ? fc.constant('application/json') : contentTypeArb,
         chunks: sendsBody ? chunks : fc.constant(null),
+        lastEventId: queryGood ? fc.constant(null) : fc.option(eventIdArb, { freq: 3 }),
       })
       .map((c): FuzzCase => ({ focus, ...c }))
   const hasPath = Object.keys(route.pathParams).length > 0
@@ -194,6 +197,7 @@ export function renderCase(route: Route, c: FuzzCase, origin: string, resolve: R
   const body = c.method === 'GET' || c.method === 'HEAD' ? { label: 'no body' } : renderBody(c.body, resolve)
   const headers: Record<string, string> = {}
   if (body.bytes && c.contentType !== null) headers['content-type'] = c.contentType
+  if (c.lastEventId !== null) headers['last-event-id'] = c.lastEventId
   const bodyText = body.bytes ? new TextDecoder().decode(body.bytes) : ''
   return {
     method: c.method,
@@ -201,7 +205,7 @@ export function renderCase(route: Route, c: FuzzCase, origin: string, resolve: R
     headers,
     body: body.bytes,
     chunks: body.bytes ? c.chunks : null,
-    label: `${c.focus}: ${body.label}${c.chunks && body.bytes ? ' (chunked)' : ''}`,
+    label: `${c.focus}: ${body.label}${c.chunks && body.bytes ? ' (chunked)' : ''}${c.lastEventId !== null ? ' +Last-Event-ID' : ''}`,
     bodyText,
   }
 }

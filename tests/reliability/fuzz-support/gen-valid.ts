@@ -93,6 +93,32 @@ const STAMPS = [
   '2026-01-01t00:00:00z',
 ]
 
+/**
+ * Event ids (`<version>/<job id>`, as GET /events sends them), timestamps, and
+ * near-misses: what `since` and Last-Event-ID may carry. Header-safe (no CR, LF, NUL).
+ */
+export const eventIdArb: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom(...STAMPS),
+  fc
+    .tuple(fc.date({ noInvalidDate: true }), fc.ulid())
+    .map(([d, u]) => `${d.toISOString().replace(/Z$/, '123Z')}/job_${u}`),
+  fc.constantFrom(
+    '',
+    '0',
+    '-1',
+    'abc',
+    '/',
+    '//',
+    '0000-01-01T00:00:00.000000Z/x',
+    '9999-12-31T23:59:59.999999Z/job_',
+    '2026-02-30T00:00:00.000000Z/x',
+    '2026-01-01T24:00:00.000000Z',
+    '2026-01-01T00:00:00.000000Z/%00',
+    `2026-01-01T00:00:00Z/${'x'.repeat(300)}`,
+    '1e308',
+  ),
+)
+
 /** A string of printable ASCII or any well-formed Unicode. */
 const text = (minLength: number, maxLength: number) =>
   fc.oneof(

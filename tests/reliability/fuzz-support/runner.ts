@@ -102,10 +102,9 @@ export class Fuzzer {
       const r = renderCase(route, c, this.origin, this.pool.resolve)
       const outcome = await send(r)
       const replay = `FOREMAN_FUZZ_SEED=${this.seed} FOREMAN_FUZZ_ROUTE='${route.key}' FOREMAN_FUZZ_PATH=${path}`
-      await this.check(
-        { route: route.key, label: r.label, method: r.method, url: r.url, body: r.bodyText, replay },
-        outcome,
-      )
+      const lastEventId = r.headers['last-event-id']
+      const url = lastEventId === undefined ? r.url : `${r.url} (Last-Event-ID: ${lastEventId})`
+      await this.check({ route: route.key, label: r.label, method: r.method, url, body: r.bodyText, replay }, outcome)
       // Never fail the property: every case runs and every problem is counted.
       return true
     })

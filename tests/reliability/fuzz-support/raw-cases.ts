@@ -128,7 +128,7 @@ export async function runRawCase(target: Target, fuzzer: Fuzzer, raw: RawCase): 
   const first = new TextDecoder().decode(raw.plan.parts[0]).split('\r\n')[0] ?? ''
   await fuzzer.check(
     {
-      route: `RAW ${first.replace(/ HTTP\/1\.1$/, '')}`,
+      route: `RAW ${first.replace(/ HTTP\/1\.1$/, '').replace(/\?.*/, '')}`,
       label: `raw: ${raw.name}`,
       method: 'POST',
       url: raw.path,

@@ -99,7 +99,11 @@ export function distinctErrors(lines: string[]): string[] {
       // Quoted values (timestamps, ids) vary per case; the message around them does not.
       const message = (entry.err?.message ?? '').replace(/"[^"]*"/g, '"…"').slice(0, 200)
       key = `${entry.msg ?? ''}: ${entry.err?.type ?? ''}: ${message} (${path})`
-    } catch {}
+    } catch {
+      // A line cut short (a long stack) is not JSON: its message is still readable.
+      const message = line.match(/"message":"((?:[^"\\]|\\.){0,200})/)?.[1]
+      if (message) key = `request failed: ${message.replace(/\\"[^"]*\\"/g, '"…"')}`
+    }
     counts.set(key, (counts.get(key) ?? 0) + 1)
   }
   return [...counts].map(([key, n]) => `${n}× ${key}`)

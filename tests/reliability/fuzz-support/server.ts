@@ -79,7 +79,7 @@ export async function startTarget(): Promise<Target> {
             resolvePort(Number(listening))
           }
           const level = Number(line.match(/"level":(\d+)/)?.[1] ?? 0)
-          if (level >= 50 || (level === 0 && line.trim() !== '')) errorLines.push(line.slice(0, 4000))
+          if (level >= 50 || (level === 0 && line.trim() !== '')) errorLines.push(line.slice(0, 20_000))
         }
       }
     }

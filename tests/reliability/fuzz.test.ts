@@ -61,7 +61,9 @@ describe('fuzzing every route', () => {
   test(
     'generated bodies, queries and ids get a 2xx or a JSON 4xx, in time, without SQL text; refusals change nothing',
     async () => {
-      const chosen = REPLAY_ROUTE ? routes.filter((r) => r.key === REPLAY_ROUTE) : routes
+      // Routes without a body first: they reach FULL_MAX_RUNS early and pass their spare time on.
+      const ordered = [...routes.filter((r) => !r.body), ...routes.filter((r) => r.body)]
+      const chosen = REPLAY_ROUTE ? routes.filter((r) => r.key === REPLAY_ROUTE) : ordered
       if (REPLAY_ROUTE && chosen.length === 0) throw new Error(`no route ${REPLAY_ROUTE}`)
       // Full mode shares the budget out as it goes: a cheap route stops at FULL_MAX_RUNS
       // and leaves its time to the routes with bodies, where the cases cost more.

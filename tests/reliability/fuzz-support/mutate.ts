@@ -171,7 +171,25 @@ function mutateNode(old: Val, op: MutationName, n: number): Val {
       return pick<Val>(['', [], {}], n)
     case 'tricky':
       return pick(
-        ["'", '"', '\\', '\u2028', '\ufeff', '𝕏', ' ', '-1', '[]', '{}', 'job_01JD8X3Q4N6V7W8Y9Z0A1B2C3D', '*'],
+        [
+          "'",
+          '"',
+          '\\',
+          '\u2028',
+          '\ufeff',
+          '𝕏',
+          ' ',
+          '-1',
+          '[]',
+          '{}',
+          'job_01JD8X3Q4N6V7W8Y9Z0A1B2C3D',
+          '*',
+          // Names every plain object answers to: a lookup table keyed by input finds them.
+          'constructor',
+          '__proto__',
+          'toString',
+          'hasOwnProperty',
+        ],
         n,
       )
   }

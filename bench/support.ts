@@ -18,7 +18,7 @@ export async function benchDatabase(): Promise<{ url: string; stop: () => Promis
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} }
   const dir = await mkdtemp(join(tmpdir(), 'foreman-bench-'))
   await chmod(dir, 0o755)
-  const db = await startEmbeddedPostgres({ dataDir: join(dir, 'pg') })
+  const db = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), relocationDir: join(dir, 'relocated') })
   const stop = async () => {
     await db.stop()
     await rm(dir, { recursive: true, force: true })

@@ -3,8 +3,10 @@
  * run by .ci/run after `npm run build`: starts it in an empty temporary working
  * folder with no DATABASE_* set, so it starts its own embedded Postgres (found in
  * the node_modules above the binary); waits for "listening", expects ping and
- * readyz to answer 200, sends SIGTERM and expects exit code 0.
+ * readyz to answer 200, sends SIGTERM and expects exit code 0, its Postgres
+ * stopped, and the cluster's random password kept mode 0600 in its data folder.
  */
+import { existsSync, statSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -18,6 +20,9 @@ const env: Record<string, string> = {}
 for (const [key, value] of Object.entries(process.env)) {
   if (value !== undefined && !key.startsWith('DATABASE_') && !key.startsWith('FOREMAN_')) env[key] = value
 }
+// In a clone the `postgres` user cannot enter (under /root), the binary runs a
+// copy of the server executables from here rather than from /var/lib/foreman.
+env.FOREMAN_EMBEDDED_RELOCATION_DIR = join(workDir, 'relocated')
 const child = Bun.spawn([binary], { cwd: workDir, env: { ...env, PORT: '0' }, stdout: 'pipe', stderr: 'inherit' })
 
 let output = ''
@@ -68,6 +73,12 @@ if (code === 'timeout') {
   if (code !== 0) problems.push(`exit code ${code} after SIGTERM`)
 }
 if (!output.includes('starting embedded Postgres')) problems.push('it did not start its embedded Postgres')
+const dataDir = join(workDir, '.foreman', 'postgres')
+if (existsSync(join(dataDir, 'postmaster.pid'))) problems.push('its Postgres is still running')
+const passwordFile = join(dataDir, 'foreman-password')
+if (!existsSync(passwordFile) || (statSync(passwordFile).mode & 0o777) !== 0o600) {
+  problems.push(`no ${passwordFile} with mode 0600 (the random superuser password)`)
+}
 await rm(workDir, { recursive: true, force: true })
 
 if (problems.length) {

@@ -6,7 +6,13 @@
 /** Where Foreman's Postgres comes from. */
 export type DatabaseConfig =
   | { kind: 'external'; url: string; poolMax: number }
-  | { kind: 'embedded'; dataDir: string; poolMax: number }
+  | {
+      kind: 'embedded'
+      dataDir: string
+      /** As root: where the cluster and a copy of the executables go when the postgres user cannot reach them. */
+      relocationDir: string
+      poolMax: number
+    }
 
 /** Everything the process needs to know, already validated. */
 export interface Config {
@@ -24,6 +30,8 @@ export interface Config {
   eventsPollSec: number
   /** Comment keep-alive cadence on SSE streams. */
   sseKeepAliveSec: number
+  /** Most SSE streams open at once in this process; beyond it GET /events answers 503. */
+  maxStreams: number
   /** Bearer tokens accepted (FOREMAN_API_TOKENS); empty means auth is off. */
   apiTokens: string[]
 }
@@ -87,7 +95,12 @@ function databaseConfig(env: Env): DatabaseConfig {
     url.password = encodeURIComponent(env.DATABASE_PASSWORD ?? 'password')
     return { kind: 'external', url: url.toString(), poolMax }
   }
-  return { kind: 'embedded', dataDir: env.FOREMAN_EMBEDDED_DATA_DIR || '.foreman/postgres', poolMax }
+  return {
+    kind: 'embedded',
+    dataDir: env.FOREMAN_EMBEDDED_DATA_DIR || '.foreman/postgres',
+    relocationDir: env.FOREMAN_EMBEDDED_RELOCATION_DIR || '/var/lib/foreman',
+    poolMax,
+  }
 }
 
 /** Comma-separated tokens; each must be printable and free of spaces (it travels in a header). */
@@ -123,6 +136,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutSec: number(env, 'FOREMAN_SHUTDOWN_TIMEOUT_SEC', 25, { min: 0, max: 3600, integer: false }),
     eventsPollSec: number(env, 'FOREMAN_EVENTS_POLL_SEC', 5, { min: 0.05, max: 3600, integer: false }),
     sseKeepAliveSec: number(env, 'FOREMAN_SSE_KEEPALIVE_SEC', 15, { min: 0.05, max: 3600, integer: false }),
+    maxStreams: number(env, 'FOREMAN_MAX_STREAMS', 1000, { min: 1, max: 1_000_000 }),
     apiTokens: apiTokens(env.FOREMAN_API_TOKENS),
   }
 }
@@ -131,7 +145,7 @@ export function loadConfig(env: Env = process.env): Config {
 export function describeConfig(config: Config): Record<string, unknown> {
   const database =
     config.database.kind === 'embedded'
-      ? { kind: 'embedded', dataDir: config.database.dataDir, poolMax: config.database.poolMax }
+      ? config.database
       : { kind: 'external', url: maskPassword(config.database.url), poolMax: config.database.poolMax }
   return { ...config, database, apiTokens: config.apiTokens.map(() => '***') }
 }

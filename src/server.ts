@@ -34,9 +34,22 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
   if (config.database.kind === 'embedded') {
     log.info({ dataDir: config.database.dataDir }, 'no database configured: starting embedded Postgres')
     const pgLog = log.child({ component: 'postgres' })
-    embedded = await startEmbeddedPostgres({ dataDir: config.database.dataDir, onLog: (line) => pgLog.debug(line) })
+    embedded = await startEmbeddedPostgres({
+      dataDir: config.database.dataDir,
+      relocationDir: config.database.relocationDir,
+      onLog: (line) => pgLog.debug(line),
+      // A moved cluster or a stopped leftover server is something an operator must see.
+      onNotice: (message) => pgLog.warn(message),
+    })
     url = embedded.url
-    log.info({ dataDir: embedded.dataDir, url: embedded.url.replace(/:[^:@/]*@/, ':***@') }, 'using embedded Postgres')
+    log.info(
+      {
+        dataDir: embedded.dataDir,
+        ...(embedded.movedFrom && { movedFrom: embedded.movedFrom }),
+        url: embedded.url.replace(/:[^:@/]*@/, ':***@'),
+      },
+      'using embedded Postgres',
+    )
   } else {
     url = config.database.url
     log.info({ url: url.replace(/:[^:@/]*@/, ':***@') }, 'using external Postgres')

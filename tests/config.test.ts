@@ -1,6 +1,6 @@
 /** loadConfig: SPEC defaults, refusals that name the variable, and how the database is chosen. */
 import { describe, expect, test } from 'bun:test'
-import { ConfigError, loadConfig } from '../src/config'
+import { ConfigError, describeConfig, loadConfig } from '../src/config'
 
 /** Runs loadConfig and answers the ConfigError it throws (fails the test if it does not throw one). */
 function refusal(env: Record<string, string>): ConfigError {
@@ -24,6 +24,7 @@ describe('defaults', () => {
       defaultLeaseSec: 60,
       schedulerIntervalSec: 1,
       retentionDays: 0,
+      maxStreams: 1000,
     })
     expect(config.database.kind).toBe('embedded')
   })
@@ -37,6 +38,7 @@ describe('defaults', () => {
       FOREMAN_SCHEDULER_INTERVAL_SEC: '5',
       FOREMAN_RETENTION_DAYS: '30',
       FOREMAN_TABLE_PREFIX: 'acme_',
+      FOREMAN_MAX_STREAMS: '50',
     })
     expect(config).toMatchObject({
       env: 'DEV',
@@ -46,6 +48,7 @@ describe('defaults', () => {
       schedulerIntervalSec: 5,
       retentionDays: 30,
       tablePrefix: 'acme_',
+      maxStreams: 50,
     })
   })
 })
@@ -59,6 +62,9 @@ describe('bad values stop start-up naming the variable', () => {
     ['FOREMAN_SCHEDULER_INTERVAL_SEC', 'NaN'],
     ['FOREMAN_RETENTION_DAYS', '-3'],
     ['FOREMAN_RETENTION_DAYS', 'forever'],
+    ['FOREMAN_MAX_STREAMS', '0'],
+    ['FOREMAN_MAX_STREAMS', '2.5'],
+    ['FOREMAN_MAX_STREAMS', 'unlimited'],
     ['PORT', '70000'],
     ['PORT', '80x'],
   ]
@@ -124,5 +130,20 @@ describe('database selection', () => {
     const target = 'postgres://alice:secret@pg.example:6543/prod'
     const db = loadConfig({ DATABASE_URL: target, DATABASE_HOST: 'other', DATABASE_PORT: '1111' }).database
     expect(db).toMatchObject({ kind: 'external', url: target })
+  })
+})
+
+describe('the start-up description', () => {
+  test('shows the stream cap and masks secrets', () => {
+    const described = describeConfig(
+      loadConfig({
+        FOREMAN_MAX_STREAMS: '25',
+        FOREMAN_API_TOKENS: 'secret-token',
+        DATABASE_URL: 'postgres://u:pw@db/x',
+      }),
+    )
+    expect(described).toMatchObject({ maxStreams: 25, apiTokens: ['***'] })
+    expect(JSON.stringify(described)).not.toContain('secret-token')
+    expect(JSON.stringify(described)).not.toContain('pw@')
   })
 })

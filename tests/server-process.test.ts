@@ -17,7 +17,10 @@ afterAll(() => rm(workDir, { recursive: true, force: true }))
 function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !key.startsWith('DATABASE_') && !key.startsWith('FOREMAN_')) env[key] = value
+    if (value === undefined || key.startsWith('DATABASE_')) continue
+    // The preload's relocation folder stays, so a root run never writes to /var/lib/foreman.
+    if (key.startsWith('FOREMAN_') && key !== 'FOREMAN_EMBEDDED_RELOCATION_DIR') continue
+    env[key] = value
   }
   return { ...env, PORT: '0', ...extra }
 }

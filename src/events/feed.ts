@@ -1,8 +1,8 @@
 /**
  * Turns change hints into job states for the live views. Hints for watched jobs
- * are collected and re-read in one query per batch (however many streams watch),
- * so NOTIFY stays a hint and every state sent comes from the table. Re-reads run
- * one at a time, so each watcher sees a job's states in order.
+ * are collected and re-read in one query per batch of up to 250 (however many
+ * streams watch), so NOTIFY stays a hint and every state sent comes from the
+ * table. Re-reads run one at a time, so each watcher sees a job's states in order.
  */
 import type { Sql } from '../db/client'
 import type { Tables } from '../db/tables'
@@ -12,6 +12,13 @@ import { jobsByIds, type StreamFilter, type VersionedJob } from './sql'
 
 /** What a watcher receives: the job as it now stands, or word that it was deleted. */
 export type FeedUpdate = { type: 'job'; versioned: VersionedJob } | { type: 'deleted'; change: JobChange }
+
+/**
+ * Most jobs one re-read fetches. Each batch reaches a stream as one burst of
+ * writes, which its byte budget lets through whole (see sse.ts), so this bounds how
+ * far past the budget a burst can go: 250 jobs of 8 KiB are about 2 MiB.
+ */
+const REREAD_BATCH = 250
 
 /** One job's watcher. */
 export type JobWatcher = (update: FeedUpdate) => void
@@ -109,8 +116,7 @@ export class JobFeed {
   private async readPending(): Promise<void> {
     try {
       while (this.pending.size > 0) {
-        const batch = this.pending
-        this.pending = new Map()
+        const batch = this.takeBatch()
         let found: VersionedJob[]
         try {
           found = await jobsByIds(this.sql, this.tables, [...batch.keys()])
@@ -131,6 +137,22 @@ export class JobFeed {
     } finally {
       this.reading = undefined
     }
+  }
+
+  /** The oldest REREAD_BATCH hints; the rest wait for the next re-read. */
+  private takeBatch(): Map<string, JobChange | null> {
+    if (this.pending.size <= REREAD_BATCH) {
+      const all = this.pending
+      this.pending = new Map()
+      return all
+    }
+    const batch = new Map<string, JobChange | null>()
+    for (const [id, change] of this.pending) {
+      batch.set(id, change)
+      this.pending.delete(id)
+      if (batch.size === REREAD_BATCH) break
+    }
+    return batch
   }
 
   private dispatch(id: string, update: FeedUpdate, subject: { kind: string; queue: string; status: string }): void {

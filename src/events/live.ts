@@ -5,14 +5,15 @@ import type { Logger } from '../log'
 import { ClaimWaiters } from '../runs/waiters'
 import { JobFeed } from './feed'
 import { EventHub } from './hub'
+import { StreamSlots } from './slots'
 
 /** Everything live in a process: one hub, one feed, one line of waiting claimers. */
 export interface LiveEvents {
   hub: EventHub
   feed: JobFeed
   waiters: ClaimWaiters
-  /** Open SSE streams. */
-  streams: { open: number }
+  /** Open SSE streams, and the cap on them. */
+  streams: StreamSlots
   /** Aborted when the process begins to shut down: streams end, waits return. */
   closing: AbortSignal
   start(): Promise<void>
@@ -55,7 +56,7 @@ export function createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs }
     hub,
     feed,
     waiters,
-    streams: { open: 0 },
+    streams: new StreamSlots(),
     closing: closing.signal,
     start: () => hub.start(),
     close: () => closing.abort(),

@@ -3,18 +3,37 @@ import { Elysia } from 'elysia'
 import type { Deps } from '../deps'
 import { EventsQuery, JobEventsParams, sseResponses } from './model'
 import { parseCursor, streamAll, streamJob } from './service'
+import { StreamsFull } from './slots'
 
 const tags = ['events']
+
+/**
+ * At FOREMAN_MAX_STREAMS: the `{ error }` 503 the app's onError would give, plus
+ * the Retry-After header it cannot add. Other errors go on to onError.
+ */
+async function orRefusal(open: Promise<Response>, set: { status?: number | string }): Promise<Response> {
+  try {
+    return await open
+  } catch (err) {
+    if (!(err instanceof StreamsFull)) throw err
+    // Request logs and metrics read the status from set.
+    set.status = err.status
+    return Response.json(
+      { error: err.message },
+      { status: err.status, headers: { 'retry-after': String(err.retryAfterSec) } },
+    )
+  }
+}
 
 /** GET /events/:id and GET /events. */
 export const eventRoutes = (deps: Deps) =>
   new Elysia()
     .get(
       '/events/:id',
-      ({ params, request, server }) => {
+      ({ params, request, server, set }) => {
         // A quiet stream must outlive Bun's idle timeout; keep-alives cover proxies.
         server?.timeout(request, 0)
-        return streamJob(deps, params.id, request.signal)
+        return orRefusal(streamJob(deps, params.id, request.signal), set)
       },
       {
         params: JobEventsParams,
@@ -22,17 +41,18 @@ export const eventRoutes = (deps: Deps) =>
           tags,
           summary: "Stream one job's changes (SSE)",
           description:
-            'Sends `event: job` with the job (and `current_run`) at once, then one per change, progress included; the stream ends after the terminal event. 404 before streaming for an unknown id.',
+            'Sends `event: job` with the job (and `current_run`) at once, then one per change, progress included; the stream ends after the terminal event. 404 before streaming for an unknown id. A client that leaves more than 1 MiB of events unread has its connection reset; reconnecting sends the current state again.',
           responses: sseResponses('An event stream of `event: job` frames', {
             400: 'Malformed job id',
             404: 'Unknown job (answered before streaming)',
+            503: 'FOREMAN_MAX_STREAMS streams are open in this process; retry after `Retry-After` seconds',
           }),
         },
       },
     )
     .get(
       '/events',
-      ({ query, headers, request, server }) => {
+      ({ query, headers, request, server, set }) => {
         server?.timeout(request, 0)
         const lastEventId = headers['last-event-id']
         const since = lastEventId
@@ -41,7 +61,7 @@ export const eventRoutes = (deps: Deps) =>
             ? parseCursor(query.since, 'since')
             : undefined
         const { kind, queue, status } = query
-        return streamAll(deps, { kind, queue, status }, since, request.signal)
+        return orRefusal(streamAll(deps, { kind, queue, status }, since, request.signal), set)
       },
       {
         query: EventsQuery,
@@ -49,9 +69,10 @@ export const eventRoutes = (deps: Deps) =>
           tags,
           summary: 'Stream every job change (SSE)',
           description:
-            'Sends `event: job` for every job that changes and matches `kind`, `queue` and `status`, and `event: deleted` when retention removes one. Every event has an `id:`; reconnect with `Last-Event-ID` (or `?since=`) to receive what changed meanwhile, as far as the database still holds it (at least once).',
+            'Sends `event: job` for every job that changes and matches `kind`, `queue` and `status`, and `event: deleted` when retention removes one. Every event has an `id:`; reconnect with `Last-Event-ID` (or `?since=`) to receive what changed meanwhile, as far as the database still holds it (at least once). A client that leaves more than 1 MiB of events unread has its connection reset and resumes with `Last-Event-ID`; a resumed replay goes at the pace the client reads.',
           responses: sseResponses('An event stream of `event: job` and `event: deleted` frames', {
             400: 'Bad filter, since or Last-Event-ID',
+            503: 'FOREMAN_MAX_STREAMS streams are open in this process; retry after `Retry-After` seconds',
           }),
         },
       },

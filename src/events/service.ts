@@ -4,10 +4,17 @@ import { InvalidInput, NotFound } from '../errors'
 import { isTerminal, type Job } from '../jobs/model'
 import type { FeedUpdate } from './feed'
 import { jobsByIds, jobsChangedSince, type ReplayCursor, type StreamFilter, type VersionedJob } from './sql'
-import { sseResponse } from './sse'
+import { type SseEnd, type SseOptions, sseResponse } from './sse'
 
 /** Reconnecting clients are told to wait this long. */
 const RETRY_MS = 2000
+/**
+ * Unread bytes a client may leave queued before its stream is ended (it resumes
+ * with Last-Event-ID). With FOREMAN_MAX_STREAMS this bounds what streams cost.
+ */
+export const STREAM_BUDGET_BYTES = 1024 * 1024
+/** Live changes held while a replay runs; beyond it they are dropped and read again from the tables. */
+const HELD_LIMIT = 1000
 /** Replays on resync reach back this far, for commits that landed out of timestamp order. */
 const OVERLAP_MS = 2000
 const REPLAY_PAGE = 500
@@ -35,7 +42,8 @@ export function parseCursor(raw: string, field: string): ReplayCursor {
  * after the terminal state. Throws NotFound (before any streaming) for an unknown id.
  */
 export async function streamJob(deps: Deps, id: string, signal?: AbortSignal): Promise<Response> {
-  const { feed, streams } = deps.events
+  const { feed } = deps.events
+  const options = streamOptions(deps, signal)
   // Watch before the first read, so no change can fall between the two.
   const early: FeedUpdate[] = []
   let forward: ((update: FeedUpdate) => void) | undefined
@@ -45,36 +53,60 @@ export async function streamJob(deps: Deps, id: string, signal?: AbortSignal): P
     ;[initial] = await jobsByIds(deps.sql, deps.tables, [id])
   } catch (err) {
     unwatch()
+    options.onEnd('aborted')
     throw err
   }
   if (!initial) {
     unwatch()
+    options.onEnd('aborted')
     throw new NotFound(`job ${id} not found`)
   }
   const first = initial
-  return sseResponse(
-    (channel) => {
-      let last = { version: '', data: '' }
-      const send = ({ job, version }: VersionedJob) => {
-        const data = JSON.stringify(job)
-        // Re-reads are ordered, but a duplicate hint re-reads an unchanged row.
-        if (version < last.version || data === last.data) return
-        last = { version, data }
-        channel.sendJson('job', data, eventId({ version, id: job.id }))
-        if (isTerminal(job.status)) channel.close()
-      }
-      forward = (update) => (update.type === 'job' ? send(update.versioned) : channel.close())
-      send(first)
-      for (const update of early.splice(0)) forward(update)
-      return unwatch
+  return sseResponse((channel) => {
+    let last = { version: '', data: '' }
+    const send = ({ job, version }: VersionedJob) => {
+      const data = JSON.stringify(job)
+      // Re-reads are ordered, but a duplicate hint re-reads an unchanged row.
+      if (version < last.version || data === last.data) return
+      last = { version, data }
+      channel.sendJson('job', data, eventId({ version, id: job.id }))
+      if (isTerminal(job.status)) channel.close()
+    }
+    forward = (update) => (update.type === 'job' ? send(update.versioned) : channel.close())
+    send(first)
+    for (const update of early.splice(0)) forward(update)
+    return unwatch
+  }, options)
+}
+
+/**
+ * Takes a stream slot (throws StreamsFull at FOREMAN_MAX_STREAMS) and answers the
+ * stream's settings; their `onEnd` gives the slot back and must run however the
+ * request ends, also when it fails before streaming.
+ */
+function streamOptions(deps: Deps, signal: AbortSignal | undefined): SseOptions & { onEnd: (why: SseEnd) => void } {
+  const { events, metrics, log } = deps
+  let release: () => void
+  try {
+    release = events.streams.take(deps.config.maxStreams)
+  } catch (err) {
+    metrics.eventStreamsShed.inc({ reason: 'at_capacity' })
+    throw err
+  }
+  metrics.eventStreamsOpen.set(events.streams.open)
+  return {
+    keepAliveMs: deps.config.sseKeepAliveSec * 1000,
+    retryMs: RETRY_MS,
+    budgetBytes: STREAM_BUDGET_BYTES,
+    signal: until(deps, signal),
+    onEnd(why) {
+      release()
+      metrics.eventStreamsOpen.set(events.streams.open)
+      if (why !== 'over-budget') return
+      metrics.eventStreamsShed.inc({ reason: 'over_budget' })
+      log.warn({ budgetBytes: STREAM_BUDGET_BYTES }, 'event stream ended: the client left more than its budget unread')
     },
-    {
-      keepAliveMs: deps.config.sseKeepAliveSec * 1000,
-      retryMs: RETRY_MS,
-      signal: until(deps, signal),
-      counter: streams,
-    },
-  )
+  }
 }
 
 /** Ends with the client, or with the process shutting down. */
@@ -97,83 +129,96 @@ export async function streamAll(
   signal?: AbortSignal,
 ): Promise<Response> {
   const { sql, tables, log, events } = deps
-  let cursor = since ?? (await databaseNow(deps))
-  return sseResponse(
-    (channel) => {
-      // Per job: the version and a hash of the state last sent. A version can repeat
-      // with new content (a cancel does not move past the running run's stamp).
-      const sent = new Map<string, { version: string; hash: number | bigint }>()
-      const held: FeedUpdate[] = []
-      let replaying = false
-      let replayAgain = false
+  const options = streamOptions(deps, signal)
+  let cursor: ReplayCursor
+  try {
+    cursor = since ?? (await databaseNow(deps))
+  } catch (err) {
+    options.onEnd('aborted')
+    throw err
+  }
+  return sseResponse((channel) => {
+    // Per job: the version and a hash of the state last sent. A version can repeat
+    // with new content (a cancel does not move past the running run's stamp).
+    const sent = new Map<string, { version: string; hash: number | bigint }>()
+    const held: FeedUpdate[] = []
+    let replaying = false
+    let replayAgain = false
 
-      const deliver = ({ job, version }: VersionedJob) => {
-        const data = JSON.stringify(job)
-        const hash = Bun.hash(data)
-        const previous = sent.get(job.id)
-        if (previous && (previous.version > version || (previous.version === version && previous.hash === hash))) return
-        sent.set(job.id, { version, hash })
-        if (version > cursor.version || (version === cursor.version && job.id > cursor.id)) {
-          cursor = { version, id: job.id }
-        }
-        channel.sendJson('job', data, eventId({ version, id: job.id }))
+    const deliver = ({ job, version }: VersionedJob) => {
+      const data = JSON.stringify(job)
+      const hash = Bun.hash(data)
+      const previous = sent.get(job.id)
+      if (previous && (previous.version > version || (previous.version === version && previous.hash === hash))) return
+      sent.set(job.id, { version, hash })
+      if (version > cursor.version || (version === cursor.version && job.id > cursor.id)) {
+        cursor = { version, id: job.id }
       }
-      const handle = (update: FeedUpdate) => {
-        if (update.type === 'job') return deliver(update.versioned)
-        const { id, kind, queue } = update.change
-        channel.send('deleted', { id, kind, queue }, eventId(cursor))
+      channel.sendJson('job', data, eventId({ version, id: job.id }))
+    }
+    const handle = (update: FeedUpdate) => {
+      if (update.type === 'job') return deliver(update.versioned)
+      const { id, kind, queue } = update.change
+      channel.send('deleted', { id, kind, queue }, eventId(cursor))
+    }
+    const forgetOld = () => {
+      if (sent.size < 10_000) return
+      const horizon = toVersion(Date.parse(cursor.version) - OVERLAP_MS * 2)
+      for (const [id, seen] of sent) if (seen.version < horizon) sent.delete(id)
+    }
+    const replay = async (from: ReplayCursor) => {
+      if (replaying) {
+        replayAgain = true
+        return
       }
-      const forgetOld = () => {
-        if (sent.size < 10_000) return
-        const horizon = toVersion(Date.parse(cursor.version) - OVERLAP_MS * 2)
-        for (const [id, seen] of sent) if (seen.version < horizon) sent.delete(id)
-      }
-      const replay = async (from: ReplayCursor) => {
-        if (replaying) {
-          replayAgain = true
-          return
-        }
-        replaying = true
-        try {
-          let after = from
-          for (;;) {
-            const page = await jobsChangedSince(sql, tables, after, filter, REPLAY_PAGE)
+      replaying = true
+      try {
+        let after = from
+        for (;;) {
+          const page = await jobsChangedSince(sql, tables, after, filter, REPLAY_PAGE)
+          for (const row of page) {
+            // A replay goes at the pace the client reads, so it never ends the stream
+            // for being over budget however long the backlog.
+            await channel.room()
             if (channel.closed) return
-            for (const row of page) deliver(row)
-            const last = page.at(-1)
-            if (!last || page.length < REPLAY_PAGE) break
-            after = { version: last.version, id: last.job.id }
+            deliver(row)
           }
-        } catch (err) {
-          log.warn({ err }, 'event replay failed; will retry on the next resync')
-        } finally {
-          replaying = false
-          for (const update of held.splice(0)) handle(update)
-          forgetOld()
-          if (replayAgain && !channel.closed) {
-            replayAgain = false
-            void replay(overlapped(cursor))
-          }
+          const last = page.at(-1)
+          if (!last || page.length < REPLAY_PAGE) break
+          after = { version: last.version, id: last.job.id }
+        }
+      } catch (err) {
+        log.warn({ err }, 'event replay failed; will retry on the next resync')
+      } finally {
+        replaying = false
+        for (const update of held.splice(0)) handle(update)
+        forgetOld()
+        if (replayAgain && !channel.closed) {
+          replayAgain = false
+          void replay(overlapped(cursor))
         }
       }
+    }
 
-      const unwatch = events.feed.watchAll({
-        filter,
-        deliver: (update) => (replaying ? held.push(update) : handle(update)),
-        resync: () => void replay(overlapped(cursor)),
-      })
-      // After an event id, commits can land out of timestamp order across jobs, so
-      // reach back a little; a plain timestamp (no job id) is taken as given.
-      if (since) void replay(since.id ? overlapped(since) : since)
-      return unwatch
-    },
-    {
-      keepAliveMs: deps.config.sseKeepAliveSec * 1000,
-      retryMs: RETRY_MS,
-      signal: until(deps, signal),
-      counter: events.streams,
-    },
-  )
+    const hold = (update: FeedUpdate) => {
+      if (held.push(update) <= HELD_LIMIT) return
+      // Changes pile up behind a replay: the next replay reads them from the
+      // tables instead. If the replay is waiting on a client that is not reading,
+      // the client is too far behind: end its stream as for a full budget.
+      held.length = 0
+      replayAgain = true
+      if (!channel.hasRoom) channel.shed()
+    }
+    const unwatch = events.feed.watchAll({
+      filter,
+      deliver: (update) => (replaying ? hold(update) : handle(update)),
+      resync: () => void replay(overlapped(cursor)),
+    })
+    // After an event id, commits can land out of timestamp order across jobs, so
+    // reach back a little; a plain timestamp (no job id) is taken as given.
+    if (since) void replay(since.id ? overlapped(since) : since)
+    return unwatch
+  }, options)
 }
 
 /** A cursor a little before `cursor`, for replays that must not miss late commits. */

@@ -3,7 +3,7 @@
  * private prom-client Registry. Nothing is global (no default registry, no default
  * process metrics), so a test can build many apps side by side.
  */
-import { Counter, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { createTableGauges, type TableGauges } from './gauges'
 
 /** Every metric a Foreman process exposes, on its own registry. */
@@ -22,6 +22,10 @@ export interface Metrics {
   runDuration: Histogram<'kind' | 'status'>
   claimWait: Histogram<'kind' | 'queue'>
   httpDuration: Histogram<'method' | 'route' | 'status'>
+  /** SSE streams open in this process (GET /events and GET /events/:id). */
+  eventStreamsOpen: Gauge
+  /** Streams ended for falling behind (over_budget) and requests refused at FOREMAN_MAX_STREAMS (at_capacity). */
+  eventStreamsShed: Counter<'reason'>
   /** Read from the tables at scrape time (see sql.ts). */
   tables: TableGauges
 }
@@ -117,9 +121,21 @@ export function createMetrics(): Metrics {
       buckets: HTTP_BUCKETS,
       registers,
     }),
+    eventStreamsOpen: new Gauge({
+      name: 'foreman_event_streams_open',
+      help: 'SSE streams open in this process (GET /events and GET /events/:id).',
+      registers,
+    }),
+    eventStreamsShed: new Counter({
+      name: 'foreman_event_streams_shed_total',
+      help: 'SSE streams shed: reason=over_budget when the client left more than the byte budget unread (it resumes with Last-Event-ID), at_capacity when FOREMAN_MAX_STREAMS refused it with a 503.',
+      labelNames: ['reason'],
+      registers,
+    }),
     tables: createTableGauges(registry),
   }
   // Label-free and fixed-label series start at zero, so rate() sees the first event.
   for (const outcome of ['ok', 'error']) metrics.reaperSweeps.inc({ outcome }, 0)
+  for (const reason of ['over_budget', 'at_capacity']) metrics.eventStreamsShed.inc({ reason }, 0)
   return metrics
 }

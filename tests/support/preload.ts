@@ -9,15 +9,23 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startEmbeddedPostgres } from '../../src/db/embedded'
 
+const dir = await mkdtemp(join(tmpdir(), 'foreman-test-'))
+// As root, Postgres runs as the `postgres` user, which must be able to enter here.
+await chmod(dir, 0o755)
+// In a checkout that user cannot enter (a clone under /root), a copy of the server
+// executables goes here rather than into /var/lib/foreman; the servers that tests
+// start as child processes inherit it.
+const relocationDir = join(dir, 'relocated')
+process.env.FOREMAN_EMBEDDED_RELOCATION_DIR ??= relocationDir
+
 if (!process.env.DATABASE_URL) {
-  const dir = await mkdtemp(join(tmpdir(), 'foreman-test-'))
-  // As root, Postgres runs as the `postgres` user, which must be able to enter here.
-  await chmod(dir, 0o755)
-  const db = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), fast: true })
+  const db = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), fast: true, relocationDir })
   process.env.DATABASE_URL = db.url
   process.env.FOREMAN_TEST_EMBEDDED = '1'
   afterAll(async () => {
     await db.stop()
     await rm(dir, { recursive: true, force: true })
   })
+} else {
+  afterAll(() => rm(dir, { recursive: true, force: true }))
 }

@@ -3,13 +3,11 @@
  * with server.ts's body limit and idle timeout) on the test database under a
  * table prefix of its own, plus a direct pool for snapshots of its tables.
  */
-import { resolve } from 'node:path'
 import { createSql, type Sql } from '../../../src/db/client'
 import { dropTables } from '../../../src/db/migrate'
 import { type Tables, tablesFor } from '../../../src/db/tables'
+import { ENTRY, foremanEnv } from '../../support/foreman-process'
 import { uniquePrefix } from '../../support/harness'
-
-const ENTRY = resolve(import.meta.dir, '..', '..', '..', 'src', 'index.ts')
 
 /** A Foreman child process and what the fuzzer needs around it. */
 export interface Target {
@@ -25,17 +23,11 @@ export interface Target {
   stop(): Promise<void>
 }
 
-/** The environment minus anything that would pick another database or setting. */
+/** The child's settings: our database and prefix, and no sweeps. */
 function childEnv(url: string, prefix: string): Record<string, string> {
-  const env: Record<string, string> = {}
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !key.startsWith('DATABASE_') && !key.startsWith('FOREMAN_')) env[key] = value
-  }
-  return {
-    ...env,
+  return foremanEnv({
     DATABASE_URL: url,
     FOREMAN_TABLE_PREFIX: prefix,
-    PORT: '0',
     // The sweeps change rows on their own (scheduler fires, reaper abandons); the
     // "refused requests change nothing" check needs every change to come from a request.
     FOREMAN_SCHEDULER_INTERVAL_SEC: '86400',
@@ -43,7 +35,7 @@ function childEnv(url: string, prefix: string): Record<string, string> {
     FOREMAN_RETENTION_DAYS: '0',
     // info: the "listening on :port" line is how we learn the port (PORT=0).
     LOG_LEVEL: 'info',
-  }
+  })
 }
 
 /** Starts the child and waits for its "listening" line. */

@@ -20,8 +20,8 @@ const REPLAY_ROUTE = process.env.FOREMAN_FUZZ_ROUTE
 const REPLAY_PATH = process.env.FOREMAN_FUZZ_PATH
 /** Full mode: time for the route fuzz, shared out evenly (the raw cases come on top). */
 const FULL_BUDGET_MS = Number(process.env.FOREMAN_FUZZ_BUDGET_SEC ?? 150) * 1000
-/** Full mode: most cases on one route (the ones without a body reach it in seconds). */
-const FULL_MAX_RUNS = 1500
+/** Full mode: most cases on a route without a body (it has only a path and a query to vary). */
+const FULL_MAX_RUNS_NO_BODY = 600
 /** Reduced mode: cases per route. */
 const REDUCED_RUNS = 30
 
@@ -61,17 +61,21 @@ describe('fuzzing every route', () => {
   test(
     'generated bodies, queries and ids get a 2xx or a JSON 4xx, in time, without SQL text; refusals change nothing',
     async () => {
-      // Routes without a body first: they reach FULL_MAX_RUNS early and pass their spare time on.
+      // Routes without a body first: they reach their cap early and pass their spare time on.
       const ordered = [...routes.filter((r) => !r.body), ...routes.filter((r) => r.body)]
       const chosen = REPLAY_ROUTE ? routes.filter((r) => r.key === REPLAY_ROUTE) : ordered
       if (REPLAY_ROUTE && chosen.length === 0) throw new Error(`no route ${REPLAY_ROUTE}`)
-      // Full mode shares the budget out as it goes: a cheap route stops at FULL_MAX_RUNS
-      // and leaves its time to the routes with bodies, where the cases cost more.
+      // Full mode shares the budget out as it goes, a body route weighing three times a
+      // route without one (its cases cost more and have more to find); a route that
+      // reaches its run cap early leaves its time to the routes after it.
+      const weight = (r: Route) => (r.body ? 3 : 1)
+      let weightLeft = chosen.reduce((sum, r) => sum + weight(r), 0)
       const budgetEnd = performance.now() + FULL_BUDGET_MS
-      for (const [i, route] of chosen.entries()) {
-        const share = Math.max(1000, (budgetEnd - performance.now()) / (chosen.length - i))
+      for (const route of chosen) {
+        const share = Math.max(1000, ((budgetEnd - performance.now()) * weight(route)) / weightLeft)
+        weightLeft -= weight(route)
         await fuzzer.runRoute(route, {
-          numRuns: FULL ? FULL_MAX_RUNS : REDUCED_RUNS,
+          numRuns: FULL ? (route.body ? 1_000_000 : FULL_MAX_RUNS_NO_BODY) : REDUCED_RUNS,
           timeLimitMs: FULL ? share : 60_000,
           path: REPLAY_PATH,
         })

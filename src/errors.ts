@@ -80,6 +80,8 @@ const CLIENT_SQLSTATES: Record<string, string> = {
   '22003': 'is out of range',
   '22008': 'is not a valid timestamp',
   '22007': 'is not a valid timestamp',
+  // invalid time zone displacement: an offset past ±15:59, or a year JavaScript writes as +010000.
+  '22009': 'is not a valid timestamp',
   '54000': 'is too long to index',
   // stack depth limit exceeded: jsonb nested deeper than Postgres' parser recurses.
   '54001': 'is nested too deeply',

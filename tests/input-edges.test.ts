@@ -74,3 +74,73 @@ describe('numbers JSON cannot hold (1e999 parses as Infinity)', () => {
     expect(batch.body.jobs[0].job.params).toEqual({})
   })
 })
+
+describe('scheduled_at outside what Postgres and RFC 3339 hold', () => {
+  const OUT_OF_RANGE = [
+    '+010000-01-01T00:00:00Z',
+    '+275760-09-12T23:59:59.993Z',
+    '-262196-12-29T02:05:17.305Z',
+    '9999-12-31T23:59:59-15:00',
+    '0001-01-01T00:00:00+01:00',
+  ]
+
+  test('POST /jobs refuses a date past year 9999 or before year 1 (in UTC) with a 400 naming scheduled_at', async () => {
+    for (const scheduled_at of OUT_OF_RANGE) {
+      const res = await f.call('POST', '/jobs', { kind: 'edge-date', scheduled_at })
+      expect({ scheduled_at, status: res.status }).toEqual({ scheduled_at, status: 400 })
+      expect(res.body.error).toStartWith('scheduled_at: ')
+    }
+  })
+
+  test('POST /jobs/batch refuses the same with a 400 naming jobs.N.scheduled_at, and stores nothing', async () => {
+    const kind = `edge-date-batch-${Date.now()}`
+    for (const scheduled_at of OUT_OF_RANGE) {
+      const res = await f.call('POST', '/jobs/batch', { jobs: [{ kind }, { kind }, { kind }, { kind, scheduled_at }] })
+      expect({ scheduled_at, status: res.status }).toEqual({ scheduled_at, status: 400 })
+      expect(res.body.error).toStartWith('jobs.3.scheduled_at: ')
+    }
+    expect((await f.call('GET', `/jobs?kind=${kind}`)).body).toEqual([])
+  })
+
+  test('a day the month does not have is refused by both routes', async () => {
+    const single = await f.call('POST', '/jobs', { kind: 'edge-date', scheduled_at: '2026-02-30T00:00:00Z' })
+    expect(single.status).toBe(400)
+    expect(single.body.error).toStartWith('scheduled_at: ')
+    const batch = await f.call('POST', '/jobs/batch', {
+      jobs: [{ kind: 'edge-date', scheduled_at: '2026-02-30T00:00:00Z' }],
+    })
+    expect(batch.status).toBe(400)
+    expect(batch.body.error).toStartWith('jobs.0.scheduled_at: ')
+  })
+
+  test('both routes store the same instant for the same text, whatever its offset', async () => {
+    for (const [scheduled_at, stored] of [
+      ['2026-01-01T00:00:00+23:59', '2025-12-31T00:01:00.000Z'],
+      ['2026-01-01T00:00:00-15:30', '2026-01-01T15:30:00.000Z'],
+      ['9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999Z'],
+      ['0001-01-01T00:00:00Z', '0001-01-01T00:00:00.000Z'],
+    ] as const) {
+      const single = await f.call('POST', '/jobs', { kind: 'edge-date', scheduled_at })
+      const batch = await f.call('POST', '/jobs/batch', { jobs: [{ kind: 'edge-date', scheduled_at }] })
+      expect([single.status, single.body.scheduled_at]).toEqual([201, stored])
+      expect([batch.status, batch.body.jobs?.[0]?.job.scheduled_at]).toEqual([200, stored])
+    }
+  })
+
+  test('GET /events?since= and Last-Event-ID out of range are 400 naming the field', async () => {
+    const since = await f.call('GET', `/events?since=${encodeURIComponent('9999-12-31T23:59:59-15:00')}`)
+    expect(since.status).toBe(400)
+    expect(since.body.error).toStartWith('since: ')
+    const header = await f.call('GET', '/events', undefined, { 'last-event-id': '9999-12-31T23:59:59-15:00/x' })
+    expect(header.status).toBe(400)
+    expect(header.body.error).toStartWith('Last-Event-ID: ')
+  })
+})
+
+test('a database refusal of a timestamp (22009, time zone displacement) is a 400 without its text, as a backstop', async () => {
+  const { toErrorResponse } = await import('../src/errors')
+  const refused = Object.assign(new Error('time zone displacement out of range: "+010000-01-01"'), { code: '22009' })
+  const answer = toErrorResponse(refused)
+  expect(answer.status).toBe(400)
+  expect(answer.body.error).not.toContain('010000')
+})

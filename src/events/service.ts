@@ -5,7 +5,7 @@ import { parseTimestamp } from '../http/schema'
 import { isTerminal, type Job } from '../jobs/model'
 import type { FeedUpdate } from './feed'
 import { jobsByIds, jobsChangedSince, type ReplayCursor, type StreamFilter, type VersionedJob } from './sql'
-import { type SseEnd, type SseOptions, sseResponse } from './sse'
+import { type SseEnd, type SseOptions, sseHeadResponse, sseResponse } from './sse'
 
 /** Reconnecting clients are told to wait this long. */
 const RETRY_MS = 2000
@@ -37,6 +37,16 @@ export function parseCursor(raw: string, field: string): ReplayCursor {
   // Our own ids carry the exact version; a plain timestamp is taken to the millisecond.
   const exact = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(stamp)
   return { version: exact ? stamp : toVersion(ms), id }
+}
+
+/**
+ * HEAD /events/:id: what GET would answer before streaming (404 for an unknown
+ * job), without the stream.
+ */
+export async function headJob(deps: Deps, id: string): Promise<Response> {
+  const [job] = await jobsByIds(deps.sql, deps.tables, [id])
+  if (!job) throw new NotFound(`job ${id} not found`)
+  return sseHeadResponse()
 }
 
 /**

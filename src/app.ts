@@ -52,12 +52,12 @@ export function buildApp(deps: Deps) {
     .onParse(({ request }) => readJsonBody(request, deps.config.maxBodyBytes))
     .onTransform(({ query }) => assertStorable(query, 'query'))
     .onError(({ code, error, request, set }) => {
-      const { status, body, log } = toErrorResponse(error, code)
+      const { status, body, headers, log } = toErrorResponse(error, code)
       // The answer is a Response, but request logs and metrics read the status from set.
       set.status = status
       // The answer says little (no SQL text, no stack); the log keeps the detail.
       if (log) deps.log[log]({ err: error, method: request.method, url: request.url }, 'request failed')
-      return Response.json(body, { status })
+      return Response.json(body, { status, headers })
     })
     .get('/ping', () => ({ message: `Foreman v${VERSION} is online!` }), {
       response: t.Object({ message: t.String() }),

@@ -10,6 +10,8 @@ export class ForemanError extends Error {
     message: string,
     /** Extra fields merged into the JSON answer (e.g. the existing job on a duplicate). */
     readonly details: Record<string, unknown> = {},
+    /** Headers the answer carries (e.g. Retry-After). */
+    readonly headers?: Record<string, string>,
   ) {
     super(message)
   }
@@ -80,15 +82,52 @@ const CLIENT_SQLSTATES: Record<string, string> = {
   '22003': 'is out of range',
   '22008': 'is not a valid timestamp',
   '22007': 'is not a valid timestamp',
+  // invalid time zone displacement: an offset past ±15:59, or a year JavaScript writes as +010000.
+  '22009': 'is not a valid timestamp',
   '54000': 'is too long to index',
   // stack depth limit exceeded: jsonb nested deeper than Postgres' parser recurses.
   '54001': 'is nested too deeply',
+}
+
+/**
+ * Failures of the connection to Postgres, not of the statement: the database is
+ * down, restarting or unreachable, and the same request may work in a moment.
+ * postgres.js' own codes, the socket's errnos, and the SQLSTATEs a server sends
+ * as it goes away or before it accepts connections.
+ */
+const CONNECTION_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_DESTROYED',
+  '57P01', // admin_shutdown: the server is stopping (or was restarted in immediate mode)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now: starting up or in recovery
+  '53300', // too_many_connections: the server has no slot for us yet
+])
+
+/** Seconds a client is told to wait before retrying while the database is unavailable. */
+export const DATABASE_RETRY_AFTER_SEC = 2
+
+/** True when `code` (a postgres.js error's) says the database could not be reached, not that it refused the statement. */
+export function isConnectionFailure(code: unknown): boolean {
+  // SQLSTATE class 08: connection exception.
+  return typeof code === 'string' && (CONNECTION_CODES.has(code) || (code.length === 5 && code.startsWith('08')))
 }
 
 /** What an error becomes on the wire. */
 export interface ErrorResponse {
   status: number
   body: { error: string } & Record<string, unknown>
+  /** Headers the answer carries (Retry-After on a 503). */
+  headers?: Record<string, string>
   /** How loudly to log it: a server fault, or a database refusal the edge should have caught. */
   log?: 'error' | 'warn'
 }
@@ -101,7 +140,7 @@ export function toErrorResponse(error: unknown, code?: string | number): ErrorRe
   // Elysia wraps errors thrown in onParse as PARSE; the original is the cause.
   const cause = error instanceof Error && error.cause instanceof ForemanError ? error.cause : error
   if (cause instanceof ForemanError) {
-    return { status: cause.status, body: { error: cause.message, ...cause.details } }
+    return { status: cause.status, body: { error: cause.message, ...cause.details }, headers: cause.headers }
   }
   if (code === 'VALIDATION' && (error as { type?: string }).type !== 'response') {
     return { status: 400, body: validationBody(error) }
@@ -109,8 +148,17 @@ export function toErrorResponse(error: unknown, code?: string | number): ErrorRe
   if (code === 'NOT_FOUND') return { status: 404, body: { error: 'route not found' } }
   if (code === 'PARSE') return { status: 400, body: { error: 'body: is not valid JSON' } }
   const sqlState = (error as { code?: unknown } | null)?.code
-  if (typeof sqlState === 'string' && sqlState in CLIENT_SQLSTATES) {
+  if (typeof sqlState === 'string' && Object.hasOwn(CLIENT_SQLSTATES, sqlState)) {
     return { status: 400, body: { error: `a value ${CLIENT_SQLSTATES[sqlState]}` }, log: 'warn' }
+  }
+  if (isConnectionFailure(sqlState)) {
+    // Never the driver's message: it names the host and port.
+    return {
+      status: 503,
+      body: { error: 'database unavailable' },
+      headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SEC) },
+      log: 'warn',
+    }
   }
   return { status: 500, body: { error: 'internal server error' }, log: 'error' }
 }

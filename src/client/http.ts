@@ -9,7 +9,11 @@ export interface TransportOptions {
   token?: string
   /** Per-request timeout in ms (default 30 000); long polls add their wait on top. */
   timeoutMs?: number
-  /** Retries of idempotent calls after a connection error or a 503 (default 3). */
+  /**
+   * Retries of idempotent calls after a connection error or a 503 (default 3). A
+   * 503's Retry-After is waited out when it ends within `timeoutMs` of the first
+   * attempt; otherwise the 503 is thrown at once.
+   */
   retries?: number
   /** First retry delay in ms, doubled each time with jitter (default 200). */
   retryDelayMs?: number
@@ -70,17 +74,23 @@ export class Transport {
   async send<T>(spec: RequestSpec, read: (res: Response) => Promise<T>): Promise<{ res: Response; value: T }> {
     const retries = spec.idempotent ? (this.options.retries ?? 3) : 0
     const delay = this.options.retryDelayMs ?? 200
+    // Waiting out a Retry-After stays within the time one request may take.
+    const deadline = Date.now() + (this.options.timeoutMs ?? 30_000) + (spec.extraMs ?? 0)
     for (let attempt = 0; ; attempt++) {
       const last = attempt >= retries
+      let wait = delay * 2 ** attempt * (0.8 + Math.random() * 0.4)
       try {
         const answer = await this.once(spec, read)
         if (answer.res.status !== 503 || last) return answer
+        // A 503 (database unavailable, draining, stream cap) says when to come back.
+        wait = Math.max(wait, retryAfterMs(answer.res.headers.get('retry-after')))
+        if (Date.now() + wait > deadline) return answer
         await answer.res.body?.cancel().catch(() => {})
       } catch (error) {
         // A caller's abort or our own timeout is final; a connection error may be retried.
         if (last || spec.signal?.aborted || isAbort(error)) throw error
       }
-      await sleep(delay * 2 ** attempt * (0.8 + Math.random() * 0.4), spec.signal)
+      await sleep(wait, spec.signal)
     }
   }
 
@@ -123,6 +133,15 @@ export class Transport {
       clearTimeout(timer)
     }
   }
+}
+
+/** A Retry-After header (seconds, or an HTTP date) in ms from now; 0 when absent or unreadable. */
+export function retryAfterMs(header: string | null): number {
+  if (!header) return 0
+  const seconds = Number(header)
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
+  const at = Date.parse(header)
+  return Number.isNaN(at) ? 0 : Math.max(0, at - Date.now())
 }
 
 function isAbort(error: unknown): boolean {

@@ -42,12 +42,35 @@ export interface SqlOptions {
 }
 
 /**
+ * Seconds a connection waits before its next connect after `retries` failed ones
+ * in a row (the count is shared by the pool and its LISTEN connection, and resets
+ * on a success): 25–50 ms doubling to at most 1 s, jittered so that instances do
+ * not reconnect in step. postgres.js' default, up to 20 s, grew during a
+ * Postgres restart as every queued query's connect failed, and service came
+ * back 10–20 s after Postgres did (the fault suite's scenario 6; with this
+ * backoff, 0.1–0.5 s). A refused connect is cheap, so a short cap costs little.
+ */
+export const reconnectBackoff = (retries: number): number =>
+  Math.min(0.05 * 2 ** retries, 1) * (0.5 + Math.random() / 2)
+
+/**
+ * Seconds a connect (TCP, TLS, startup and auth) may take before it fails with
+ * CONNECT_TIMEOUT, a 503. postgres.js' default is 30 s: a request during a network
+ * partition would hang that long, past most clients' own timeouts.
+ */
+export const CONNECT_TIMEOUT_SEC = 5
+
+/**
  * Opens a bounded query pool. Nothing connects until the first query, so building
- * a client is free and tests can make as many as they like.
+ * a client is free and tests can make as many as they like. Its LISTEN connection
+ * (`sql.listen`) is made with the same options, so it reconnects (and re-listens)
+ * on the same short backoff.
  */
 export function createSql({ url, max, applicationName = 'foreman', settings = {} }: SqlOptions): Sql {
   return postgres(url, {
     max,
+    backoff: reconnectBackoff,
+    connect_timeout: CONNECT_TIMEOUT_SEC,
     onnotice: () => {},
     connection: { application_name: applicationName, TimeZone: 'UTC', ...settings },
     // Counts (int8) arrive as strings by default; every int8 we store fits a double.

@@ -2,8 +2,9 @@
 import { Elysia } from 'elysia'
 import type { Deps } from '../deps'
 import { EventsQuery, JobEventsParams, sseResponses } from './model'
-import { parseCursor, streamAll, streamJob } from './service'
+import { headJob, parseCursor, streamAll, streamJob } from './service'
 import { StreamsFull } from './slots'
+import { sseHeadResponse } from './sse'
 
 const tags = ['events']
 
@@ -25,12 +26,26 @@ async function orRefusal(open: Promise<Response>, set: { status?: number | strin
   }
 }
 
-/** GET /events/:id and GET /events. */
+/** The replay position GET /events was asked for: Last-Event-ID, else `since`. */
+function sinceOf(lastEventId: string | undefined, since: string | undefined) {
+  if (lastEventId) return parseCursor(lastEventId, 'Last-Event-ID')
+  return since ? parseCursor(since, 'since') : undefined
+}
+
+/**
+ * GET /events/:id and GET /events. A HEAD reaches the GET handler (Elysia routes
+ * it there, even past a `.head` route for a path with parameters), which answers
+ * it at once with the checks, status and headers a GET gets before streaming, no
+ * body, and nothing opened. Left to Elysia, a HEAD ran the GET and read the whole
+ * body to measure it: a stream never ends, so a HEAD never answered and held a
+ * subscription and a stream slot.
+ */
 export const eventRoutes = (deps: Deps) =>
   new Elysia()
     .get(
       '/events/:id',
       ({ params, request, server, set }) => {
+        if (request.method === 'HEAD') return headJob(deps, params.id)
         // A quiet stream must outlive Bun's idle timeout; keep-alives cover proxies.
         server?.timeout(request, 0)
         return orRefusal(streamJob(deps, params.id, request.signal), set)
@@ -53,13 +68,9 @@ export const eventRoutes = (deps: Deps) =>
     .get(
       '/events',
       ({ query, headers, request, server, set }) => {
+        const since = sinceOf(headers['last-event-id'], query.since)
+        if (request.method === 'HEAD') return sseHeadResponse()
         server?.timeout(request, 0)
-        const lastEventId = headers['last-event-id']
-        const since = lastEventId
-          ? parseCursor(lastEventId, 'Last-Event-ID')
-          : query.since
-            ? parseCursor(query.since, 'since')
-            : undefined
         const { kind, queue, status } = query
         return orRefusal(streamAll(deps, { kind, queue, status }, since, request.signal), set)
       },

@@ -1,10 +1,11 @@
 /** The rules of the live views: one job's stream, the all-jobs stream, and waiting for an outcome. */
 import type { Deps } from '../deps'
 import { InvalidInput, NotFound } from '../errors'
+import { parseTimestamp } from '../http/schema'
 import { isTerminal, type Job } from '../jobs/model'
 import type { FeedUpdate } from './feed'
 import { jobsByIds, jobsChangedSince, type ReplayCursor, type StreamFilter, type VersionedJob } from './sql'
-import { type SseEnd, type SseOptions, sseResponse } from './sse'
+import { type SseEnd, type SseOptions, sseHeadResponse, sseResponse } from './sse'
 
 /** Reconnecting clients are told to wait this long. */
 const RETRY_MS = 2000
@@ -28,13 +29,24 @@ const toVersion = (ms: number) => `${new Date(ms).toISOString().slice(0, -1)}000
 /** Reads `Last-Event-ID` or `since` (an event id or an RFC 3339 timestamp) into a replay cursor. */
 export function parseCursor(raw: string, field: string): ReplayCursor {
   const [stamp = '', id = ''] = raw.split('/')
-  const ms = Date.parse(stamp)
-  if (!/^\d{4}-\d\d-\d\dT/.test(stamp) || Number.isNaN(ms)) {
+  if (!/^\d{4}-\d\d-\d\dT/.test(stamp) || Number.isNaN(Date.parse(stamp))) {
     throw new InvalidInput(field, 'must be an event id or an RFC 3339 timestamp')
   }
+  // Out of years 0001–9999 a version would not compare (or reach Postgres) as one.
+  const ms = parseTimestamp(stamp, field).getTime()
   // Our own ids carry the exact version; a plain timestamp is taken to the millisecond.
   const exact = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(stamp)
   return { version: exact ? stamp : toVersion(ms), id }
+}
+
+/**
+ * HEAD /events/:id: what GET would answer before streaming (404 for an unknown
+ * job), without the stream.
+ */
+export async function headJob(deps: Deps, id: string): Promise<Response> {
+  const [job] = await jobsByIds(deps.sql, deps.tables, [id])
+  if (!job) throw new NotFound(`job ${id} not found`)
+  return sseHeadResponse()
 }
 
 /**

@@ -164,12 +164,21 @@ export function sseResponse(produce: (channel: SseChannel) => () => void, option
     },
     new ByteLengthQueuingStrategy({ highWaterMark }),
   )
-  return new Response(stream, {
-    headers: {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    },
-  })
+  return new Response(stream, { headers: SSE_HEADERS })
+}
+
+/** The headers of every event stream (HEAD answers them alone). */
+export const SSE_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+}
+
+/**
+ * The answer to HEAD on a stream: the stream's status and headers, no body. Nothing
+ * is subscribed and no stream slot is taken, since no event will be sent.
+ */
+export function sseHeadResponse(): Response {
+  return new Response(null, { headers: SSE_HEADERS })
 }

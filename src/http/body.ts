@@ -26,8 +26,8 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
 }
 
 /**
- * Refuses nesting deeper than MAX_JSON_DEPTH, U+0000 and lone surrogates anywhere
- * in a parsed body or query, with a 400 naming the field, before they can become
+ * Refuses nesting deeper than MAX_JSON_DEPTH, U+0000, lone surrogates and
+ * non-finite numbers anywhere in a parsed body or query, with a 400 naming the field, before they can become
  * a database error. `whole` names the value itself (`body`, `query`).
  */
 export function assertStorable(value: unknown, whole: string): void {

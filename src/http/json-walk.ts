@@ -1,6 +1,9 @@
 /**
  * One iterative walk over a parsed request body that finds what Postgres cannot
- * store: nesting deeper than MAX_JSON_DEPTH, U+0000, and lone UTF-16 surrogates.
+ * store: nesting deeper than MAX_JSON_DEPTH, U+0000, lone UTF-16 surrogates, and
+ * numbers JSON.parse turned into ±Infinity (`1e999`), which JSON.stringify writes
+ * as `null`: a batch item's params became SQL NULL (a not-null violation, 500) and
+ * a single enqueue stored `null` in place of the number.
  * Iterative because the input decides the depth: the recursive NUL check this
  * replaces overflowed the stack at 100,000 levels. Before the limit, measured on
  * POST /jobs: 10,000 levels of params were stored; 20,000 ended in Postgres'
@@ -42,7 +45,7 @@ interface Frame {
  * The first thing in `value` that cannot be stored, or null. `checkStrings` may be
  * false when the JSON text holds no `\u` escape: only an escape can put U+0000 or
  * a lone surrogate into parsed JSON (raw ones are a parse error or decode to
- * U+FFFD), so the walk then only measures depth.
+ * U+FFFD), so the walk then only measures depth and checks numbers.
  */
 export function findUnstorable(value: unknown, checkStrings = true): JsonProblem | null {
   const stack: Frame[] = [{ value, depth: 0, key: '', parent: null }]
@@ -66,6 +69,7 @@ export function findUnstorable(value: unknown, checkStrings = true): JsonProblem
     if (Array.isArray(item)) {
       for (let i = item.length - 1; i >= 0; i--) {
         const child = item[i]
+        if (isNonFinite(child)) return nonFinite(frame, i)
         if (worthVisiting(child, checkStrings)) stack.push({ value: child, depth, key: i, parent: frame })
       }
       continue
@@ -76,10 +80,24 @@ export function findUnstorable(value: unknown, checkStrings = true): JsonProblem
       const reason = checkStrings ? stringProblem(key) : null
       if (reason) return { field: pathOf(frame), reason: `has a key that ${reason}` }
       const child = (item as Record<string, unknown>)[key]
+      if (isNonFinite(child)) return nonFinite(frame, key)
       if (worthVisiting(child, checkStrings)) stack.push({ value: child, depth, key, parent: frame })
     }
   }
   return null
+}
+
+/** ±Infinity (JSON.parse's reading of `1e999`); NaN cannot come from JSON. */
+function isNonFinite(value: unknown): boolean {
+  return typeof value === 'number' && !Number.isFinite(value)
+}
+
+/** The problem of a non-finite number at `key` of the container `frame`. */
+function nonFinite(frame: Frame, key: string | number): JsonProblem {
+  return {
+    field: pathOf({ value: null, depth: frame.depth, key, parent: frame }),
+    reason: 'must be a finite number (JSON numbers beyond ±1.8e308 cannot be stored)',
+  }
 }
 
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */

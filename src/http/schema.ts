@@ -40,6 +40,36 @@ export const Nullable = <T extends TSchema>(schema: T) => t.Union([schema, t.Nul
 /** An RFC 3339 timestamp as Foreman writes it. */
 export const Timestamp = t.String({ format: 'date-time', examples: ['2026-01-01T12:00:00.000Z'] })
 
+/** Latest instant Foreman takes in: the end of year 9999 (UTC), as far as RFC 3339's four-digit year goes. */
+const LATEST_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+/** Earliest: the start of year 1 (UTC); year 0 is 1 BC, which Postgres writes with a `BC` suffix. */
+const EARLIEST_MS = new Date(0).setUTCFullYear(1, 0, 1)
+
+/**
+ * Reads a caller's RFC 3339 timestamp (already `format: date-time`) into a Date,
+ * or throws InvalidInput naming `field`. Refuses a day the month does not have
+ * (JavaScript rolls 30 February into March) and instants outside years 0001–9999
+ * in UTC: beyond them toISOString writes an expanded year (`+010000-…`) that
+ * Postgres refuses (22009, a 500), and an offset can carry a date in range out of
+ * it (`9999-12-31T23:59:59-15:00`). Every route that takes a timestamp reads it
+ * here, so the single and batch enqueue accept the same texts.
+ */
+export function parseTimestamp(text: string, field: string): Date {
+  const ms = Date.parse(text)
+  const date = /^(\d{4})-(\d\d)-(\d\d)/.exec(text)
+  if (Number.isNaN(ms) || !date) throw new InvalidInput(field, 'must be an RFC 3339 timestamp')
+  const [year, month, day] = date.slice(1).map(Number) as [number, number, number]
+  // setUTCFullYear, not Date.UTC, which reads years 0–99 as 1900–1999.
+  const calendar = new Date(new Date(0).setUTCFullYear(year, month - 1, day))
+  if (calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) {
+    throw new InvalidInput(field, `${JSON.stringify(text.slice(0, 10))} is not a day of the calendar`)
+  }
+  if (ms < EARLIEST_MS || ms > LATEST_MS) {
+    throw new InvalidInput(field, 'must fall between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z')
+  }
+  return new Date(ms)
+}
+
 /** A strict JSON integer (no numeric strings) within [minimum, maximum]. */
 export const StrictInteger = (minimum: number, maximum: number, description?: string) =>
   Type.Integer({ minimum, maximum, description })

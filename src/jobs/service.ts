@@ -2,7 +2,7 @@
 import { afterCommit, type Effects } from '../after-commit'
 import type { Deps } from '../deps'
 import { Conflict, NotFound } from '../errors'
-import { pageSize } from '../http/schema'
+import { pageSize, parseTimestamp } from '../http/schema'
 import { newJobId } from '../ids'
 import { recordEnqueued, recordJobTerminal } from '../metrics/record'
 import { type JobInsertItem, jobInsertMany } from './insert-sql'
@@ -29,7 +29,7 @@ const MAX_INSERT_ATTEMPTS = 5
  */
 export async function enqueueJob(deps: Deps, body: EnqueueBody): Promise<Enqueued> {
   const { sql, tables } = deps
-  const insert = insertOf(body)
+  const insert = insertOf(body, '')
   // The only way to come back empty is losing a race to a concurrent insert of the
   // same key that committed after our snapshot; the next attempt sees its row.
   for (let attempt = 0; attempt < MAX_INSERT_ATTEMPTS; attempt++) {
@@ -61,7 +61,7 @@ function enqueueEffects(effects: Effects, answers: Enqueued[]): void {
 export async function enqueueJobs(deps: Deps, bodies: EnqueueBatchItem[]): Promise<Enqueued[]> {
   const { sql, tables } = deps
   const answers: (Enqueued | undefined)[] = new Array(bodies.length)
-  let unresolved: JobInsertItem[] = bodies.map((body, ord) => ({ ord, ...insertOf(body) }))
+  let unresolved: JobInsertItem[] = bodies.map((body, ord) => ({ ord, ...insertOf(body, `jobs.${ord}.`) }))
   for (let attempt = 0; attempt < MAX_INSERT_ATTEMPTS && unresolved.length > 0; attempt++) {
     // Each statement commits on its own, so each one's jobs are announced as it does.
     await afterCommit(deps, async (effects) => {
@@ -79,8 +79,14 @@ export async function enqueueJobs(deps: Deps, bodies: EnqueueBatchItem[]): Promi
   return resolved
 }
 
-/** The row an enqueue stores: the body with the documented defaults and a fresh id. */
-function insertOf(body: EnqueueBatchItem): JobInsert {
+/**
+ * The row an enqueue stores: the body with the documented defaults and a fresh id.
+ * `at` prefixes the field a refusal names (`jobs.3.` in a batch). scheduled_at goes
+ * to Postgres as UTC ISO text: the batch carries it inside jsonb, where Postgres
+ * parses the caller's text itself (it refused offsets past ±15:59 that the single
+ * route, through the client's Date serializer, accepted).
+ */
+function insertOf(body: EnqueueBatchItem, at: string): JobInsert {
   return {
     id: newJobId(),
     kind: body.kind,
@@ -90,7 +96,8 @@ function insertOf(body: EnqueueBatchItem): JobInsert {
     params: body.params ?? {},
     priority: body.priority ?? 0,
     maxAttempts: body.max_attempts ?? 1,
-    scheduledAt: body.scheduled_at ?? null,
+    scheduledAt:
+      body.scheduled_at == null ? null : parseTimestamp(body.scheduled_at, `${at}scheduled_at`).toISOString(),
   }
 }
 

@@ -17,17 +17,26 @@ export interface Recurrence {
   next(after: Date, previous?: Date | null): Date
 }
 
-const DESCRIPTORS: Record<string, string> = {
-  '@yearly': '0 0 1 1 *',
-  '@annually': '0 0 1 1 *',
-  '@monthly': '0 0 1 * *',
-  '@weekly': '0 0 * * 0',
-  '@daily': '0 0 * * *',
-  '@midnight': '0 0 * * *',
-  '@hourly': '0 * * * *',
-}
+/**
+ * A Map, not an object literal: the key is the caller's text, and a plain lookup
+ * found Object.prototype members (`constructor`, `__proto__`), a 500.
+ */
+const DESCRIPTORS: ReadonlyMap<string, string> = new Map([
+  ['@yearly', '0 0 1 1 *'],
+  ['@annually', '0 0 1 1 *'],
+  ['@monthly', '0 0 1 * *'],
+  ['@weekly', '0 0 * * 0'],
+  ['@daily', '0 0 * * *'],
+  ['@midnight', '0 0 * * *'],
+  ['@hourly', '0 * * * *'],
+])
 
-const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1 }
+const UNIT_MS: ReadonlyMap<string, number> = new Map([
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1_000],
+  ['ms', 1],
+])
 const MIN_EVERY_MS = 1_000
 const MAX_EVERY_MS = 366 * 86_400_000
 
@@ -36,7 +45,7 @@ export function parseDuration(text: string): number | null {
   if (!/^(\d+(\.\d+)?(ms|h|m|s))+$/.test(text)) return null
   let total = 0
   for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
-    total += Number(amount) * (UNIT_MS[unit ?? ''] ?? Number.NaN)
+    total += Number(amount) * (UNIT_MS.get(unit ?? '') ?? Number.NaN)
   }
   return Number.isFinite(total) ? total : null
 }
@@ -74,7 +83,7 @@ export function parseRecurrence(expr: string, timezone: string): Recurrence {
       },
     }
   }
-  const pattern = DESCRIPTORS[trimmed.toLowerCase()] ?? trimmed
+  const pattern = DESCRIPTORS.get(trimmed.toLowerCase()) ?? trimmed
   if (pattern.startsWith('@')) throw new InvalidInput('cron_expr', `unknown descriptor ${JSON.stringify(trimmed)}`)
   if (pattern.split(' ').length !== 5) {
     throw new InvalidInput(

@@ -24,6 +24,8 @@ export interface CheckResult {
   refusedCompletes: number
   /** Answers in the 5xx range, and requests that got no answer, seen by the suite's clients. */
   fivexx: number
+  /** Of those, 503s (the database-unavailable answer during an outage). */
+  unavailable: number
   noAnswer: number
   violations: string[]
 }
@@ -90,6 +92,7 @@ export function check(recorder: Recorder, state: DbState, options: CheckOptions 
     rerun: [...starts.values()].filter((n) => n > 1).length,
     refusedCompletes: recorder.of('complete').filter((c) => c.answer === 409).length,
     fivexx: answers.filter((a) => a !== 'error' && a >= 500).length,
+    unavailable: answers.filter((a) => a === 503).length,
     noAnswer: answers.filter((a) => a === 'error').length,
     violations,
   }

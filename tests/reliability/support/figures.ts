@@ -30,6 +30,8 @@ export interface Figures {
   maxRecoveryMs: number | null
   recovery: string
   fivexx: number
+  /** Of the 5xx the clients saw, the 503s (database unavailable during an outage). */
+  unavailable: number
   noAnswer: number
   rerun: number
   refusedCompletes: number
@@ -60,6 +62,7 @@ export function figuresOf(
     maxRecoveryMs: base.maxRecoveryMs === null ? null : Math.round(base.maxRecoveryMs),
     recovery: base.recovery,
     fivexx: Math.max(result.fivexx, base.serverFivexx ?? 0),
+    unavailable: result.unavailable,
     noAnswer: result.noAnswer,
     rerun: result.rerun,
     refusedCompletes: result.refusedCompletes,

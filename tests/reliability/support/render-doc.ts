@@ -41,20 +41,21 @@ const lines: string[] = [
   '',
   '## Figures of the full run',
   '',
-  '| Scenario | Jobs | Runs | Faults injected | Lost | Duplicated | Unexpected | Checker violations | Max recovery | 5xx seen | Time |',
+  '| Scenario | Jobs | Runs | Faults injected | Lost | Duplicated | Unexpected | Checker violations | Max recovery | 5xx seen (503 of them) | Time |',
   '|---|---|---|---|---|---|---|---|---|---|---|',
   ...runs.map(
     (r) =>
-      `| ${r.title} | ${n(r.jobs)} | ${n(r.runs)} | ${faultsOf(r)} | ${r.lost} | ${r.duplicated} | ${r.unexpected} | ${r.violations} | ${secs(r.maxRecoveryMs)} | ${n(r.fivexx)} | ${secs(r.durationMs)} |`,
+      `| ${r.title} | ${n(r.jobs)} | ${n(r.runs)} | ${faultsOf(r)} | ${r.lost} | ${r.duplicated} | ${r.unexpected} | ${r.violations} | ${secs(r.maxRecoveryMs)} | ${n(r.fivexx)} (${n(r.unavailable ?? 0)}) | ${secs(r.durationMs)} |`,
   ),
   fuzz
-    ? `| Route fuzzer (scenario 7) | — | — | ${n(Number(fuzz.cases ?? 0))} cases tried | — | — | — | — | — | ${n(Number(fuzz.fivexx ?? 0))} | ${fuzz.durationMs ? secs(Number(fuzz.durationMs)) : '—'} |`
+    ? `| Route fuzzer (scenario 7, its own figures: \`fuzz.json\`) | — | — | ${n(Number(fuzz.cases ?? 0))} cases tried over ${fuzz.routes ?? '?'} routes; ${n(Number(fuzz.hangs ?? 0))} hangs | — | — | — | — | — | ${n(Number(fuzz.fivexx ?? 0))} | ${fuzz.duration_s ? secs(Number(fuzz.duration_s) * 1000) : '—'} |`
     : '| Route fuzzer (scenario 7) | **TO FILL (lead): cases tried from bench/results/reliability/fuzz.json** | | | | | | | | **TO FILL: 5xx** | |',
   '',
   `Totals: ${secs(runs.reduce((s, r) => s + r.durationMs, 0))} of scenarios, ${n(runs.reduce((s, r) => s + r.jobs, 0))} jobs, ${n(runs.reduce((s, r) => s + Object.values(r.faults).reduce((a, b) => a + b, 0), 0))} faults injected, ${runs.reduce((s, r) => s + r.lost, 0)} lost, ${runs.reduce((s, r) => s + r.duplicated, 0)} duplicated, maximum recovery ${secs(Math.max(0, ...runs.map((r) => r.maxRecoveryMs ?? 0)))}.`,
   '',
   '"Max recovery" is measured per scenario as its row says below; "5xx seen" counts answers in',
-  'the 5xx range, as the clients saw them or the server logged them, whichever is more.',
+  'the 5xx range, as the clients saw them or the server logged them, whichever is more; in',
+  'brackets the 503s among them (`database unavailable`, the answer during a Postgres outage).',
   '',
   '## What each scenario proves',
   '',

@@ -1,8 +1,8 @@
 /**
  * Renders docs/reliability.md from the full run's figures in
  * bench/results/reliability/*.json (the scenarios' and, when present, the route
- * fuzzer's fuzz.json). Run after `npm run test:reliability`:
- *   bun tests/reliability/support/render-doc.ts
+ * fuzzer's fuzz.json). Run after `time npm run test:reliability`:
+ *   bun tests/reliability/support/render-doc.ts --wall "9 min 12 s"
  * The prose lives in reliability-prose.ts; this file only lays out the numbers.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -12,6 +12,10 @@ import { RESULTS_DIR } from './figures'
 import { FINDINGS, HOW_IT_WORKS, INTRO, SCENARIO_TEXT } from './reliability-prose'
 
 type Run = Figures & { mode: string; date: string; machine: string }
+
+/** `--wall "9 min 12 s"`: the suite's wall time, as \`time npm run test:reliability\` printed it. */
+const wallAt = process.argv.indexOf('--wall')
+const wall = wallAt > 0 ? process.argv[wallAt + 1] : undefined
 
 const DOC = resolve(import.meta.dir, '..', '..', '..', 'docs', 'reliability.md')
 const n = (x: number) => x.toLocaleString('en-US')
@@ -37,6 +41,7 @@ const lines: string[] = [
   '',
   `Full run (\`npm run test:reliability\`): ${runs.map((r) => r.date.slice(0, 16).replace('T', ' ')).sort()[0] ?? '—'} UTC,`,
   `${runs[0]?.machine ?? 'unknown machine'} (shared with other work; Postgres is the embedded one, on the same machine).`,
+  ...(wall ? [`The whole suite, the route fuzzer included, ran ${wall} of wall time.`] : []),
   `Rendered from \`bench/results/reliability/*.json\` by \`bun tests/reliability/support/render-doc.ts\`.`,
   '',
   '## Figures of the full run',
@@ -70,10 +75,16 @@ for (const r of runs) {
         ', ',
       )}; handlers run more than once for ${n(r.rerun)} jobs (at-least-once at work); ${n(r.refusedCompletes)} completes refused with 409; ${n(r.noAnswer)} requests got no answer (connection refused or reset).`,
   )
-  lines.push(`- Recovery: ${r.recovery}: ${secs(r.maxRecoveryMs)} at most.`)
+  lines.push(
+    r.maxRecoveryMs === null
+      ? `- Recovery: ${r.recovery}.`
+      : `- Recovery: ${r.recovery}: ${secs(r.maxRecoveryMs)} at most.`,
+  )
   if (r.extra) lines.push(`- Scenario figures: \`${JSON.stringify(r.extra)}\``)
   lines.push('')
 }
-lines.push(HOW_IT_WORKS, '', FINDINGS, '')
+const s6 = runs.find((r) => r.scenario.startsWith('s6'))
+const maxResume = (s6?.extra as { maxResumeMs?: number } | undefined)?.maxResumeMs
+lines.push(HOW_IT_WORKS, '', FINDINGS.replace('{MAX_RESUME}', maxResume === undefined ? '—' : `${maxResume} ms`), '')
 writeFileSync(DOC, lines.join('\n'))
 console.log(`wrote ${DOC} from ${runs.length} scenario files${fuzz ? ' and fuzz.json' : ''}`)

@@ -58,6 +58,16 @@ export async function verify(
   return { result, state }
 }
 
+/** Appends the histories of `jobs` to the violations log under `title` (a finding's evidence, not a failure). */
+export function logHistories(title: string, recorder: Recorder, state: DbState, jobs: string[]): void {
+  const report = [
+    `== ${new Date().toISOString()} ${title} (${MODE})`,
+    ...jobs.map((id) => history(recorder, state, id)),
+  ]
+  console.error(report.join('\n'))
+  appendFileSync(VIOLATIONS_LOG, `${report.join('\n')}\n`)
+}
+
 /** Drops the tables of `prefix`. */
 export async function dropPrefix(url: string, prefix: string): Promise<void> {
   const sql = createSql({ url, max: 1 })

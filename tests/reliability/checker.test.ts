@@ -3,6 +3,7 @@
  * purpose in a small made-up history, and a clean history passing.
  */
 import { describe, expect, test } from 'bun:test'
+import { GIVEN_BACK } from '../../src/runs/sql/give-back'
 import { check } from './support/checker'
 import type { DbJob, DbRun, DbState } from './support/db-state'
 import { type Rec, Recorder } from './support/record'
@@ -58,6 +59,15 @@ function verdict(recs: Rec[], state: DbState): string[] {
 describe('the fault-suite checker', () => {
   test('passes a clean history', () => {
     expect(verdict(cleanHistory(), { jobs: [job()], runs: [run()] })).toEqual([])
+  })
+
+  test('a claim given back (its client left before the answer) is not an attempt', () => {
+    const givenBack = run({ id: 'run_0', attempt: 0, worker_id: 'w0', status: 'abandoned', error: GIVEN_BACK })
+    const state = {
+      jobs: [job()],
+      runs: [{ ...givenBack, started_ms: T + 2, finished_ms: T + 5 }, run()],
+    }
+    expect(verdict(cleanHistory(), state)).toEqual([])
   })
 
   test('a job still pending at the end is lost', () => {

@@ -6,6 +6,7 @@
  * ran to completion at least once; and every answer agrees with what the
  * database kept (a 200 changed the run, a 409 changed nothing).
  */
+import { GIVEN_BACK } from '../../../src/runs/sql/give-back'
 import type { DbJob, DbRun, DbState } from './db-state'
 import type { Answer, Rec, Recorder } from './record'
 
@@ -39,6 +40,8 @@ export interface CheckOptions {
 }
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled'])
+/** A run the server gave back (see src/runs/sql/give-back.ts): not an attempt. */
+const givenBack = (run: DbRun) => run.status === 'abandoned' && run.error === GIVEN_BACK
 const ambiguous = (a: Answer) => a === 'error' || a >= 500
 const ms = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NaN)
 
@@ -118,10 +121,17 @@ function checkRuns(
   v: (job: string, what: string) => void,
   duplicated: Set<string>,
 ) {
-  if (runs.length !== job.attempt_count) v(job.id, `attempt_count ${job.attempt_count} but ${runs.length} runs`)
-  runs.forEach((run, i) => {
+  // A claim given back (its client left before the answer) is not an attempt: the server
+  // renumbers its run 0, -1, … and the next claim takes its number again.
+  const attempts = runs.filter((r) => !givenBack(r))
+  if (attempts.length !== job.attempt_count) v(job.id, `attempt_count ${job.attempt_count} but ${attempts.length} runs`)
+  attempts.forEach((run, i) => {
     if (run.attempt !== i + 1) v(job.id, `attempt ${run.attempt} where ${i + 1} was due`)
-    const next = runs[i + 1]
+  })
+  // Every run, given back or not, in start order: each began only after the one before ended.
+  const started = [...runs].sort((a, b) => a.started_ms - b.started_ms)
+  started.forEach((run, i) => {
+    const next = started[i + 1]
     if (!next) return
     if (run.status === 'running' || run.finished_ms === null) {
       v(job.id, `run ${run.id} still running under ${next.id}`)
@@ -132,8 +142,12 @@ function checkRuns(
     if (next.started_ms < end - NOW_SLACK_MS) {
       v(job.id, `run ${next.id} started ${(end - next.started_ms).toFixed(1)} ms before ${run.id} ended (live lease)`)
     }
-    if (next.started_ms < run.started_ms) v(job.id, `attempt ${next.attempt} started before attempt ${run.attempt}`)
   })
+  for (let i = 1; i < attempts.length; i++) {
+    const [before, after] = [attempts[i - 1]!, attempts[i]!]
+    if (after.started_ms < before.started_ms)
+      v(job.id, `attempt ${after.attempt} started before attempt ${before.attempt}`)
+  }
   const wins = runs.filter((r) => r.status === 'succeeded')
   if (wins.length > 1) duplicated.add(job.id)
   if (wins.length > 1) v(job.id, `${wins.length} succeeded runs: ${wins.map((r) => r.id).join(', ')}`)
@@ -212,7 +226,7 @@ function checkAnswers(
       v(r.job, `${r.op} on ${r.run}, which is not in the table`)
       continue
     }
-    const next = (runsOf.get(run.job_id) ?? [])[run.attempt]
+    const next = (runsOf.get(run.job_id) ?? []).find((r) => r.attempt === run.attempt + 1)
     if (r.op === 'heartbeat' && r.answer === 200) {
       liveLease.set(r.run, Math.max(liveLease.get(r.run) ?? 0, ms(r.lease)))
       if (next && ms(r.st) > next.started_ms) v(r.job, `heartbeat of ${r.run} accepted after ${next.id} started`)

@@ -96,14 +96,17 @@ sequence and evidence: the findings file of issue 10's fault work.
 - **F3, open, rare: a request sent during an outage went unanswered for 30 s.** Seen in two
   full runs before the F1 fix and once in a scratch copy with it; not in the run above. A
   database call has no deadline, so a query that never settles holds its request.
-- **F4, open, seen once: an open \`GET /events\` stream went silent after a restart**, neither
-  ended nor reset, while the two other streams carried on (a scratch copy with the F1 fix).
-  Likely the same stranded query, in the stream's replay: while a replay is outstanding
-  every change is held, and a reading client is never shed. Not seen in the run above.
-- **Open, seen once (the run above): one job's terminal state reached none of the three
-  streams** open across the restarts (6,049 of 6,050 did). Not asserted yet: the suite
-  asserts every job enqueued after the last restart (all arrived), and reports the others
-  as \`terminalEventsMissedPerStream\`.
+- **F4, open, intermittent: an open \`GET /events\` stream goes silent after a restart**,
+  neither ended nor reset, while the other streams carry on; after the next restart it
+  carries events again but the gap stays (628 jobs in one run on current main). Two of five
+  full runs of scenario 6.
+- **F5, open: jobs that end in the moments before a Postgres crash reach no stream.** Their
+  complete was answered and committed 10–60 ms before the stop; the feed's re-read of them
+  failed with the connection, and the resync after the re-listen replays only from each
+  stream's cursor, already past them (11 jobs in one run, 1 in another).
+- Since 07:28 UTC scenario 6 asserts the README's "delivery is at least once": every job's end
+  reaches every stream open across the outages. It fails when F4 or F5 occurs; scenario 6's
+  \`terminalEventsMissedPerStream\` (figures below) shows whether the run above met it.
 - **Harness lesson, not a defect:** Postgres with \`synchronous_commit=off\` (the test
   preload's fast mode) loses acknowledged commits on an immediate shutdown; the checker caught
   completes answered 200 whose runs came back as running and were then abandoned. Scenario 6

@@ -94,7 +94,7 @@ sequence and evidence: the findings file of issue 10's fault work.
   unavailable\` with \`Retry-After\`, and the TS client retries idempotent calls on it; these are
   the 503s in the table.
 - **F3, open, rare: a request sent during an outage went unanswered for 30 s.** Seen in two
-  full runs before the F1 fix and once in a scratch copy with it; not in the run above. A
+  full runs before the F1 fix and once in a scratch copy with it; not since the fix. A
   database call has no deadline, so a query that never settles holds its request.
 - **F4, open, intermittent: an open \`GET /events\` stream goes silent after a restart**,
   neither ended nor reset, while the other streams carry on; after the next restart it
@@ -106,7 +106,7 @@ sequence and evidence: the findings file of issue 10's fault work.
   stream's cursor, already past them (11 jobs in one run, 1 in another).
 - Since 07:28 UTC scenario 6 asserts the README's "delivery is at least once": every job's end
   reaches every stream open across the outages. It fails when F4 or F5 occurs; scenario 6's
-  \`terminalEventsMissedPerStream\` (figures below) shows whether the run above met it.
+  \`terminalEventsMissedPerStream\` (scenario figures above) shows whether the run met it.
 - **Harness lesson, not a defect:** Postgres with \`synchronous_commit=off\` (the test
   preload's fast mode) loses acknowledged commits on an immediate shutdown; the checker caught
   completes answered 200 whose runs came back as running and were then abandoned. Scenario 6

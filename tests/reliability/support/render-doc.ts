@@ -16,6 +16,9 @@ type Run = Figures & { mode: string; date: string; machine: string }
 /** `--wall "9 min 12 s"`: the suite's wall time, as \`time npm run test:reliability\` printed it. */
 const wallAt = process.argv.indexOf('--wall')
 const wall = wallAt > 0 ? process.argv[wallAt + 1] : undefined
+/** `--note "..."`: a line about this run (a scenario re-run, say) printed under the wall time. */
+const noteAt = process.argv.indexOf('--note')
+const note = noteAt > 0 ? process.argv[noteAt + 1] : undefined
 
 const DOC = resolve(import.meta.dir, '..', '..', '..', 'docs', 'reliability.md')
 const n = (x: number) => x.toLocaleString('en-US')
@@ -27,6 +30,16 @@ const runs: Run[] = readdirSync(RESULTS_DIR)
   .map((f) => JSON.parse(readFileSync(resolve(RESULTS_DIR, f), 'utf8')) as Run)
 const fuzzFile = resolve(RESULTS_DIR, 'fuzz.json')
 const fuzz = existsSync(fuzzFile) ? (JSON.parse(readFileSync(fuzzFile, 'utf8')) as Record<string, unknown>) : null
+
+/** Whether the run met its scenario's assertions, as far as its figures tell (the test's own expects decide). */
+function verdict(r: Run): string {
+  const extra = (r.extra ?? {}) as { terminalEventsMissedPerStream?: number[]; hungRequests?: number }
+  const misses: string[] = []
+  if (r.lost || r.duplicated || r.unexpected || r.violations) misses.push('checker')
+  if (extra.terminalEventsMissedPerStream?.some((n) => n > 0)) misses.push('events missed on a stream (F4/F5)')
+  if (extra.hungRequests) misses.push('hung requests (F3)')
+  return misses.length === 0 ? 'passed' : `**failed**: ${misses.join(', ')}`
+}
 
 const faultsOf = (r: Run) =>
   Object.entries(r.faults)
@@ -42,19 +55,20 @@ const lines: string[] = [
   `Full run (\`npm run test:reliability\`): ${runs.map((r) => r.date.slice(0, 16).replace('T', ' ')).sort()[0] ?? '—'} UTC,`,
   `${runs[0]?.machine ?? 'unknown machine'} (shared with other work; Postgres is the embedded one, on the same machine).`,
   ...(wall ? [`The whole suite, the route fuzzer included, ran ${wall} of wall time.`] : []),
+  ...(note ? [note] : []),
   `Rendered from \`bench/results/reliability/*.json\` by \`bun tests/reliability/support/render-doc.ts\`.`,
   '',
   '## Figures of the full run',
   '',
-  '| Scenario | Jobs | Runs | Faults injected | Lost | Duplicated | Unexpected | Checker violations | Max recovery | 5xx seen (503 of them) | Time |',
-  '|---|---|---|---|---|---|---|---|---|---|---|',
+  '| Scenario | Result | Jobs | Runs | Faults injected | Lost | Duplicated | Unexpected | Checker violations | Max recovery | 5xx seen (503 of them) | Time |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ...runs.map(
     (r) =>
-      `| ${r.title} | ${n(r.jobs)} | ${n(r.runs)} | ${faultsOf(r)} | ${r.lost} | ${r.duplicated} | ${r.unexpected} | ${r.violations} | ${secs(r.maxRecoveryMs)} | ${n(r.fivexx)} (${n(r.unavailable ?? 0)}) | ${secs(r.durationMs)} |`,
+      `| ${r.title} | ${verdict(r)} | ${n(r.jobs)} | ${n(r.runs)} | ${faultsOf(r)} | ${r.lost} | ${r.duplicated} | ${r.unexpected} | ${r.violations} | ${secs(r.maxRecoveryMs)} | ${n(r.fivexx)} (${n(r.unavailable ?? 0)}) | ${secs(r.durationMs)} |`,
   ),
   fuzz
-    ? `| Route fuzzer (scenario 7, its own figures: \`fuzz.json\`) | — | — | ${n(Number(fuzz.cases ?? 0))} cases tried over ${fuzz.routes ?? '?'} routes; ${n(Number(fuzz.hangs ?? 0))} hangs | — | — | — | — | — | ${n(Number(fuzz.fivexx ?? 0))} | ${fuzz.duration_s ? secs(Number(fuzz.duration_s) * 1000) : '—'} |`
-    : '| Route fuzzer (scenario 7) | **TO FILL (lead): cases tried from bench/results/reliability/fuzz.json** | | | | | | | | **TO FILL: 5xx** | |',
+    ? `| Route fuzzer (scenario 7, its own figures: \`fuzz.json\`) | ${Number(fuzz.fivexx ?? 0) + Number(fuzz.hangs ?? 0) === 0 ? 'passed' : '**failed**'} | — | — | ${n(Number(fuzz.cases ?? 0))} cases tried over ${fuzz.routes ?? '?'} routes; ${n(Number(fuzz.hangs ?? 0))} hangs | — | — | — | — | — | ${n(Number(fuzz.fivexx ?? 0))} | ${fuzz.duration_s ? secs(Number(fuzz.duration_s) * 1000) : '—'} |`
+    : '| Route fuzzer (scenario 7) | | **TO FILL (lead): cases tried from bench/results/reliability/fuzz.json** | | | | | | | | **TO FILL: 5xx** | |',
   '',
   `Totals: ${secs(runs.reduce((s, r) => s + r.durationMs, 0))} of scenarios, ${n(runs.reduce((s, r) => s + r.jobs, 0))} jobs, ${n(runs.reduce((s, r) => s + Object.values(r.faults).reduce((a, b) => a + b, 0), 0))} faults injected, ${runs.reduce((s, r) => s + r.lost, 0)} lost, ${runs.reduce((s, r) => s + r.duplicated, 0)} duplicated, maximum recovery ${secs(Math.max(0, ...runs.map((r) => r.maxRecoveryMs ?? 0)))}.`,
   '',

@@ -17,6 +17,27 @@ const jobRow = async (id: string) => (await f.sql`select * from ${f.sql(f.tables
 const runRow = async (id: string) => (await f.sql`select * from ${f.sql(f.tables.runs)} where id = ${id}`)[0]
 
 /** An active job with attempts left, and its run. */
+/**
+ * Opens a transaction that requests cancel of `jobId` and holds the job row
+ * until `commit()` is called; `committed` settles once it has.
+ */
+async function cancelHoldingJobRow(jobId: string) {
+  let commit!: () => void
+  let held!: () => void
+  const isHeld = new Promise<void>((resolve) => {
+    held = resolve
+  })
+  const committed = f.sql.begin(async (tx) => {
+    await tx`update ${tx(f.tables.jobs)} set cancel_requested = true where id = ${jobId}`
+    held()
+    await new Promise<void>((resolve) => {
+      commit = resolve
+    })
+  })
+  await isHeld
+  return { commit, committed }
+}
+
 async function activeJob(label: string) {
   const kind = uniqueKind(label)
   await enqueueJob(f, { kind, max_attempts: 3 })
@@ -55,19 +76,7 @@ describe('fail racing a cancel', () => {
   test('a fail that waited on the job row while a cancel held it lands cancelled', async () => {
     const { job, run } = await activeJob('fail-cancel-job-row')
     // The cancel's own transaction holds the job row until it commits.
-    let commit!: () => void
-    let held!: () => void
-    const isHeld = new Promise<void>((resolve) => {
-      held = resolve
-    })
-    const cancel = f.sql.begin(async (tx) => {
-      await tx`update ${tx(f.tables.jobs)} set cancel_requested = true where id = ${job.id}`
-      held()
-      await new Promise<void>((resolve) => {
-        commit = resolve
-      })
-    })
-    await isHeld
+    const { commit, committed: cancel } = await cancelHoldingJobRow(job.id)
     const failing = f.call('POST', `/runs/${run.id}/fail`, { worker_id: 'w-race', error: 'x', retryable: true })
     await blockedOn(f, "status = 'failed'")
     commit()
@@ -101,19 +110,7 @@ describe('the other outcomes racing a cancel', () => {
   test('the reaper, waiting on the job row while a cancel commits, lands the job cancelled', async () => {
     const { job, run } = await activeJob('reap-cancel')
     await f.sql`update ${f.sql(f.tables.runs)} set lease_expires_at = now() - interval '1 second' where id = ${run.id}`
-    let commit!: () => void
-    let held!: () => void
-    const isHeld = new Promise<void>((resolve) => {
-      held = resolve
-    })
-    const cancel = f.sql.begin(async (tx) => {
-      await tx`update ${tx(f.tables.jobs)} set cancel_requested = true where id = ${job.id}`
-      held()
-      await new Promise<void>((resolve) => {
-        commit = resolve
-      })
-    })
-    await isHeld
+    const { commit, committed: cancel } = await cancelHoldingJobRow(job.id)
     const sweeping = reapExpiredLeases(f.deps)
     await blockedOn(f, "error = 'lease expired'")
     commit()

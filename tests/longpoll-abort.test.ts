@@ -59,6 +59,18 @@ async function holdRunsTable(): Promise<() => Promise<void>> {
   }
 }
 
+/** A long-poll claim over HTTP that the test can cut off; `polling` settles to the error's name. */
+function longPoll(kind: string) {
+  const client = new AbortController()
+  const polling = fetch(`${base}/claim`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ kinds: [kind], worker_id: 'w-gone', wait_seconds: 10 }),
+    signal: client.signal,
+  }).catch((error: Error) => error.name)
+  return { client, polling }
+}
+
 /** Expects the job pending with no attempt used, and claimable at once as attempt 1. */
 async function expectFreshlyClaimable(id: string, kind: string) {
   expect(await jobRow(id)).toMatchObject({ status: 'pending', attempt_count: 0, started_at: null })
@@ -70,13 +82,7 @@ async function expectFreshlyClaimable(id: string, kind: string) {
 describe('a long-poll claim whose client leaves', () => {
   test('claims nothing after the disconnect wakes it, though work is pending: the next claimer gets it', async () => {
     const kind = uniqueKind('lp-gone')
-    const client = new AbortController()
-    const polling = fetch(`${base}/claim`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ kinds: [kind], worker_id: 'w-gone', wait_seconds: 10 }),
-      signal: client.signal,
-    }).catch((error: Error) => error.name)
+    const { client, polling } = longPoll(kind)
     await sleeping(1)
     const id = await quietJob(kind)
     client.abort()
@@ -88,13 +94,7 @@ describe('a long-poll claim whose client leaves', () => {
 
   test('a job enqueued after the client left stays pending for the next claimer', async () => {
     const kind = uniqueKind('lp-gone-later')
-    const client = new AbortController()
-    const polling = fetch(`${base}/claim`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ kinds: [kind], worker_id: 'w-gone', wait_seconds: 10 }),
-      signal: client.signal,
-    }).catch((error: Error) => error.name)
+    const { client, polling } = longPoll(kind)
     await sleeping(1)
     client.abort()
     expect(await polling).toBe('AbortError')

@@ -3,28 +3,9 @@ import { Elysia } from 'elysia'
 import type { Deps } from '../deps'
 import { EventsQuery, JobEventsParams, sseResponses } from './model'
 import { headJob, parseCursor, streamAll, streamJob } from './service'
-import { StreamsFull } from './slots'
 import { sseHeadResponse } from './sse'
 
 const tags = ['events']
-
-/**
- * At FOREMAN_MAX_STREAMS: the `{ error }` 503 the app's onError would give, plus
- * the Retry-After header it cannot add. Other errors go on to onError.
- */
-async function orRefusal(open: Promise<Response>, set: { status?: number | string }): Promise<Response> {
-  try {
-    return await open
-  } catch (err) {
-    if (!(err instanceof StreamsFull)) throw err
-    // Request logs and metrics read the status from set.
-    set.status = err.status
-    return Response.json(
-      { error: err.message },
-      { status: err.status, headers: { 'retry-after': String(err.retryAfterSec) } },
-    )
-  }
-}
 
 /** The replay position GET /events was asked for: Last-Event-ID, else `since`. */
 function sinceOf(lastEventId: string | undefined, since: string | undefined) {
@@ -44,11 +25,11 @@ export const eventRoutes = (deps: Deps) =>
   new Elysia()
     .get(
       '/events/:id',
-      ({ params, request, server, set }) => {
+      ({ params, request, server }) => {
         if (request.method === 'HEAD') return headJob(deps, params.id)
         // A quiet stream must outlive Bun's idle timeout; keep-alives cover proxies.
         server?.timeout(request, 0)
-        return orRefusal(streamJob(deps, params.id, request.signal), set)
+        return streamJob(deps, params.id, request.signal)
       },
       {
         params: JobEventsParams,
@@ -67,12 +48,12 @@ export const eventRoutes = (deps: Deps) =>
     )
     .get(
       '/events',
-      ({ query, headers, request, server, set }) => {
+      ({ query, headers, request, server }) => {
         const since = sinceOf(headers['last-event-id'], query.since)
         if (request.method === 'HEAD') return sseHeadResponse()
         server?.timeout(request, 0)
         const { kind, queue, status } = query
-        return orRefusal(streamAll(deps, { kind, queue, status }, since, request.signal), set)
+        return streamAll(deps, { kind, queue, status }, since, request.signal)
       },
       {
         query: EventsQuery,

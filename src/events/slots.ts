@@ -8,12 +8,16 @@ import { ForemanError } from '../errors'
 /** Clients refused at the cap are told to come back after this many seconds. */
 export const STREAMS_RETRY_AFTER_SEC = 5
 
-/** Every stream slot is taken: a 503 that the route answers with Retry-After. */
+/** Every stream slot is taken: a 503 with Retry-After. */
 export class StreamsFull extends ForemanError {
   override name = 'StreamsFull'
-  readonly retryAfterSec = STREAMS_RETRY_AFTER_SEC
   constructor(max: number) {
-    super(503, `too many open event streams (at most ${max} per process); retry later`)
+    super(
+      503,
+      `too many open event streams (at most ${max} per process); retry later`,
+      {},
+      { 'retry-after': String(STREAMS_RETRY_AFTER_SEC) },
+    )
   }
 }
 

@@ -121,7 +121,11 @@ export class JobFeed {
         try {
           found = await jobsByIds(this.sql, this.tables, [...batch.keys()])
         } catch (err) {
-          // Leave it to the next hint or poll tick rather than spin on a sick database.
+          // Keep the batch for the next hint or poll tick rather than spin on a sick
+          // database. Dropping it would lose those changes for good: a stream's resync
+          // replays from its cursor, which later events move past these jobs. A newer
+          // hint for a job, heard meanwhile, wins.
+          for (const [id, change] of batch) if (!this.pending.has(id)) this.pending.set(id, change)
           this.log.warn({ err, jobs: batch.size }, 'live re-read failed; will retry on the next change or poll')
           return
         }

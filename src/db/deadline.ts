@@ -33,6 +33,8 @@ interface QueryInternals {
 }
 
 const RAW = Symbol('unbounded sql')
+/** How often calls in flight are checked against their deadlines. */
+const TICK_MS = 250
 
 /**
  * Wraps `sql` so that every query it sends (`sql\`…\``, `sql.unsafe`) and every
@@ -41,26 +43,43 @@ const RAW = Symbol('unbounded sql')
  * nothing. Everything else is the client itself.
  */
 export function withDeadline(sql: postgres.Sql, ms: number, onOverdue: OnOverdue): postgres.Sql {
+  // One ticker for every call in flight, not a timer each: a query's start and end
+  // are then a Map entry, and a deadline is met to within a tick.
+  const due = new Map<QueryInternals, number>()
+  let ticker: ReturnType<typeof setInterval> | undefined
+  const tick = () => {
+    const now = performance.now()
+    let overdue = false
+    for (const [query, at] of due) {
+      if (at > now) continue
+      overdue = true
+      query.reject(deadlineError(ms))
+    }
+    if (overdue) onOverdue()
+    if (due.size === 0) {
+      clearInterval(ticker)
+      ticker = undefined
+    }
+  }
+  const send = (query: QueryInternals, handler: QueryInternals['handler']) => {
+    const { resolve, reject } = query
+    query.resolve = (value) => {
+      due.delete(query)
+      resolve(value)
+    }
+    query.reject = (error) => {
+      due.delete(query)
+      reject(error)
+    }
+    due.set(query, performance.now() + ms)
+    ticker ??= setInterval(tick, Math.min(TICK_MS, ms / 4))
+    return handler(query)
+  }
   const arm = <T>(query: T): T => {
     if (!(query instanceof Promise)) return query // sql(identifier), helpers
     const q = query as unknown as QueryInternals
-    const send = q.handler
-    q.handler = (self) => {
-      const { resolve, reject } = self
-      const timer = setTimeout(() => {
-        self.reject(deadlineError(ms))
-        onOverdue()
-      }, ms)
-      self.resolve = (value) => {
-        clearTimeout(timer)
-        resolve(value)
-      }
-      self.reject = (error) => {
-        clearTimeout(timer)
-        reject(error)
-      }
-      return send(self)
-    }
+    const handler = q.handler
+    q.handler = (self) => send(self, handler)
     return query
   }
   const unsafe: postgres.Sql['unsafe'] = (...args) => arm(sql.unsafe(...args))

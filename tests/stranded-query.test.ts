@@ -128,6 +128,20 @@ test('a request whose query is stranded answers 503 with Retry-After', async () 
   expect(await res?.json()).toEqual({ error: 'database unavailable' })
 })
 
+test('a long-poll claim on a stranded connection answers 503 by wait_seconds plus the deadline', async () => {
+  const sql = proxiedSql(2)
+  const app = buildApp({ ...f.deps, sql })
+  await sql`select 1`
+  proxy.blackhole()
+  const claim = new Request('http://localhost/foreman/claim', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ kinds: [uniqueKind('stranded-poll')], worker_id: 'w', wait_seconds: 1 }),
+  })
+  const res = await Promise.race([app.handle(claim), Bun.sleep(1000 + BOUND_MS).then(() => null)])
+  expect(res?.status).toBe(503)
+})
+
 test('a reaper sweep on a stranded connection fails at its deadline, so the loop goes on', async () => {
   const sql = proxiedSql(1)
   await sql`select 1`

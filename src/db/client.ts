@@ -74,18 +74,27 @@ export const CONNECT_TIMEOUT_SEC = 5
  */
 export const QUERY_DEADLINE_SEC = 10
 
-/** True when the URL asks for TLS, which postgres.js layers over a socket of its own making. */
-const wantsTls = (url: string): boolean => {
-  const mode = new URL(url).searchParams
-  const ssl = mode.get('sslmode') ?? mode.get('ssl')
-  return ssl !== null && ssl !== 'disable' && ssl !== 'false'
+/**
+ * True when Foreman may open the client's sockets itself (see sockets.ts): not for
+ * TLS (sslmode in the URL), which postgres.js layers over a socket it then keeps
+ * to itself, nor for several hosts, which it tries in turn. Such a client still
+ * has its deadlines.
+ */
+function opensOwnSockets(url: string): boolean {
+  // Several hosts (h1:5432,h2:5432) are not a WHATWG URL; postgres.js parses them itself.
+  if (!URL.canParse(url)) return false
+  const query = new URL(url).searchParams
+  const ssl = query.get('sslmode') ?? query.get('ssl')
+  return ssl === null || ssl === 'disable' || ssl === 'false'
 }
 
 /**
  * Opens a bounded query pool. Nothing connects until the first query, so building
  * a client is free and tests can make as many as they like. Its LISTEN connection
  * (`sql.listen`) is made with the same options, so it reconnects (and re-listens)
- * on the same short backoff.
+ * on the same short backoff. Every call through it has a deadline (deadline.ts;
+ * `unbounded` for migrations), and its sockets are watched for the failures
+ * postgres.js 3.4.9 would wait on for good (sockets.ts).
  */
 export function createSql({
   url,
@@ -94,9 +103,7 @@ export function createSql({
   settings = {},
   deadlineSec = QUERY_DEADLINE_SEC,
 }: SqlOptions): Sql {
-  // TLS (sslmode in the URL) keeps postgres.js' own sockets: it replaces ours with a
-  // TLS one it does not hand back. Such a client still has its deadlines.
-  const sockets = wantsTls(url) ? null : new SocketWatch()
+  const sockets = opensOwnSockets(url) ? new SocketWatch() : null
   const deadlineMs = deadlineSec * 1000
   const sql = postgres(url, {
     ...(sockets && { socket: sockets.connect }),

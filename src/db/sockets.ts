@@ -14,6 +14,10 @@
  *   porsager/postgres#1089): postgres.js waits for the reply for good, and the
  *   connection is lost to the pool. `destroyStalled` ends such sockets with an
  *   error; postgres.js then fails what ran on them and reconnects on demand.
+ *
+ * And one it handles badly: a socket error followed, a moment later, by its
+ * close (see closeAsClean), which left a query handed over in between pending.
+ * All three were made on purpose in tests/stranded-query.test.ts.
  */
 import net from 'node:net'
 
@@ -71,7 +75,8 @@ export class SocketWatch {
   /**
    * Ends, with an error, every socket that has received nothing for `ms` or more.
    * Called when a query has waited past its deadline: its connection is one of
-   * them. An idle pooled connection may be ended too; it reconnects when next used.
+   * them. An idle pooled connection, or a quiet LISTEN one, may be ended too: the
+   * first reconnects when next used, the second at once (and re-listens).
    */
   destroyStalled(ms: number): number {
     const now = performance.now()

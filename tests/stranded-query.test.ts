@@ -113,6 +113,24 @@ test('a transaction that stops answering fails at its deadline, and the pool rec
   expect(await answersAgain(sql)).toBe(true)
 })
 
+test('a server that closes cleanly mid-transaction fails the transaction, not the process', async () => {
+  const sql = proxiedSql(1)
+  const tx = sql.begin(async (tx) => {
+    await tx`select 1`
+    const slow = tx`select pg_sleep(1)`
+    // A clean close (FIN) from the server side, as a backend stopping sends.
+    setTimeout(() => proxy.stop(), 100)
+    await slow
+  })
+  // Unpatched: postgres.js fails the statement, the transaction sends ROLLBACK on the
+  // closed connection, and its write throws from a timer: "null is not an object
+  // (evaluating 'socket.write')", an uncaught error that ends Foreman.
+  expect(await settleWithin(tx, BOUND_MS)).toBe(503)
+  await Bun.sleep(50)
+  proxy.start()
+  expect(await answersAgain(sql)).toBe(true)
+})
+
 test('a request whose query is stranded answers 503 with Retry-After', async () => {
   const job = await enqueueJob(f, { kind: uniqueKind('stranded') })
   const sql = proxiedSql(2)

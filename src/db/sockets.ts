@@ -16,7 +16,7 @@
  *   error; postgres.js then fails what ran on them and reconnects on demand.
  *
  * And one it handles badly: a socket error followed, a moment later, by its
- * close (see closeAsClean), which left a query handed over in between pending.
+ * close (see deliverCloseLate), which left a query handed over in between pending.
  * All three were made on purpose in tests/stranded-query.test.ts.
  */
 import net from 'node:net'
@@ -59,7 +59,7 @@ export class SocketWatch {
     Object.assign(socket, { host, port })
     const watched: Watched = { socket, lastHeard: performance.now() }
     this.open.add(watched)
-    closeAsClean(socket, options.shared)
+    deliverCloseLate(socket, options.shared)
     socket.on('data', () => {
       watched.lastHeard = performance.now()
     })
@@ -96,32 +96,36 @@ export class SocketWatch {
 }
 
 /**
- * Reports every close to postgres.js as a clean one. A query the pool hands to a
- * connection after its socket failed but before the close (Bun emits them about
- * 1 ms apart here) is queued on it; postgres.js, closing after an error, fails
- * only what it had queued before the error, so that query stayed pending for
- * good. After a clean close it fails whatever the connection still holds. The
- * one other thing postgres.js does for a close after an error, counting it for
- * the reconnect backoff, is done here.
+ * How a socket's close reaches postgres.js: as a clean one, a moment late.
+ *
+ * Clean: a query the pool hands to a connection after its socket failed but
+ * before the close (Bun emits them about 1 ms apart here) is queued on it, and
+ * postgres.js, closing after an error, fails only what it had queued before the
+ * error, so that query stayed pending for good. After a clean close it fails
+ * whatever the connection still holds. The one other thing it does for a close
+ * after an error, counting it for the reconnect backoff, is done here.
+ *
+ * Late (after pending immediates): postgres.js flushes its writes on
+ * setImmediate, and a failed statement in a transaction sends ROLLBACK at once.
+ * A close that overtakes that flush leaves either the bytes queued for the
+ * connection's next socket, whose startup message then never leaves (no
+ * reconnect works until a kilobyte has piled up), or, with nothing queued
+ * before, a flush onto no socket at all: "null is not an object (evaluating
+ * 'socket.write')", thrown from a timer, which ends the process. Both were seen
+ * here when a server closed mid-transaction.
  */
-function closeAsClean(socket: net.Socket, shared: { retries: number }): void {
+function deliverCloseLate(socket: net.Socket, shared: { retries: number }): void {
   const emit = socket.emit.bind(socket)
   socket.emit = ((event: string | symbol, ...args: unknown[]) => {
     if (event !== 'close') return emit(event, ...args)
     if (args[0] === true) shared.retries++
-    return emit('close', false)
+    setTimeout(() => emit('close', false), 1)
+    return true
   }) as typeof socket.emit
 }
 
-/**
- * Fails a socket: postgres.js fails what ran on it at once; the socket itself is
- * destroyed a turn later, once postgres.js has written what that failure set off
- * (a transaction's ROLLBACK). postgres.js flushes writes on setImmediate, and a
- * close that overtakes a pending flush leaves the bytes queued for the
- * connection's next socket, whose startup message then never leaves: it could
- * not connect again until enough attempts had piled up a kilobyte.
- */
+/** Fails a socket: postgres.js fails what ran on it at once, and hears the close after. */
 function fail(socket: net.Socket, error: Error): void {
   socket.emit('error', error)
-  setTimeout(() => socket.destroy(), 1)
+  socket.destroy()
 }

@@ -107,6 +107,7 @@ const CONNECTION_CODES: ReadonlySet<string> = new Set([
   'CONNECTION_ENDED',
   'CONNECT_TIMEOUT',
   'CONNECTION_DESTROYED',
+  'QUERY_DEADLINE', // ours: the call got no answer within its deadline (db/deadline.ts)
   '57P01', // admin_shutdown: the server is stopping (or was restarted in immediate mode)
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now: starting up or in recovery

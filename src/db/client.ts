@@ -1,5 +1,7 @@
 import postgres from 'postgres'
+import { withDeadline } from './deadline'
 import { isoTimestamp } from './rows'
+import { SocketWatch } from './sockets'
 
 /** The postgres.js client type used everywhere. */
 export type Sql = postgres.Sql
@@ -39,6 +41,8 @@ export interface SqlOptions {
   applicationName?: string
   /** Extra session settings sent at connect (e.g. synchronous_commit). */
   settings?: Record<string, string>
+  /** Seconds a call may take before it fails as a 503 (QUERY_DEADLINE_SEC; tests shorten it). */
+  deadlineSec?: number
 }
 
 /**
@@ -61,13 +65,48 @@ export const reconnectBackoff = (retries: number): number =>
 export const CONNECT_TIMEOUT_SEC = 5
 
 /**
+ * Seconds any one database call (a statement, or a transaction whole) may take
+ * before it fails as "database unavailable" (see deadline.ts). A call may first
+ * wait for one connect (CONNECT_TIMEOUT_SEC); Foreman's statements then run in
+ * milliseconds (the slowest hot one measured, a claim over 200k pending rows of
+ * several kinds before it was split per kind: 0.3 s). Under the 30 s a client
+ * waits, so a stranded call answers 503 rather than nothing.
+ */
+export const QUERY_DEADLINE_SEC = 10
+
+/**
+ * True when Foreman may open the client's sockets itself (see sockets.ts): not for
+ * TLS (sslmode in the URL), which postgres.js layers over a socket it then keeps
+ * to itself, nor for several hosts, which it tries in turn. Such a client still
+ * has its deadlines.
+ */
+function opensOwnSockets(url: string): boolean {
+  // Several hosts (h1:5432,h2:5432) are not a WHATWG URL; postgres.js parses them itself.
+  if (!URL.canParse(url)) return false
+  const query = new URL(url).searchParams
+  const ssl = query.get('sslmode') ?? query.get('ssl')
+  return ssl === null || ssl === 'disable' || ssl === 'false'
+}
+
+/**
  * Opens a bounded query pool. Nothing connects until the first query, so building
  * a client is free and tests can make as many as they like. Its LISTEN connection
  * (`sql.listen`) is made with the same options, so it reconnects (and re-listens)
- * on the same short backoff.
+ * on the same short backoff. Every call through it has a deadline (deadline.ts;
+ * `unbounded` for migrations), and its sockets are watched for the failures
+ * postgres.js 3.4.9 would wait on for good (sockets.ts).
  */
-export function createSql({ url, max, applicationName = 'foreman', settings = {} }: SqlOptions): Sql {
-  return postgres(url, {
+export function createSql({
+  url,
+  max,
+  applicationName = 'foreman',
+  settings = {},
+  deadlineSec = QUERY_DEADLINE_SEC,
+}: SqlOptions): Sql {
+  const sockets = opensOwnSockets(url) ? new SocketWatch() : null
+  const deadlineMs = deadlineSec * 1000
+  const sql = postgres(url, {
+    ...(sockets && { socket: sockets.connect }),
     max,
     backoff: reconnectBackoff,
     connect_timeout: CONNECT_TIMEOUT_SEC,
@@ -91,4 +130,7 @@ export function createSql({ url, max, applicationName = 'foreman', settings = {}
       },
     },
   })
+  // Past a deadline, a connection silent for half of it is taken as stranded: a
+  // Foreman statement answers in milliseconds.
+  return withDeadline(sql, deadlineMs, () => sockets?.destroyStalled(deadlineMs / 2))
 }

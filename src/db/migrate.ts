@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Sql } from './client'
+import { unbounded } from './deadline'
 import type { Tables } from './tables'
 
 /**
@@ -56,7 +57,8 @@ async function loadMigrations(tables: Tables, dir: string): Promise<Migration[]>
  */
 export async function migrate(sql: Sql, tables: Tables, dir = MIGRATIONS_DIR): Promise<string[]> {
   const migrations = await loadMigrations(tables, dir)
-  return sql.begin(async (tx) => {
+  // Without the per-call deadline: a migration may rightly run long (an index built on a large table).
+  return unbounded(sql).begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext(${`foreman-migrate:${tables.prefix}`}))`
     await tx`
       create table if not exists ${tx(tables.migrations)} (

@@ -52,6 +52,9 @@ export interface HubOptions {
   notifyWindowMs: number
 }
 
+/** How long stop() waits for UNLISTEN; the connection closes with the pool either way. */
+const UNLISTEN_WAIT_MS = 2000
+
 /** Postgres rejects NOTIFY payloads of 8,000 bytes or more; stay clear of it. */
 const MAX_PAYLOAD_BYTES = 7_500
 
@@ -136,7 +139,16 @@ export class EventHub {
     clearInterval(this.pollTimer)
     this.pollTimer = undefined
     await this.flushing
-    await this.unlisten?.().catch(() => {})
+    // UNLISTEN runs on the LISTEN connection, outside the pool's deadlines: on a
+    // connection that stopped answering it would hold the shutdown for good.
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([
+      this.unlisten?.().catch(() => {}),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, UNLISTEN_WAIT_MS)
+      }),
+    ])
+    clearTimeout(timer)
     this.unlisten = undefined
   }
 

@@ -8,12 +8,15 @@ interface Pair {
   client: Socket<Pair>
   upstream?: Socket<Pair>
   pending: Uint8Array[]
+  /** Blackholed: nothing passes either way, and neither side hears a close. */
+  dead?: boolean
 }
 
 /** Forwards 127.0.0.1:<port> to target while up; when down, refuses and drops connections. */
 export class TcpProxy {
   private listener: TCPSocketListener<Pair> | undefined
   private readonly pairs = new Set<Pair>()
+  private blackholed = false
   port = 0
 
   constructor(
@@ -29,9 +32,10 @@ export class TcpProxy {
       port: this.port,
       socket: {
         open(client) {
-          const pair: Pair = { client, pending: [] }
+          const pair: Pair = { client, pending: [], dead: self.blackholed }
           client.data = pair
           self.pairs.add(pair)
+          if (pair.dead) return
           Bun.connect<Pair>({
             hostname: self.targetHost,
             port: self.targetPort,
@@ -42,7 +46,7 @@ export class TcpProxy {
                 for (const chunk of pair.pending.splice(0)) upstream.write(chunk)
               },
               data(_upstream, chunk) {
-                pair.client.write(chunk)
+                if (!pair.dead) pair.client.write(chunk)
               },
               close() {
                 pair.client.end()
@@ -55,6 +59,7 @@ export class TcpProxy {
         },
         data(client, chunk) {
           const pair = client.data
+          if (pair.dead) return
           if (pair.upstream) pair.upstream.write(chunk)
           else pair.pending.push(new Uint8Array(chunk))
         },
@@ -65,6 +70,26 @@ export class TcpProxy {
       },
     })
     this.port = this.listener.port
+  }
+
+  /**
+   * Half-open, as a lost network or a vanished host leaves it: every connection
+   * open now, and every one made until `restore`, stays open but carries nothing
+   * either way, for good.
+   */
+  blackhole(): void {
+    this.blackholed = true
+    for (const pair of this.pairs) pair.dead = true
+  }
+
+  /** New connections pass again (the blackholed ones stay dead). */
+  restore(): void {
+    this.blackholed = false
+  }
+
+  /** Connections open through the proxy, dead ones included. */
+  get connections(): number {
+    return this.pairs.size
   }
 
   /** Stops listening and cuts every open connection. */

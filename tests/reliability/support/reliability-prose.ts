@@ -81,8 +81,8 @@ export const HOW_IT_WORKS = `## How it works
 /** Defects the suite found, and where they stand. */
 export const FINDINGS = `## Defects found
 
-The full run above is after the fixes of F1 and F2 (main at c01ce13). Each finding's
-sequence and evidence: the findings file of issue 10's fault work.
+The full run above is on the final code of issue 10, with every finding below fixed. Each
+finding's sequence and evidence are in the issue's note.
 
 - **F1, fixed (6ec1899): service resumed 10–20 s after a Postgres restart.** postgres.js'
   default reconnect backoff (a counter shared by the pool, \`3^n / 100\` s capped at 20 s)
@@ -93,20 +93,22 @@ sequence and evidence: the findings file of issue 10's fault work.
 - **F2, fixed (c58a357): a database outage answered 500.** It now answers \`503 database
   unavailable\` with \`Retry-After\`, and the TS client retries idempotent calls on it; these are
   the 503s in the table.
-- **F3, open, rare: a request sent during an outage went unanswered for 30 s.** Seen in two
-  full runs before the F1 fix and once in a scratch copy with it; not since the fix. A
-  database call has no deadline, so a query that never settles holds its request.
-- **F4, open, intermittent: an open \`GET /events\` stream goes silent after a restart**,
-  neither ended nor reset, while the other streams carry on; after the next restart it
-  carries events again but the gap stays (628 jobs in one run on current main). Two of five
-  full runs of scenario 6.
-- **F5, open: jobs that end in the moments before a Postgres crash reach no stream.** Their
-  complete was answered and committed 10–60 ms before the stop; the feed's re-read of them
-  failed with the connection, and the resync after the re-listen replays only from each
-  stream's cursor, already past them (11 jobs in one run, 1 in another).
-- Since 07:28 UTC scenario 6 asserts the README's "delivery is at least once": every job's end
-  reaches every stream open across the outages. It fails when F4 or F5 occurs; scenario 6's
-  \`terminalEventsMissedPerStream\` (scenario figures above) shows whether the run met it.
+- **F3, fixed (7460af4, 431ccbd): a request sent during an outage went unanswered for 30 s.**
+  postgres.js 3.4.9 can leave a query pending for good when a connection fails at certain
+  moments (a server that closes during startup, a half-open connection, a query handed to a
+  connection between its error and its close); and a close that overtook a pending write
+  threw from a timer and ended the process. Every database call now has a deadline (10 s,
+  then \`503\`), Foreman opens the client's sockets itself so a close reaches postgres.js in
+  order, and stranded connections are closed so the pool recovers.
+- **F4, fixed (same commits): an open \`GET /events\` stream went silent after a restart**,
+  neither ended nor reset, while the other streams carried on: its replay query never
+  settled. The deadline ends the replay, which runs again on the next safety poll.
+- **F5, fixed: jobs that ended in the moments before a Postgres crash reached no stream.**
+  The feed's re-read of them failed with the connection and the batch was dropped; the
+  resync replays only from each stream's cursor, already past them. A failed re-read now
+  keeps its batch for the next one (\`tests/events-feed-retry.test.ts\`).
+- Scenario 6 asserts the README's "delivery is at least once": every job's end reaches every
+  stream open across the outages; \`terminalEventsMissedPerStream\` in its figures shows it.
 - **Harness lesson, not a defect:** Postgres with \`synchronous_commit=off\` (the test
   preload's fast mode) loses acknowledged commits on an immediate shutdown; the checker caught
   completes answered 200 whose runs came back as running and were then abandoned. Scenario 6

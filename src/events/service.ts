@@ -153,9 +153,13 @@ export async function streamAll(
     // Per job: the version and a hash of the state last sent. A version can repeat
     // with new content (a cancel does not move past the running run's stamp).
     const sent = new Map<string, { version: string; hash: number | bigint }>()
-    const held: FeedUpdate[] = []
+    let held: FeedUpdate[] = []
     let replaying = false
     let replayAgain = false
+    // The oldest version among changes dropped from `held`. The next replay starts
+    // there, not at the cursor: a change can commit well after its version's time
+    // (a slow transaction, a database restart), behind rows the cursor has passed.
+    let droppedFrom: string | undefined
 
     const deliver = ({ job, version }: VersionedJob) => {
       const data = JSON.stringify(job)
@@ -184,8 +188,10 @@ export async function streamAll(
         return
       }
       replaying = true
+      const dropped = droppedFrom
+      droppedFrom = undefined
       try {
-        let after = from
+        let after = dropped !== undefined && dropped < from.version ? overlapped({ version: dropped, id: '' }) : from
         for (;;) {
           const page = await jobsChangedSince(sql, tables, after, filter, REPLAY_PAGE)
           for (const row of page) {
@@ -200,6 +206,8 @@ export async function streamAll(
           after = { version: last.version, id: last.job.id }
         }
       } catch (err) {
+        // The next replay must still reach back to what was dropped.
+        droppedFrom = earlier(droppedFrom, dropped)
         log.warn({ err }, 'event replay failed; will retry on the next resync')
       } finally {
         replaying = false
@@ -215,9 +223,13 @@ export async function streamAll(
     const hold = (update: FeedUpdate) => {
       if (held.push(update) <= HELD_LIMIT) return
       // Changes pile up behind a replay: the next replay reads them from the
-      // tables instead. If the replay is waiting on a client that is not reading,
-      // the client is too far behind: end its stream as for a full budget.
-      held.length = 0
+      // tables instead, from the oldest dropped version on. If the replay is
+      // waiting on a client that is not reading, the client is too far behind:
+      // end its stream as for a full budget.
+      for (const dropped of held)
+        if (dropped.type === 'job') droppedFrom = earlier(droppedFrom, dropped.versioned.version)
+      // Deletions are not in the tables any more to be read again; they are few.
+      held = held.filter((kept) => kept.type === 'deleted')
       replayAgain = true
       if (!channel.hasRoom) channel.shed()
     }
@@ -231,6 +243,12 @@ export async function streamAll(
     if (since) void replay(since.id ? overlapped(since) : since)
     return unwatch
   }, options)
+}
+
+/** The earlier of two versions, either possibly absent. */
+function earlier(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b
+  return b === undefined || a < b ? a : b
 }
 
 /** A cursor a little before `cursor`, for replays that must not miss late commits. */

@@ -107,6 +107,11 @@ finding's sequence and evidence are in the issue's note.
   The feed's re-read of them failed with the connection and the batch was dropped; the
   resync replays only from each stream's cursor, already past them. A failed re-read now
   keeps its batch for the next one (\`tests/events-feed-retry.test.ts\`).
+- **F6, fixed (efca78a): after a restart, one stream could miss hundreds of jobs' ends**
+  while the others got them (603 in the first full run of the final code). A replay after the
+  re-listen holds live changes; past 1,000 it drops them and replays again from the stream's
+  cursor, but after a restart a change can commit well behind the cursor. The next replay now
+  starts at the oldest dropped change's version.
 - Scenario 6 asserts the README's "delivery is at least once": every job's end reaches every
   stream open across the outages; \`terminalEventsMissedPerStream\` in its figures shows it.
 - **Harness lesson, not a defect:** Postgres with \`synchronous_commit=off\` (the test

@@ -7,9 +7,9 @@
  * across the outage.
  */
 import { afterAll, expect, test } from 'bun:test'
+import { RestartablePostgres } from '../support/restartable-postgres'
 import { figuresOf, writeFigures } from './support/figures'
-import { PrivatePostgres } from './support/private-postgres'
-import { killAll, sleep, waitFor } from './support/processes'
+import { killAll, sleep, track, waitFor } from './support/processes'
 import { cancelRandomly, produce } from './support/producer'
 import { ReadinessProbe } from './support/readiness'
 import { Recorder } from './support/record'
@@ -34,7 +34,12 @@ const CLIENT_TIMEOUT_MS = 30_000
  */
 const RESUME_BOUND_MS = 10_000
 const prefix = prefixFor('s6')
-const pg = new PrivatePostgres()
+// Durable: the checker must not see commits an immediate shutdown threw away.
+const pg = new RestartablePostgres({
+  durable: true,
+  onSpawn: (proc, exited) =>
+    track({ pid: proc.pid ?? 0, exited: exited.then(() => 0), kill: (signal) => proc.kill(signal as NodeJS.Signals) }),
+})
 const streams: StreamWatch[] = []
 afterAll(async () => {
   for (const s of streams) s.close()

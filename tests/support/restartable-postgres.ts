@@ -5,7 +5,9 @@
  * system user when root), then stopped and run as our own child with the command
  * line Postgres recorded in postmaster.opts, so that we can send it SIGQUIT:
  * what `pg_ctl stop -m immediate` sends (every connection dropped, no checkpoint).
- * The same approach as tests/reliability/support/private-postgres.ts.
+ * Fast (no fsync) unless asked to be durable: with fsync and synchronous_commit
+ * off, an immediate shutdown loses commits already acknowledged, which the fault
+ * suite's checker would rightly count against Foreman.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
@@ -21,8 +23,18 @@ function parseOpts(text: string): { bin: string; args: string[] } {
   return { bin, args }
 }
 
+/** How a RestartablePostgres runs. */
+export interface RestartableOptions {
+  /** fsync and synchronous_commit on (the fault suite); default off, for speed. */
+  durable?: boolean
+  /** Told of every postmaster it spawns (the fault suite kills them on exit). */
+  onSpawn?: (proc: ChildProcess, exited: Promise<void>) => void
+}
+
 /** A private Postgres that can be restarted in immediate mode. */
 export class RestartablePostgres {
+  constructor(private readonly options: RestartableOptions = {}) {}
+
   url = ''
   private dir = ''
   private cmd: { bin: string; args: string[] } | undefined
@@ -36,7 +48,11 @@ export class RestartablePostgres {
     // As root, Postgres runs as the `postgres` user, which must be able to enter here.
     await chmod(this.dir, 0o755)
     const dataDir = join(this.dir, 'pg')
-    const db = await startEmbeddedPostgres({ dataDir, fast: true, relocationDir: join(this.dir, 'relocated') })
+    const db = await startEmbeddedPostgres({
+      dataDir,
+      fast: !this.options.durable,
+      relocationDir: join(this.dir, 'relocated'),
+    })
     this.url = db.url
     await db.stop()
     this.cmd = parseOpts(await readFile(join(db.dataDir, 'postmaster.opts'), 'utf8'))
@@ -57,6 +73,7 @@ export class RestartablePostgres {
     const proc = spawn(bin, args, { ...this.owner, stdio: ['ignore', 'ignore', 'pipe'] })
     this.proc = proc
     this.exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+    this.options.onSpawn?.(proc, this.exited)
     let log = ''
     await new Promise<void>((resolve, reject) => {
       proc.stderr?.on('data', (chunk: Buffer) => {

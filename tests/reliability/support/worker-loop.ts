@@ -9,6 +9,7 @@
 
 import type { Claimed } from '../../../src/client/client'
 import { ForemanClient } from '../../../src/client/client'
+import { sleep } from '../../../src/client/worker-support'
 import { type Answer, answerOf, type Sink } from './record'
 
 /** What a worker does; every range is [min, max] inclusive. */
@@ -39,18 +40,6 @@ export interface WorkerPlan {
 /** A request slower than this beyond its wait is recorded. */
 const SLOW_MS = 5000
 const pick = ([min, max]: [number, number]) => min + Math.floor(Math.random() * (max - min + 1))
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer)
-        resolve()
-      },
-      { once: true },
-    )
-  })
 
 type Outcome = { kind: 'complete' } | { kind: 'fail'; retryable: boolean } | { kind: 'none' }
 

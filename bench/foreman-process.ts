@@ -4,8 +4,8 @@
  * bench:peers and bench:before-after (which starts two checkouts of it).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { freePort } from '../src/db/embedded'
 
 /** A running Foreman process. */
 export interface ForemanProcess {
@@ -29,18 +29,6 @@ export interface ProcessLimits {
 
 /** Every process started here and not yet exited, so a driver can kill them on its way out. */
 export const liveForemanProcesses = new Set<ChildProcess>()
-
-/** Asks the OS for a free loopback port (a fixed port may be taken). */
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer()
-    s.once('error', fail)
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address()
-      s.close(() => (typeof address === 'object' && address ? ok(address.port) : fail(new Error('no port'))))
-    })
-  })
-}
 
 /** Starts Foreman from the checkout at `root` on `dbUrl` under `prefix`; resolves once it is ready. */
 export async function startForemanProcess(

@@ -43,7 +43,7 @@ export interface EmbeddedOptions {
 }
 
 /** Asks the OS for a free loopback port; a fixed port may be taken. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer()
     server.once('error', reject)

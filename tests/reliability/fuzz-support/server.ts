@@ -8,6 +8,7 @@ import { dropTables } from '../../../src/db/migrate'
 import { type Tables, tablesFor } from '../../../src/db/tables'
 import { ENTRY, foremanEnv } from '../../support/foreman-process'
 import { uniquePrefix } from '../../support/harness'
+import { drain } from '../support/processes'
 
 /** A Foreman child process and what the fuzzer needs around it. */
 export interface Target {
@@ -56,25 +57,17 @@ export async function startTarget(): Promise<Target> {
   const errorLines: string[] = []
   const port = await new Promise<number>((resolvePort, reject) => {
     const timer = setTimeout(() => reject(new Error(`foreman did not start:\n${errorLines.join('\n')}`)), 60_000)
-    const watch = async (stream: ReadableStream<Uint8Array>) => {
-      const decoder = new TextDecoder()
-      let buffered = ''
-      // Keep draining so the child never blocks on a full pipe.
-      for await (const chunk of stream) {
-        buffered += decoder.decode(chunk, { stream: true })
-        const lines = buffered.split('\n')
-        buffered = lines.pop() ?? ''
-        for (const line of lines) {
-          const listening = line.match(/listening on :(\d+)/)?.[1]
-          if (listening) {
-            clearTimeout(timer)
-            resolvePort(Number(listening))
-          }
-          const level = Number(line.match(/"level":(\d+)/)?.[1] ?? 0)
-          if (level >= 50 || (level === 0 && line.trim() !== '')) errorLines.push(line.slice(0, 20_000))
+    // Keep draining so the child never blocks on a full pipe.
+    const watch = (stream: ReadableStream<Uint8Array>) =>
+      drain(stream, (line) => {
+        const listening = line.match(/listening on :(\d+)/)?.[1]
+        if (listening) {
+          clearTimeout(timer)
+          resolvePort(Number(listening))
         }
-      }
-    }
+        const level = Number(line.match(/"level":(\d+)/)?.[1] ?? 0)
+        if (level >= 50 || (level === 0 && line.trim() !== '')) errorLines.push(line.slice(0, 20_000))
+      })
     void watch(child.stdout)
     void watch(child.stderr)
     void child.exited.then((code) => {

@@ -3,7 +3,8 @@
  * timed-out test still leaves nothing running: afterAll stops them, and a
  * process `exit` handler kills whatever is left (synchronously, by pid).
  */
-import { createServer } from 'node:net'
+/** A free loopback port (a server restarted on it keeps its address). */
+export { freePort } from '../../../src/db/embedded'
 
 /** A child this suite started. */
 export interface Child {
@@ -54,20 +55,6 @@ process.on('exit', () => {
   }
 })
 
-/** A free loopback port from the OS (a server restarted on it keeps its address). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      )
-    })
-  })
-}
-
 /** The environment minus anything that would configure Foreman or its database. */
 export function cleanEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {}
@@ -91,4 +78,17 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
     if (Date.now() >= deadline) return false
     await sleep(everyMs)
   }
+}
+
+/** Reads a child's output line by line into `sink` until it ends. */
+export async function drain(stream: ReadableStream<Uint8Array>, sink: (line: string) => void): Promise<void> {
+  const decoder = new TextDecoder()
+  let buffered = ''
+  for await (const chunk of stream) {
+    buffered += decoder.decode(chunk, { stream: true })
+    const lines = buffered.split('\n')
+    buffered = lines.pop() ?? ''
+    for (const line of lines) sink(line)
+  }
+  if (buffered) sink(buffered)
 }

@@ -5,7 +5,7 @@
  * one line per 5xx answer, which the scenarios count.
  */
 import { resolve } from 'node:path'
-import { cleanEnv, freePort, sleep, track } from './processes'
+import { cleanEnv, drain, freePort, sleep, track } from './processes'
 import { REAPER_INTERVAL_SEC } from './scale'
 
 const ENTRY = resolve(import.meta.dir, '..', '..', '..', 'src', 'index.ts')
@@ -18,19 +18,6 @@ export interface ServerOptions {
   env?: Record<string, string>
   /** Label in figures and failure messages. */
   name?: string
-}
-
-/** Reads a child's output line by line into `sink` until it ends. */
-async function drain(stream: ReadableStream<Uint8Array>, sink: (line: string) => void): Promise<void> {
-  const decoder = new TextDecoder()
-  let buffered = ''
-  for await (const chunk of stream) {
-    buffered += decoder.decode(chunk, { stream: true })
-    const lines = buffered.split('\n')
-    buffered = lines.pop() ?? ''
-    for (const line of lines) sink(line)
-  }
-  if (buffered) sink(buffered)
 }
 
 /** One Foreman server process that can be killed, terminated and started again on its port. */

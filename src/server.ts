@@ -11,6 +11,7 @@ import { tablesFor } from './db/tables'
 import type { Deps } from './deps'
 import { createLiveEvents } from './events/live'
 import type { Logger } from './log'
+import { primeKnownFromDatabase } from './metrics/known-labels'
 import { createMetrics } from './metrics/registry'
 import { MAX_WAIT_SEC } from './runs/model'
 import type { SweepLoop } from './sweeps/loop'
@@ -73,6 +74,7 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
   await events.start()
 
   const deps: Deps = { config, sql, tables, log, events, metrics: createMetrics() }
+  await primeKnownFromDatabase(deps)
   const app = buildApp(deps)
   const server = listen(app, config)
   const sweeps: SweepLoop[] = [startReaper(deps), startRetention(deps), startScheduler(deps)].filter(

@@ -80,7 +80,7 @@ describe('one home for after-commit effects', () => {
     // Effects hand the counters to their callbacks as `m`; a service touching
     // `metrics` (or `deps.metrics`) for one of these counts outside afterCommit.
     const direct =
-      /\bmetrics\.(jobsEnqueued|jobsClaimed|jobsTerminal|runsEnded|heartbeats|scheduleFires|runsReaped|retentionDeleted|jobLifetime|runDuration|claimWait)\b|record(Enqueued|Claimed|JobTerminal|RunEnded)\((deps\.)?metrics\b/
+      /\bmetrics\.(jobsEnqueued|jobsClaimed|jobsTerminal|runsTerminal|heartbeats|schedulesFired|reaperReaped|retentionDeleted|jobLifetime|runDuration|claimWait)\b|record(Enqueued|Claimed|JobTerminal|RunEnded|Heartbeat)\((deps\.)?metrics\b/
     const counting = (await sources())
       .filter(([path, text]) => !path.startsWith('metrics/') && direct.test(text))
       .map(([path]) => path)

@@ -214,7 +214,7 @@ describe('crash safety', () => {
       begin raise exception 'forced failure at commit'; end $$`
     await f.sql`create constraint trigger ${fn} after update on ${f.sql(f.tables.schedules)}
       deferrable initially deferred for each row execute function ${fn}()`
-    const fires = async () => (await f.deps.metrics.scheduleFires.get()).values.reduce((n, v) => n + v.value, 0)
+    const fires = async () => (await f.deps.metrics.schedulesFired.get()).values.reduce((n, v) => n + v.value, 0)
     const firesBefore = await fires()
     const heard: HubEvent[] = []
     const unsubscribe = f.deps.events.hub.subscribe((event) => heard.push(event))

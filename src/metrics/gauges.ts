@@ -34,10 +34,10 @@ export function createTableGauges(registry: Registry): TableGauges {
       'foreman_metrics_table_read_success',
       '1 when this scrape read the tables within the statement timeout, 0 when it did not (table gauges then absent).',
     ),
-    jobs: gauge('foreman_jobs', 'Jobs by status.', ['status']),
-    runs: gauge('foreman_runs', 'Runs by status.', ['status']),
-    schedules: gauge('foreman_schedules', 'Schedules by enabled (true, false).', ['enabled']),
-    schedulesDue: gauge('foreman_schedules_due', 'Enabled schedules whose next fire time has passed.'),
+    jobs: gauge('foreman_jobs_count', 'Jobs by status (every status, 0 when none).', ['status']),
+    runs: gauge('foreman_runs_count', 'Runs by status (every status, 0 when none).', ['status']),
+    schedules: gauge('foreman_schedules_count', 'Schedules by enabled (true, false).', ['enabled']),
+    schedulesDue: gauge('foreman_schedules_due_count', 'Enabled schedules whose next fire time has passed.'),
     queueDepth: gauge('foreman_queue_depth', 'Pending jobs claimable now, per kind and queue.', ['kind', 'queue']),
     queueOldestAge: gauge(
       'foreman_queue_oldest_pending_age_seconds',
@@ -45,11 +45,11 @@ export function createTableGauges(registry: Registry): TableGauges {
       ['kind', 'queue'],
     ),
     oldestPendingAge: gauge(
-      'foreman_oldest_pending_job_age_seconds',
+      'foreman_oldest_pending_age_seconds',
       'How long the oldest claimable pending job has waited (since enqueue, or scheduled_at when later); 0 when none.',
     ),
     leaseOverdue: gauge(
-      'foreman_lease_overdue_seconds',
+      'foreman_overdue_lease_age_seconds',
       'How far past its lease the most overdue running run is; 0 when none (the reaper should keep this near 0).',
     ),
     deadTuples: gauge('foreman_table_dead_tuples', 'Dead row versions awaiting vacuum (pg_stat_user_tables).', [

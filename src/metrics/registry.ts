@@ -5,22 +5,36 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { createTableGauges, type TableGauges } from './gauges'
+import { type KnownLabels, primeFixedLabels } from './known-labels'
 
-/** Every metric a Foreman process exposes, on its own registry. */
+/**
+ * Every metric a Foreman process exposes, on its own registry. The job lifecycle's
+ * counters and histograms and the scrape-time counts keep the names and labels of
+ * the original Go service, so dashboards and alerts written for it keep working;
+ * the rest are ours (HTTP timings, SSE streams, per-queue depth, table health).
+ *
+ * Two series we once had are gone rather than kept beside the originals: schedule
+ * fires by kind and trigger (the original counts fires without labels; a stalled
+ * scheduler shows in foreman_schedules_due_count, and the jobs a schedule makes in
+ * foreman_jobs_enqueued_total{kind}), and claim wait by queue (the original has
+ * kind only; foreman_queue_oldest_pending_age_seconds{kind,queue} shows a starving
+ * queue, without a histogram's 19 series per kind and queue).
+ */
 export interface Metrics {
   registry: Registry
   jobsEnqueued: Counter<'kind' | 'queue' | 'outcome'>
   jobsClaimed: Counter<'kind' | 'queue'>
   jobsTerminal: Counter<'kind' | 'status'>
-  runsEnded: Counter<'kind' | 'status'>
+  runsTerminal: Counter<'kind' | 'status'>
   heartbeats: Counter<'kind'>
-  scheduleFires: Counter<'kind' | 'trigger'>
+  /** Timed and manual fires alike. */
+  schedulesFired: Counter
   reaperSweeps: Counter<'outcome'>
-  runsReaped: Counter
+  reaperReaped: Counter
   retentionDeleted: Counter
   jobLifetime: Histogram<'kind' | 'status'>
   runDuration: Histogram<'kind' | 'status'>
-  claimWait: Histogram<'kind' | 'queue'>
+  claimWait: Histogram<'kind'>
   httpDuration: Histogram<'method' | 'route' | 'status'>
   /** SSE streams open in this process (GET /events and GET /events/:id). */
   eventStreamsOpen: Gauge
@@ -28,6 +42,8 @@ export interface Metrics {
   eventStreamsShed: Counter<'reason'>
   /** Read from the tables at scrape time (see sql.ts). */
   tables: TableGauges
+  /** The queues of each kind whose counter series exist (see known-labels.ts). */
+  known: KnownLabels
 }
 
 /** 1 ms … 10 s: an API answer; long-polls and streams land in +Inf. */
@@ -59,8 +75,8 @@ export function createMetrics(): Metrics {
       labelNames: ['kind', 'status'],
       registers,
     }),
-    runsEnded: new Counter({
-      name: 'foreman_runs_ended_total',
+    runsTerminal: new Counter({
+      name: 'foreman_runs_terminal_total',
       help: 'Runs that ended: succeeded, failed, or abandoned by the reaper.',
       labelNames: ['kind', 'status'],
       registers,
@@ -71,25 +87,24 @@ export function createMetrics(): Metrics {
       labelNames: ['kind'],
       registers,
     }),
-    scheduleFires: new Counter({
-      name: 'foreman_schedule_fires_total',
-      help: 'Schedule fires: trigger=timed by the scheduler, manual by POST /schedules/:id/fire.',
-      labelNames: ['kind', 'trigger'],
+    schedulesFired: new Counter({
+      name: 'foreman_schedules_fired_total',
+      help: 'Schedule fires, timed by the scheduler and manual by POST /schedules/:id/fire.',
       registers,
     }),
     reaperSweeps: new Counter({
       name: 'foreman_reaper_sweeps_total',
-      help: 'Reaper sweeps by outcome (ok, error).',
+      help: 'Reaper sweeps by outcome (success, error).',
       labelNames: ['outcome'],
       registers,
     }),
-    runsReaped: new Counter({
-      name: 'foreman_runs_reaped_total',
+    reaperReaped: new Counter({
+      name: 'foreman_reaper_reaped_total',
       help: 'Running runs whose lease expired and that the reaper abandoned.',
       registers,
     }),
     retentionDeleted: new Counter({
-      name: 'foreman_retention_deleted_jobs_total',
+      name: 'foreman_retention_deleted_total',
       help: 'Terminal jobs (with their runs) deleted by retention.',
       registers,
     }),
@@ -110,7 +125,7 @@ export function createMetrics(): Metrics {
     claimWait: new Histogram({
       name: 'foreman_claim_wait_seconds',
       help: 'From enqueue (or scheduled_at, when later) to the first claim.',
-      labelNames: ['kind', 'queue'],
+      labelNames: ['kind'],
       buckets: JOB_BUCKETS,
       registers,
     }),
@@ -133,9 +148,8 @@ export function createMetrics(): Metrics {
       registers,
     }),
     tables: createTableGauges(registry),
+    known: { queuesByKind: new Map() },
   }
-  // Label-free and fixed-label series start at zero, so rate() sees the first event.
-  for (const outcome of ['ok', 'error']) metrics.reaperSweeps.inc({ outcome }, 0)
-  for (const reason of ['over_budget', 'at_capacity']) metrics.eventStreamsShed.inc({ reason }, 0)
+  primeFixedLabels(metrics)
   return metrics
 }

@@ -2,13 +2,17 @@
 import { Elysia, t } from 'elysia'
 import type { Deps } from '../deps'
 import { applyTableSnapshot } from './gauges'
+import { primeKindQueue } from './known-labels'
 import { metricsSnapshotRead } from './sql'
 
 /** Reads the tables, then answers every metric in the Prometheus text format. */
 export async function scrape(deps: Deps): Promise<string> {
   const { metrics, sql, tables, log } = deps
   try {
-    applyTableSnapshot(metrics.tables, await metricsSnapshotRead(sql, tables))
+    const snapshot = await metricsSnapshotRead(sql, tables)
+    applyTableSnapshot(metrics.tables, snapshot)
+    // Pending work is claimed next (here or on another instance): its counters start now.
+    for (const q of snapshot.queues) primeKindQueue(metrics, q.kind, q.queue)
   } catch (err) {
     // Counters are still worth serving when the database is slow or down; the
     // read-success gauge says the table gauges are missing and why to look.

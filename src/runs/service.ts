@@ -4,7 +4,7 @@ import type { Deps } from '../deps'
 import { InvalidInput, NotFound, NotOwned } from '../errors'
 import { pageSize } from '../http/schema'
 import type { Job, Run } from '../jobs/model'
-import { recordJobTerminal, recordRunEnded } from '../metrics/record'
+import { recordHeartbeat, recordJobTerminal, recordRunEnded } from '../metrics/record'
 import { claimParams, handOver } from './claiming'
 import type {
   CompleteBody,
@@ -33,7 +33,7 @@ export function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBody): P
     const { job_kind, job_queue, ...run } = acted(row, target, body.worker_id)
     if (run.job_id && job_kind !== undefined && job_queue !== undefined) {
       effects.announce([{ id: run.job_id, status: 'active', kind: job_kind, queue: job_queue }])
-      effects.count((m) => m.heartbeats.inc({ kind: job_kind }))
+      effects.count((m) => recordHeartbeat(m, job_kind))
     }
     return run as HeartbeatResult
   })

@@ -110,17 +110,17 @@ export function fireSchedule(deps: Deps, id: string): Promise<Job> {
       if (!schedule) throw new NotFound(`schedule ${id} not found`)
       const enqueued = await enqueueFromSchedule(tx, deps, schedule, null)
       await scheduleRecordFire(tx, deps.tables, id, enqueued.job.id)
-      fireEffects(effects, enqueued, 'manual')
+      fireEffects(effects, enqueued)
       return enqueued.job
     }),
   )
 }
 
 /** A schedule fire's effects (applied after commit): the new job announced, the fire and the enqueue counted. */
-export function fireEffects(effects: Effects, enqueued: Enqueued, trigger: 'timed' | 'manual'): void {
+export function fireEffects(effects: Effects, enqueued: Enqueued): void {
   if (enqueued.created) effects.announce([enqueued.job])
   effects.count((m) => {
-    m.scheduleFires.inc({ kind: enqueued.job.kind, trigger })
+    m.schedulesFired.inc()
     recordEnqueued(m, enqueued.job, enqueued.created)
   })
 }

@@ -30,13 +30,13 @@ export async function reapExpiredLeases(deps: Deps): Promise<{ reaped: number }>
     metrics.reaperSweeps.inc({ outcome: 'error' })
     throw err
   }
-  metrics.reaperSweeps.inc({ outcome: 'ok' })
+  metrics.reaperSweeps.inc({ outcome: 'success' })
   return { reaped }
 }
 
 /** Counts one batch: the abandoned runs, and the jobs that ended with them (no attempts left, or cancelled). */
 function countReaped(m: Metrics, ended: AbandonedRun[]): void {
-  m.runsReaped.inc(ended.length)
+  m.reaperReaped.inc(ended.length)
   for (const r of ended) {
     recordRunEnded(m, {
       kind: r.run_kind,

@@ -58,7 +58,7 @@ async function tickOnce(deps: Deps, effects: Effects): Promise<TickOutcome & { d
           await scheduleRecordFire(sp, tables, schedule.id, enqueued.job.id, next)
           return enqueued
         })
-        fireEffects(effects, enqueued, 'timed')
+        fireEffects(effects, enqueued)
         outcome.fired++
       } catch (err) {
         log.error({ err, schedule: schedule.id }, 'schedule fire failed; it stays due for the next tick')

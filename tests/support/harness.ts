@@ -11,6 +11,7 @@ import { type Tables, tablesFor } from '../../src/db/tables'
 import type { Deps } from '../../src/deps'
 import { createLiveEvents } from '../../src/events/live'
 import { createLogger } from '../../src/log'
+import { primeKnownFromDatabase } from '../../src/metrics/known-labels'
 import { createMetrics } from '../../src/metrics/registry'
 import { listen } from '../../src/server'
 
@@ -64,6 +65,7 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
   const events = createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs: config.eventsPollSec * 1000 })
   await events.start()
   const deps: Deps = { config, sql, tables, log, events, metrics: createMetrics() }
+  await primeKnownFromDatabase(deps)
   const app = buildApp(deps)
   const servers: ReturnType<typeof listen>[] = []
   let closed = false

@@ -3,8 +3,9 @@
  * run by .ci/run after `npm run build`: starts it in an empty temporary working
  * folder with no DATABASE_* set, so it starts its own embedded Postgres (found in
  * the node_modules above the binary); waits for "listening", expects ping and
- * readyz to answer 200, sends SIGTERM and expects exit code 0, its Postgres
- * stopped, and the cluster's random password kept mode 0600 in its data folder.
+ * readyz to answer 200 and Swagger UI to load with its files, sends SIGTERM and
+ * expects exit code 0, its Postgres stopped, and the cluster's random password
+ * kept mode 0600 in its data folder.
  */
 import { existsSync, statSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
@@ -47,6 +48,32 @@ const drained = (async () => {
   }
 })()
 
+/**
+ * Swagger UI from the binary alone: the page references only its own files (no
+ * CDN), and each answers 200 with its bytes, embedded at build time.
+ */
+async function checkDocs(pageUrl: string): Promise<string[]> {
+  const found: string[] = []
+  const page = await fetch(pageUrl).catch((e) => String(e))
+  if (typeof page === 'string' || page.status !== 200)
+    return [`GET ${pageUrl}: ${typeof page === 'string' ? page : page.status}`]
+  const html = await page.text()
+  if (/https?:/.test(html)) found.push('the docs page references another host')
+  const refs = [...html.matchAll(/\b(?:src|href)="([^"]+)"/g), ...html.matchAll(/"url":"([^"]+)"/g)].map((m) => m[1]!)
+  let bytes = 0
+  for (const ref of refs) {
+    const url = new URL(ref, pageUrl)
+    const res = await fetch(url).catch((e) => String(e))
+    if (typeof res === 'string' || res.status !== 200)
+      found.push(`GET ${url.pathname}: ${typeof res === 'string' ? res : res.status}`)
+    else bytes += (await res.arrayBuffer()).byteLength
+  }
+  if (refs.length < 3)
+    found.push(`the docs page references ${refs.length} files, expected the bundle, the stylesheet and the spec`)
+  if (!found.length) console.log(`binary: GET /foreman/docs/ -> 200, and its ${refs.length} files (${bytes} bytes)`)
+  return found
+}
+
 const problems: string[] = []
 try {
   if (!port) {
@@ -60,6 +87,7 @@ try {
         console.log(`binary: GET /foreman/${path} -> 200 ${await res.text()}`)
       }
     }
+    problems.push(...(await checkDocs(`http://127.0.0.1:${port}/foreman/docs/`)))
   }
 } finally {
   child.kill('SIGTERM')
@@ -85,5 +113,5 @@ if (problems.length) {
   console.error(`binary boot check FAILED:\n- ${problems.join('\n- ')}\n--- output ---\n${output}`)
   process.exit(1)
 }
-console.log(`binary boot check passed: ${binary} (embedded Postgres, ping, readyz, SIGTERM -> 0)`)
+console.log(`binary boot check passed: ${binary} (embedded Postgres, ping, readyz, docs, SIGTERM -> 0)`)
 process.exit(0) // the race timers above would keep the process alive

@@ -2,6 +2,7 @@
 import { swagger } from '@elysiajs/swagger'
 import { Elysia, t } from 'elysia'
 import type { Deps } from './deps'
+import { docsRoutes } from './docs/routes'
 import { toErrorResponse } from './errors'
 import { eventRoutes } from './events/routes'
 import { assertStorable, readJsonBody } from './http/body'
@@ -45,6 +46,7 @@ export function buildApp(deps: Deps) {
         },
       }),
     )
+    .use(docsRoutes())
     .use(requestLog(deps.log))
     .use(httpMetrics(deps.metrics))
     .use(bearerAuth(deps.config.apiTokens, deps.log))

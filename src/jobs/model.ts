@@ -174,7 +174,7 @@ export const MAX_BULK = 10_000
 /** A JSON object (not an array, not null). */
 const JsonObject = (description: string) => t.Record(t.String(), t.Unknown(), { description })
 
-/** Which jobs a bulk call acts on; every field narrows. Unknown fields are refused, not ignored. */
+/** Which jobs a bulk call acts on; every field narrows. Unknown fields are refused (refuseLooseBulkBody). */
 export const BulkFilter = t.Object(
   {
     status: t.Optional(JobStatus),
@@ -183,28 +183,51 @@ export const BulkFilter = t.Object(
     service: t.Optional(t.String({ maxLength: 200 })),
     params: t.Optional(JsonObject("A JSON object the job's params must contain (`params @> value`)")),
   },
-  { additionalProperties: false, description: 'Jobs matching every given field ({} matches every job)' },
+  { description: 'Jobs matching every given field ({} matches every job)' },
 )
 export type BulkFilter = typeof BulkFilter.static
 
-/**
- * POST /jobs/bulk. Unknown fields are refused: a misspelt `dry_run` or filter
- * field that were silently dropped would act on more jobs than the caller meant.
- */
-export const BulkBody = t.Object(
-  {
-    action: OneOf(
-      BULK_ACTIONS,
-      'cancel (pending, or active not yet cancel-requested), retry (failed or cancelled), delete (succeeded, failed or cancelled)',
-    ),
-    filter: t.Optional(BulkFilter),
-    ids: t.Optional(t.Array(JobId, { maxItems: MAX_BULK, description: `Job ids (at most ${MAX_BULK})` })),
-    limit: t.Optional(StrictInteger(1, MAX_BULK, `Most jobs this call acts on (default ${MAX_BULK})`)),
-    dry_run: t.Optional(StrictBoolean('Change nothing; answer how many jobs match (up to limit) and `more`')),
-  },
-  { additionalProperties: false },
-)
+/** POST /jobs/bulk. Unknown fields are refused (refuseLooseBulkBody). */
+export const BulkBody = t.Object({
+  action: OneOf(
+    BULK_ACTIONS,
+    'cancel (pending, or active not yet cancel-requested), retry (failed or cancelled), delete (succeeded, failed or cancelled)',
+  ),
+  filter: t.Optional(BulkFilter),
+  ids: t.Optional(t.Array(JobId, { maxItems: MAX_BULK, description: `Job ids (at most ${MAX_BULK})` })),
+  limit: t.Optional(StrictInteger(1, MAX_BULK, `Most jobs this call acts on (default ${MAX_BULK})`)),
+  dry_run: t.Optional(StrictBoolean('Change nothing; answer how many jobs match (up to limit) and `more`')),
+})
 export type BulkBody = typeof BulkBody.static
+
+const BULK_FIELDS: ReadonlySet<string> = new Set(Object.keys(BulkBody.properties))
+const BULK_FILTER_FIELDS: ReadonlySet<string> = new Set(Object.keys(BulkFilter.properties))
+
+/**
+ * Refuses, with a 400 naming it, a bulk body field or filter field the schema
+ * does not list, and filter params that are not a JSON object. Elysia drops
+ * unknown fields before validating, so `{"dryrun": true}` would act for real and
+ * `{"filter": {"stauts": "failed"}}` on every job; and its record schema lets an
+ * array through. Runs before validation: the body may be any shape.
+ */
+export function refuseLooseBulkBody(body: unknown): void {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return
+  const unknown = Object.keys(body).find((key) => !BULK_FIELDS.has(key))
+  if (unknown !== undefined) throw new InvalidInput(unknown, 'is not a field of a bulk action')
+  const filter = (body as { filter?: unknown }).filter
+  if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) return
+  const unknownFilter = Object.keys(filter).find((key) => !BULK_FILTER_FIELDS.has(key))
+  if (unknownFilter !== undefined) {
+    throw new InvalidInput(
+      `filter.${unknownFilter}`,
+      `is not a filter (filters: ${[...BULK_FILTER_FIELDS].join(', ')})`,
+    )
+  }
+  const params = (filter as { params?: unknown }).params
+  if (params !== undefined && (params === null || typeof params !== 'object' || Array.isArray(params))) {
+    throw new InvalidInput('filter.params', 'must be a JSON object such as {"customer":42}')
+  }
+}
 
 /** The answer of POST /jobs/bulk. */
 export const BulkResult = t.Object({

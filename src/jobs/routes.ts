@@ -19,6 +19,7 @@ import {
   MAX_BULK,
   MAX_ENQUEUE_BATCH,
   Run,
+  refuseLooseBulkBody,
   refuseWaitInBatch,
 } from './model'
 import { cancelJob, duplicateError, enqueueJob, enqueueJobs, getJob, listJobRuns, listJobs } from './service'
@@ -112,6 +113,7 @@ export const jobRoutes = (deps: Deps) =>
       },
     })
     .post('/jobs/bulk', ({ body }) => bulkAction(deps, body), {
+      transform: ({ body }) => refuseLooseBulkBody(body),
       body: BulkBody,
       response: { 200: BulkResult, 400: ErrorBody },
       detail: {

@@ -63,6 +63,7 @@ describe('GET /jobs?params=', () => {
     ['a string', '"x"'],
     ['\\u0000 in a value', '{"a":"\\u0000"}'],
     ['a non-finite number', '{"a":1e999}'],
+    ['over 4,096 characters', `{"a":"${'x'.repeat(4100)}"}`],
   ])('400 naming params for %s', async (_name, text) => {
     const res = await list(plain, { params: text })
     expect(res.status).toBe(400)

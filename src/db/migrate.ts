@@ -111,9 +111,10 @@ const PARAMS_INDEX_POLL_MS = 250
  * Builds the GIN index (jsonb_path_ops) that serves `GET /jobs?params=` and bulk
  * filters on params, unless it is there; answers whether this call built it.
  * Opt-in (FOREMAN_PARAMS_INDEX), not a numbered migration: it cost batch enqueue
- * ~9% (bench/params-index.ts). CREATE INDEX CONCURRENTLY, so enqueues and claims
- * go on while a large table is indexed; it cannot run inside a transaction, hence
- * outside migrate(). A build cut short (a crash, a restart) leaves an invalid
+ * 9–17% and single enqueue 0–5% (bench/params-index.ts, two runs, interleaved
+ * rounds). CREATE INDEX CONCURRENTLY, so enqueues and claims go on while a
+ * large table is indexed; it cannot run inside a transaction, hence outside
+ * migrate(). A build cut short (a crash, a restart) leaves an invalid
  * index that `if not exists` would keep for good: it is dropped and built again.
  * Turning the setting off leaves an existing index alone (drop it by hand).
  *

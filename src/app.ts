@@ -12,6 +12,7 @@ import { metricsRoutes } from './metrics/routes'
 import { bearerAuth } from './operations/auth'
 import { healthRoutes } from './operations/health'
 import { requestLog } from './operations/request-log'
+import { queueRoutes } from './queues/routes'
 import { runRoutes } from './runs/routes'
 import { scheduleRoutes } from './schedules/routes'
 import { VERSION } from './version'
@@ -41,6 +42,7 @@ export function buildApp(deps: Deps) {
             { name: 'events', description: 'Live changes as server-sent events' },
             { name: 'schedules', description: 'Recurring recipes that enqueue jobs' },
             { name: 'operations', description: 'Health, readiness and metrics' },
+            { name: 'queues', description: 'Inspect, pause and resume queues' },
           ],
         },
       }),
@@ -69,6 +71,7 @@ export function buildApp(deps: Deps) {
     .use(runRoutes(deps))
     .use(eventRoutes(deps))
     .use(scheduleRoutes(deps))
+    .use(queueRoutes(deps))
 }
 
 /** The app type, for typed clients and tests. */

@@ -107,9 +107,7 @@ describe('pause and resume', () => {
     expect((await claimOne(f, kind, 'w-skip')).job.id).toBe(free.id)
     expect((await f.call('POST', '/claim', { kinds: [kind], worker_id: 'w-skip' })).status).toBe(204)
     expect((await f.call('POST', '/claims', { kinds: [kind], worker_id: 'w-skip', max_jobs: 10 })).body).toEqual([])
-    expect(
-      (await f.call('POST', '/claim', { kinds: [kind], queues: [paused], worker_id: 'w-skip' })).status,
-    ).toBe(204)
+    expect((await f.call('POST', '/claim', { kinds: [kind], queues: [paused], worker_id: 'w-skip' })).status).toBe(204)
     // The hand-off (complete + claim in one statement) skips it too.
     const more = await postOk(f, '/jobs', { kind, queue: open })
     const run = await claimOne(f, kind, 'w-skip')

@@ -22,8 +22,13 @@ export async function queueList(sql: Sql, t: Tables): Promise<QueueSummary[]> {
         count(*) filter (where j.status = 'pending' and ${due} > now()) as scheduled,
         count(*) filter (where j.status = 'active') as active,
         min(${due}) filter (where j.status = 'pending' and ${due} <= now()) as oldest_due
-      from ${sql(t.jobs)} j
-      where j.status in ('pending', 'active')
+      -- Two branches, each on the partial index that holds its status (the claim
+      -- index; the status index), where 'status in (…)' read the whole table.
+      from (
+        select queue, kind, status, scheduled_at, enqueued_at from ${sql(t.jobs)} where status = 'pending'
+        union all
+        select queue, kind, status, scheduled_at, enqueued_at from ${sql(t.jobs)} where status = 'active'
+      ) j
       group by j.queue, j.kind
     ), ended as (
       select j.queue, j.kind,

@@ -5,6 +5,7 @@
  * another instance.
  */
 import { describe, expect, test } from 'bun:test'
+import { ForemanClient } from '../src/client'
 import { claimOne, postOk, postTimed, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 import { eventually } from './support/sse-client'
@@ -184,4 +185,30 @@ describe('long-poll claimers and a paused queue', () => {
     expect(answers.map((x) => x.status)).toEqual([200, 200, 200])
     expect(answers.map((x) => x.body.job.id).sort()).toEqual(jobs.map((j) => j.id).sort())
   }, 30_000)
+})
+
+describe('ForemanClient: the operations views', () => {
+  const foreman = new ForemanClient({ baseUrl: base })
+
+  test('listQueues, pauseQueue, resumeQueue', async () => {
+    const queue = uniqueQueue('client q')
+    const paused = await foreman.pauseQueue(queue)
+    expect(paused).toEqual({ queue, paused: true, paused_at: expect.any(String) })
+    expect((await foreman.listQueues()).find((q) => q.queue === queue)).toMatchObject({ paused: true, kinds: [] })
+    expect(await foreman.resumeQueue(queue)).toEqual({ queue, paused: false, paused_at: null })
+  })
+
+  test('listWorkers, stats, databaseHealth', async () => {
+    const kind = uniqueKind('client-ops')
+    await postOk(f, '/jobs', { kind })
+    await claimOne(f, kind, 'w-client-ops')
+    const worker = (await foreman.listWorkers()).find((w) => w.worker_id === 'w-client-ops')
+    expect(worker?.running.map((r) => r.kind)).toEqual([kind])
+    const stats = await foreman.stats('15m')
+    expect(stats.rows.filter((r) => r.kind === kind).reduce((n, r) => n + r.enqueued, 0)).toBe(1)
+    expect((await foreman.stats()).bucket_seconds).toBe(60)
+    const health = await foreman.databaseHealth()
+    expect(health.tables.map((h) => h.table).sort()).toEqual([f.tables.runs, f.tables.jobs].sort())
+    expect(health.warnings).toEqual([])
+  })
 })

@@ -1,7 +1,6 @@
 /** Throughput history for charts. */
 import type { Deps } from '../deps'
 import { STATS_WINDOWS, type Stats, type StatsWindow } from './model'
-
 import { statsRead } from './sql'
 
 /** Per minute and kind over `window` (default an hour): enqueued, succeeded, failed, retried. */

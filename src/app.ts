@@ -45,7 +45,7 @@ export function buildApp(deps: Deps) {
             { name: 'runs', description: 'The audit trail of attempts' },
             { name: 'events', description: 'Live changes as server-sent events' },
             { name: 'schedules', description: 'Recurring recipes that enqueue jobs' },
-            { name: 'operations', description: 'Health, readiness and metrics' },
+            { name: 'operations', description: 'Health, readiness, metrics, workers, throughput and database health' },
             { name: 'queues', description: 'Inspect, pause and resume queues' },
           ],
         },

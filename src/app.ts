@@ -1,6 +1,7 @@
 /** Builds the HTTP app from its dependencies. Nothing here connects or listens. */
 import { swagger } from '@elysiajs/swagger'
 import { Elysia, t } from 'elysia'
+import { consoleRoutes } from './console/routes'
 import type { Deps } from './deps'
 import { toErrorResponse } from './errors'
 import { eventRoutes } from './events/routes'
@@ -69,6 +70,7 @@ export function buildApp(deps: Deps) {
     .use(runRoutes(deps))
     .use(eventRoutes(deps))
     .use(scheduleRoutes(deps))
+    .use(consoleRoutes(deps))
 }
 
 /** The app type, for typed clients and tests. */

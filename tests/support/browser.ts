@@ -3,8 +3,7 @@
  * driven by playwright-core. Missing Chromium is a failure with the fix in its
  * message (`.ci/run` installs it), never a skip.
  */
-import { existsSync } from 'node:fs'
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Browser, chromium, type Page } from 'playwright-core'

@@ -79,8 +79,8 @@ export function ErrorNote(props: { error: string | undefined }) {
   )
 }
 
-/** Shown while a page's first answer is on its way. */
-export const Loading = () => <p class="muted">Loading…</p>
+/** Shown while a first answer is on its way (nothing once it failed: the error says so). */
+export const Loading = (props: { error?: string }) => (props.error ? null : <p class="muted">Loading…</p>)
 
 /**
  * A modal confirmation (a native <dialog>: focus stays inside, Escape cancels).

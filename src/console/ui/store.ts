@@ -1,5 +1,5 @@
 /** A tiny observable value and the hook that re-renders a component when it changes. */
-import { useEffect, useState } from 'preact/hooks'
+import { useLayoutEffect, useRef, useState } from 'preact/hooks'
 
 /** A value that components and modules can read, set and watch. */
 export interface Store<T> {
@@ -27,7 +27,16 @@ export function createStore<T>(initial: T): Store<T> {
 
 /** The store's current value; the component re-renders when it changes. */
 export function useStore<T>(store: Store<T>): T {
+  const value = store.get()
+  const rendered = useRef(value)
+  rendered.current = value
   const [, setVersion] = useState(0)
-  useEffect(() => store.subscribe(() => setVersion((v) => v + 1)), [store])
-  return store.get()
+  useLayoutEffect(() => {
+    const update = () => setVersion((v) => v + 1)
+    const unsubscribe = store.subscribe(update)
+    // A change between this render and the subscription would otherwise be missed.
+    if (store.get() !== rendered.current) update()
+    return unsubscribe
+  }, [store])
+  return value
 }

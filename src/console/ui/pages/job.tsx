@@ -258,7 +258,7 @@ export function JobPage(props: { id: string }) {
       <section class="card">
         <h2>Runs</h2>
         <ErrorNote error={runs.error} />
-        {runs.data ? <Runs runs={runList} /> : <Loading />}
+        {runs.data ? <Runs runs={runList} /> : <Loading error={runs.error} />}
       </section>
     </section>
   )

@@ -137,7 +137,7 @@ export function JobsPage(props: { query: URLSearchParams }) {
         }}
       />
       {page.data === undefined && !page.error ? (
-        <Loading />
+        <Loading error={page.error} />
       ) : (
         <div class="table-wrap">
           <table class="jobs" data-testid="jobs-table">

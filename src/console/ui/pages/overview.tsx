@@ -157,12 +157,12 @@ export function OverviewPage() {
     <section aria-labelledby="page-title" data-testid="page-overview">
       <PageHeader title="Overview" />
       <ErrorNote error={queues.error} />
-      {queues.data ? <Totals queues={queues.data} workers={workers.data} /> : <Loading />}
+      {queues.data ? <Totals queues={queues.data} workers={workers.data} /> : <Loading error={queues.error} />}
       <div class="grid">
         <section class="card wide">
           <h2>Throughput, last hour</h2>
           <ErrorNote error={stats.error} />
-          {stats.data ? <ThroughputChart stats={stats.data} /> : <Loading />}
+          {stats.data ? <ThroughputChart stats={stats.data} /> : <Loading error={stats.error} />}
         </section>
         <section class="card wide">
           <h2>Queues and kinds</h2>
@@ -171,12 +171,12 @@ export function OverviewPage() {
         <section class="card">
           <h2>Workers</h2>
           <ErrorNote error={workers.error} />
-          {workers.data ? <Workers workers={workers.data} /> : <Loading />}
+          {workers.data ? <Workers workers={workers.data} /> : <Loading error={workers.error} />}
         </section>
         <section class="card">
           <h2>Database</h2>
           <ErrorNote error={database.error} />
-          {database.data ? <Database health={database.data} /> : <Loading />}
+          {database.data ? <Database health={database.data} /> : <Loading error={database.error} />}
         </section>
       </div>
     </section>

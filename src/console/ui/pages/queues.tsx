@@ -65,7 +65,7 @@ export function QueuesPage() {
       <p class="muted">A paused queue keeps its jobs; no worker claims from it until it is resumed.</p>
       <ErrorNote error={queues.error} />
       {!queues.data ? (
-        <Loading />
+        <Loading error={queues.error} />
       ) : (
         <div class="table-wrap">
           <table data-testid="queues-table">

@@ -128,7 +128,7 @@ export function SchedulesPage() {
       )}
       <ErrorNote error={schedules.error} />
       {!schedules.data ? (
-        <Loading />
+        <Loading error={schedules.error} />
       ) : (
         <div class="table-wrap">
           <table data-testid="schedules-table">

@@ -13,7 +13,7 @@ export function WorkersPage() {
       <p class="muted">Workers holding a run now or that finished one in the last hour.</p>
       <ErrorNote error={workers.error} />
       {!workers.data ? (
-        <Loading />
+        <Loading error={workers.error} />
       ) : (
         <div class="table-wrap">
           <table data-testid="workers-table">

@@ -40,7 +40,9 @@ function CurrentPage() {
 /** The live stream's state; a lost connection is said in words, not only by colour. */
 function ConnectionState() {
   const { state, reason } = useStore(connection)
-  const text = state === 'live' ? 'Live' : state === 'connecting' ? 'Connecting…' : 'Connection lost'
+  const waiting = useStore(tokenPrompt) !== null
+  const text =
+    state === 'live' ? 'Live' : waiting ? 'Token needed' : state === 'connecting' ? 'Connecting…' : 'Connection lost'
   return (
     <span
       class={`connection connection-${state}`}

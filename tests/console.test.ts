@@ -13,8 +13,10 @@ import { launchBrowser, pageErrors, screenshot } from './support/browser'
 import { seedRealisticActivity } from './support/console-seed'
 import { uniqueKind } from './support/factories'
 import { type Fixture, startFixture } from './support/harness'
+import { TcpProxy } from './support/tcp-proxy'
 
-const f = await startFixture()
+// No safety poll: what the console shows comes from notifications and replays alone.
+const f = await startFixture({ eventsPollSec: 3600 })
 const base = f.serve()
 const browser: Browser = await launchBrowser()
 afterAll(() => browser.close())
@@ -80,6 +82,25 @@ describe('the console', () => {
     await page.locator(`[data-testid=job-row][data-id=${job.id}][data-status=pending]`).waitFor()
     await screenshot(page, 'jobs')
     await page.close()
+  })
+
+  test('a lost connection is shown, and the stream resumes with what changed meanwhile', async () => {
+    const kind = uniqueKind('resume')
+    const proxy = new TcpProxy('127.0.0.1', Number(new URL(base).port))
+    proxy.start()
+    try {
+      const { page } = await open(`/jobs?kind=${kind}`, `http://127.0.0.1:${proxy.port}/foreman`)
+      await page.getByText('No jobs match.').waitFor()
+      proxy.stop()
+      await page.getByTestId('connection-lost').waitFor()
+      const job = await enqueue(f, { kind })
+      proxy.start()
+      await page.locator(`[data-testid=job-row][data-id=${job.id}]`).waitFor()
+      await page.locator('[data-testid=connection][data-state=live]').waitFor()
+      await page.close()
+    } finally {
+      proxy.stop()
+    }
   })
 
   test("a claimed job's progress bar moves as heartbeats arrive", async () => {

@@ -24,6 +24,13 @@ export const connection = createStore<Connection>({ state: 'connecting' })
 
 const listeners = new Set<(event: LiveEvent) => void>()
 let lastEventId: string | undefined
+/**
+ * Where to resume when the stream dropped before its first event (no id yet): the
+ * server's clock at the first connect (its Date header, a second earlier, since it
+ * has second resolution). A replay may repeat a change; pages take a job's state
+ * as it comes, so a repeat is harmless.
+ */
+let openedAt: string | undefined
 let current: AbortController | undefined
 
 /** Calls `listener` with every event; answers the unsubscribe. */
@@ -47,12 +54,15 @@ async function readStream(signal: AbortSignal): Promise<string> {
   const token = currentToken()
   if (token) headers.authorization = `Bearer ${token}`
   if (lastEventId) headers['last-event-id'] = lastEventId
-  const res = await fetch(`${API_BASE}/events`, { headers, signal })
+  const since = !lastEventId && openedAt ? `?since=${encodeURIComponent(openedAt)}` : ''
+  const res = await fetch(`${API_BASE}/events${since}`, { headers, signal })
   if (res.status === 401) {
     askForToken('the event stream was refused')
     return 'a token is needed'
   }
   if (!res.ok || !res.body) return `the server answered ${res.status}`
+  const serverNow = Date.parse(res.headers.get('date') ?? '')
+  if (!openedAt && Number.isFinite(serverNow)) openedAt = new Date(serverNow - 1000).toISOString()
   connection.set({ state: 'live' })
   for await (const message of parseSse(res.body)) {
     if (message.id) lastEventId = message.id

@@ -34,6 +34,8 @@ export interface Config {
   maxStreams: number
   /** Bearer tokens accepted (FOREMAN_API_TOKENS); empty means auth is off. */
   apiTokens: string[]
+  /** Build the GIN index on jobs.params at start-up (FOREMAN_PARAMS_INDEX): payload search by index, at a cost to enqueue. */
+  paramsIndex: boolean
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -72,6 +74,15 @@ function number(
     throw new ConfigError(`${name} must be between ${opts.min} and ${opts.max}, got ${value}`)
   }
   return value
+}
+
+/** `true`/`false` (also 1/0, yes/no, on/off; any case); unset or empty is `fallback`. */
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase()
+  if (raw === undefined || raw === '') return fallback
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true
+  if (['false', '0', 'no', 'off'].includes(raw)) return false
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(env[name])}`)
 }
 
 const DATABASE_VARS = ['DATABASE_HOST', 'DATABASE_PORT', 'DATABASE_NAME', 'DATABASE_USER', 'DATABASE_PASSWORD']
@@ -138,6 +149,7 @@ export function loadConfig(env: Env = process.env): Config {
     sseKeepAliveSec: number(env, 'FOREMAN_SSE_KEEPALIVE_SEC', 15, { min: 0.05, max: 3600, integer: false }),
     maxStreams: number(env, 'FOREMAN_MAX_STREAMS', 1000, { min: 1, max: 1_000_000 }),
     apiTokens: apiTokens(env.FOREMAN_API_TOKENS),
+    paramsIndex: flag(env, 'FOREMAN_PARAMS_INDEX', false),
   }
 }
 

@@ -6,7 +6,7 @@ import { buildApp, type ForemanApp } from './app'
 import { type Config, describeConfig } from './config'
 import { createNotifySql, createSql } from './db/client'
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded'
-import { migrate } from './db/migrate'
+import { ensureParamsIndex, migrate, paramsIndexName } from './db/migrate'
 import { tablesFor } from './db/tables'
 import type { Deps } from './deps'
 import { createLiveEvents } from './events/live'
@@ -59,6 +59,9 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
   const tables = tablesFor(config.tablePrefix)
   const applied = await migrate(sql, tables)
   log.info({ applied, prefix: config.tablePrefix }, applied.length ? 'migrations applied' : 'schema up to date')
+  if (config.paramsIndex && (await ensureParamsIndex(sql, tables))) {
+    log.info({ index: paramsIndexName(tables) }, 'params index built (FOREMAN_PARAMS_INDEX)')
+  }
 
   // NOTIFY gets a connection of its own, so a burst of notifications never waits
   // behind (or holds up) the query pool; LISTEN has its own too (postgres.js).

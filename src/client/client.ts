@@ -6,11 +6,14 @@
 
 import type { EventsQuery } from '../events/model'
 import type {
+  BulkBody,
+  BulkResult,
   DuplicateJob,
   EnqueueBatchItem,
   EnqueueBatchResult,
   EnqueueBody,
   Job,
+  JobDeleted,
   JobListQuery,
   Run,
 } from '../jobs/model'
@@ -35,6 +38,8 @@ import { parseSse } from './sse'
 export type HandoffClaim = NonNullable<CompleteManyBody['claim']>
 
 export type {
+  BulkBody,
+  BulkResult,
   ClaimBody,
   Claimed,
   ClaimManyBody,
@@ -46,6 +51,7 @@ export type {
   HeartbeatBody,
   HeartbeatResult,
   Job,
+  JobDeleted,
   JobListQuery,
   Run,
   RunListQuery,
@@ -88,6 +94,9 @@ export interface Readiness {
 }
 
 type Query = Record<string, string | number | boolean | undefined>
+
+/** Filters of `listJobs`: those of `GET /jobs`, with `params` as an object (the client JSON-encodes it). */
+export type ListJobsQuery = Partial<Omit<JobListQuery, 'params'>> & { params?: Record<string, unknown> }
 const enc = encodeURIComponent
 
 /**
@@ -152,9 +161,14 @@ export class ForemanClient {
     return (await this.http.json<EnqueueBatchResult>(spec)).body.jobs
   }
 
-  /** `GET /jobs`: newest first; page on with `cursor` = the last id. */
-  async listJobs(query: Partial<JobListQuery> = {}): Promise<Job[]> {
-    return this.get('/jobs', query)
+  /**
+   * `GET /jobs`: newest first; page on with `cursor` = the last id. `params` keeps
+   * the jobs whose params contain it (sent JSON-encoded).
+   * @example const jobs = await foreman.listJobs({ kind: 'invoice', params: { customer: 42 } })
+   */
+  async listJobs(query: ListJobsQuery = {}): Promise<Job[]> {
+    const { params, ...rest } = query
+    return this.get('/jobs', params === undefined ? rest : { ...rest, params: JSON.stringify(params) })
   }
 
   /** `GET /jobs/:id`; `includeRun` adds `current_run`. */
@@ -170,6 +184,30 @@ export class ForemanClient {
   /** `POST /jobs/:id/cancel`: pending → cancelled, active → cancel requested. */
   async cancel(id: string): Promise<Job> {
     return this.post(`/jobs/${enc(id)}/cancel`, undefined, true)
+  }
+
+  /** `POST /jobs/:id/retry`: a failed or cancelled job goes back to pending, due now; answers it. */
+  async retry(id: string): Promise<Job> {
+    // Not retried: a second send after a lost answer would meet the job pending (409) or already claimed.
+    return this.post(`/jobs/${enc(id)}/retry`, undefined, false)
+  }
+
+  /** `DELETE /jobs/:id`: removes a finished job and its runs; answers `{ id }`. */
+  async deleteJob(id: string): Promise<JobDeleted> {
+    return this.send('DELETE', `/jobs/${enc(id)}`, undefined, true)
+  }
+
+  /**
+   * `POST /jobs/bulk`: cancel, retry or delete up to `limit` jobs matching `filter`
+   * or `ids`; repeat while `more` is true. Never retried (repeat it yourself: each
+   * call acts only on jobs still matching).
+   * @example
+   * let answer
+   * do answer = await foreman.bulk({ action: 'retry', filter: { kind: 'invoice', status: 'failed' } })
+   * while (answer.more)
+   */
+  async bulk(body: BulkBody): Promise<BulkResult> {
+    return this.post('/jobs/bulk', body, false)
   }
 
   /** `POST /claim`: the job and its run, or `null` when nothing is claimable (204). */

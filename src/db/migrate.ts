@@ -100,3 +100,51 @@ export async function dropTables(sql: Sql, tables: Tables): Promise<void> {
     drop table if exists ${sql(tables.runs)}, ${sql(tables.jobs)}, ${sql(tables.schedules)}, ${sql(tables.migrations)}
     cascade`
 }
+
+/** The name of the optional GIN index on jobs.params (FOREMAN_PARAMS_INDEX). */
+export const paramsIndexName = (tables: Tables) => `${tables.prefix}jobs_params_idx`
+
+/** How long an instance waits between tries while another one builds the params index. */
+const PARAMS_INDEX_POLL_MS = 250
+
+/**
+ * Builds the GIN index (jsonb_path_ops) that serves `GET /jobs?params=` and bulk
+ * filters on params, unless it is there; answers whether this call built it.
+ * Opt-in (FOREMAN_PARAMS_INDEX), not a numbered migration: it cost batch enqueue
+ * ~9% (bench/params-index.ts). CREATE INDEX CONCURRENTLY, so enqueues and claims
+ * go on while a large table is indexed; it cannot run inside a transaction, hence
+ * outside migrate(). A build cut short (a crash, a restart) leaves an invalid
+ * index that `if not exists` would keep for good: it is dropped and built again.
+ * Turning the setting off leaves an existing index alone (drop it by hand).
+ *
+ * Instances starting together take turns under a session advisory lock, asked
+ * for with pg_try_advisory_lock and a pause: a concurrent build waits for every
+ * transaction older than it, and a waiter parked inside pg_advisory_lock would
+ * be one, waiting on the builder in turn.
+ */
+export async function ensureParamsIndex(sql: Sql, tables: Tables): Promise<boolean> {
+  const name = paramsIndexName(tables)
+  const key = `foreman-params-index:${tables.prefix}`
+  // Its own connection (the advisory lock is the session's) without the per-call deadline: a build may rightly run long.
+  const conn = await unbounded(sql).reserve()
+  try {
+    while (!(await conn<{ ok: boolean }[]>`select pg_try_advisory_lock(hashtext(${key})) as ok`)[0]?.ok) {
+      await Bun.sleep(PARAMS_INDEX_POLL_MS)
+    }
+    try {
+      const [found] = await conn<{ valid: boolean }[]>`
+        select indisvalid as valid from pg_index where indexrelid = to_regclass(${name})`
+      if (found?.valid) return false
+      // Identifiers from a validated prefix, as in the migrations.
+      if (found) await conn.unsafe(`drop index concurrently if exists ${name}`)
+      await conn.unsafe(
+        `create index concurrently if not exists ${name} on ${tables.jobs} using gin (params jsonb_path_ops)`,
+      )
+      return true
+    } finally {
+      await conn`select pg_advisory_unlock(hashtext(${key}))`
+    }
+  } finally {
+    conn.release()
+  }
+}

@@ -8,6 +8,7 @@ import {
   Nullable,
   OneOf,
   PrefixedId,
+  StrictBoolean,
   StrictInteger,
   StrictNumber,
   Timestamp,
@@ -144,6 +145,12 @@ export const JobListQuery = t.Object({
   limit: Limit,
   cursor: t.Optional(JobId),
   include: t.Optional(t.Literal('current_run')),
+  params: t.Optional(
+    t.String({
+      maxLength: 4096,
+      description: 'A JSON object the job\'s params must contain (`params @> value`), e.g. `{"customer":42}`',
+    }),
+  ),
 })
 export type JobListQuery = typeof JobListQuery.static
 
@@ -152,3 +159,83 @@ export const IncludeQuery = t.Object({ include: t.Optional(t.Literal('current_ru
 
 /** The 409 answer to a duplicate enqueue: the job that already holds the key. */
 export const DuplicateJob = t.Object({ error: t.String(), job: Job })
+
+/** DELETE /jobs/:id: the id of the job removed. */
+export const JobDeleted = t.Object({ id: JobId })
+export type JobDeleted = typeof JobDeleted.static
+
+/** What POST /jobs/bulk can do to each job it matches. */
+export const BULK_ACTIONS = ['cancel', 'retry', 'delete'] as const
+export type BulkAction = (typeof BULK_ACTIONS)[number]
+
+/** Most jobs one bulk call moves, and most ids it takes. */
+export const MAX_BULK = 10_000
+
+/** A JSON object (not an array, not null). */
+const JsonObject = (description: string) => t.Record(t.String(), t.Unknown(), { description })
+
+/** Which jobs a bulk call acts on; every field narrows. Unknown fields are refused (refuseLooseBulkBody). */
+export const BulkFilter = t.Object(
+  {
+    status: t.Optional(JobStatus),
+    kind: t.Optional(t.String({ maxLength: 200 })),
+    queue: t.Optional(t.String({ maxLength: 200 })),
+    service: t.Optional(t.String({ maxLength: 200 })),
+    params: t.Optional(JsonObject("A JSON object the job's params must contain (`params @> value`)")),
+  },
+  { description: 'Jobs matching every given field ({} matches every job)' },
+)
+export type BulkFilter = typeof BulkFilter.static
+
+/** POST /jobs/bulk. Unknown fields are refused (refuseLooseBulkBody). */
+export const BulkBody = t.Object({
+  action: OneOf(
+    BULK_ACTIONS,
+    'cancel (pending, or active not yet cancel-requested), retry (failed or cancelled), delete (succeeded, failed or cancelled)',
+  ),
+  filter: t.Optional(BulkFilter),
+  ids: t.Optional(t.Array(JobId, { maxItems: MAX_BULK, description: `Job ids (at most ${MAX_BULK})` })),
+  limit: t.Optional(StrictInteger(1, MAX_BULK, `Most jobs this call acts on (default ${MAX_BULK})`)),
+  dry_run: t.Optional(StrictBoolean('Change nothing; answer how many jobs match (up to limit) and `more`')),
+})
+export type BulkBody = typeof BulkBody.static
+
+const BULK_FIELDS: ReadonlySet<string> = new Set(Object.keys(BulkBody.properties))
+const BULK_FILTER_FIELDS: ReadonlySet<string> = new Set(Object.keys(BulkFilter.properties))
+
+/**
+ * Refuses, with a 400 naming it, a bulk body field or filter field the schema
+ * does not list, and filter params that are not a JSON object. Elysia drops
+ * unknown fields before validating, so `{"dryrun": true}` would act for real and
+ * `{"filter": {"stauts": "failed"}}` on every job; and its record schema lets an
+ * array through. Runs before validation: the body may be any shape.
+ */
+export function refuseLooseBulkBody(body: unknown): void {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return
+  const unknown = Object.keys(body).find((key) => !BULK_FIELDS.has(key))
+  if (unknown !== undefined) throw new InvalidInput(unknown, 'is not a field of a bulk action')
+  const filter = (body as { filter?: unknown }).filter
+  if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) return
+  const unknownFilter = Object.keys(filter).find((key) => !BULK_FILTER_FIELDS.has(key))
+  if (unknownFilter !== undefined) {
+    throw new InvalidInput(
+      `filter.${unknownFilter}`,
+      `is not a filter (filters: ${[...BULK_FILTER_FIELDS].join(', ')})`,
+    )
+  }
+  const params = (filter as { params?: unknown }).params
+  if (params !== undefined && (params === null || typeof params !== 'object' || Array.isArray(params))) {
+    throw new InvalidInput('filter.params', 'must be a JSON object such as {"customer":42}')
+  }
+}
+
+/** The answer of POST /jobs/bulk. */
+export const BulkResult = t.Object({
+  matched: t.Integer({ description: 'Jobs the action applied to when the call read them (at most limit)' }),
+  changed: t.Integer({
+    description:
+      'Jobs it moved (0 on a dry run); a matched job another statement held at that moment is left for the next call',
+  }),
+  more: t.Boolean({ description: 'Matching jobs remain: repeat the call until this is false' }),
+})
+export type BulkResult = typeof BulkResult.static

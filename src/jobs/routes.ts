@@ -3,17 +3,23 @@ import { Elysia, t } from 'elysia'
 import type { Deps } from '../deps'
 import { waitForTerminal } from '../events/service'
 import { ErrorBody, Unchecked } from '../http/schema'
+import { bulkAction, deleteJob, retryJob } from './actions'
 import {
+  BulkBody,
+  BulkResult,
   DuplicateJob,
   EnqueueBatchBody,
   EnqueueBatchResult,
   EnqueueBody,
   IncludeQuery,
   Job,
+  JobDeleted,
   JobId,
   JobListQuery,
+  MAX_BULK,
   MAX_ENQUEUE_BATCH,
   Run,
+  refuseLooseBulkBody,
   refuseWaitInBatch,
 } from './model'
 import { cancelJob, duplicateError, enqueueJob, enqueueJobs, getJob, listJobRuns, listJobs } from './service'
@@ -61,7 +67,8 @@ export const jobRoutes = (deps: Deps) =>
       detail: {
         tags,
         summary: 'List jobs',
-        description: "Newest first. Page on by passing the last item's id as `cursor`.",
+        description:
+          'Newest first. Page on by passing the last item\'s id as `cursor`. `params` (a JSON object) keeps the jobs whose params contain it (`params @> value`), e.g. `params={"customer":42}`; it is served by a GIN index when FOREMAN_PARAMS_INDEX created one, and by filtering the other conditions\' rows otherwise.',
       },
     })
     .get('/jobs/:id', ({ params, query }) => getJob(deps, params.id, query.include === 'current_run'), {
@@ -83,5 +90,35 @@ export const jobRoutes = (deps: Deps) =>
         summary: 'Cancel a job',
         description:
           'Pending: cancelled at once. Active: cancel_requested is set and the worker sees it on its next heartbeat. Terminal: unchanged.',
+      },
+    })
+    .post('/jobs/:id/retry', ({ params }) => retryJob(deps, params.id), {
+      params: JobParams,
+      response: { 200: Job, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+      detail: {
+        tags,
+        summary: 'Retry a failed or cancelled job',
+        description:
+          'The job goes back to `pending`, due now (`scheduled_at` = now), with `cancel_requested` false and `completed_at`/`result` cleared; when its attempts are used up, `max_attempts` becomes `attempt_count + 1`. Its runs stay as history. 409 unless the job is `failed` or `cancelled`.',
+      },
+    })
+    .delete('/jobs/:id', ({ params }) => deleteJob(deps, params.id), {
+      params: JobParams,
+      response: { 200: JobDeleted, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+      detail: {
+        tags,
+        summary: 'Delete a finished job',
+        description:
+          'Removes a `succeeded`, `failed` or `cancelled` job and its runs, and answers `{"id"}`; `GET /events` streams send `event: deleted` for it. 409 while the job is `pending` or `active` (cancel it first).',
+      },
+    })
+    .post('/jobs/bulk', ({ body }) => bulkAction(deps, body), {
+      transform: ({ body }) => refuseLooseBulkBody(body),
+      body: BulkBody,
+      response: { 200: BulkResult, 400: ErrorBody },
+      detail: {
+        tags,
+        summary: 'Cancel, retry or delete many jobs',
+        description: `Acts on the jobs given by \`ids\` (at most ${MAX_BULK}) or by \`filter\` (\`status, kind, queue, service, params\`; \`{}\` is every job); exactly one of the two. Only jobs the action applies to are matched: cancel, \`pending\` or \`active\` jobs not yet cancel-requested (pending → \`cancelled\`, active → \`cancel_requested\`); retry, \`failed\` or \`cancelled\` jobs (as \`POST /jobs/:id/retry\`); delete, \`succeeded\`, \`failed\` or \`cancelled\` jobs (with their runs). One call moves at most \`limit\` jobs (1–${MAX_BULK}, default ${MAX_BULK}), oldest first, in one statement, and answers \`{"matched", "changed", "more"}\`: repeat it until \`more\` is false to reach every matching job. A job another statement holds at that moment (a worker completing it, a claim taking it) is matched but not changed and left for the next call. \`dry_run\` changes nothing and answers how many jobs match (up to \`limit\`) and \`more\`. Unknown fields are refused.`,
       },
     })

@@ -1,7 +1,8 @@
 /** The rules of the producer side: enqueue, read, list, cancel. */
 import { afterCommit, type Effects } from '../after-commit'
 import type { Deps } from '../deps'
-import { Conflict, NotFound } from '../errors'
+import { Conflict, InvalidInput, NotFound } from '../errors'
+import { findUnstorable } from '../http/json-walk'
 import { pageSize, parseTimestamp } from '../http/schema'
 import { newJobId } from '../ids'
 import { recordEnqueued, recordJobTerminal } from '../metrics/record'
@@ -117,7 +118,28 @@ export async function getJob({ sql, tables }: Deps, id: string, withCurrentRun: 
 
 /** A page of jobs, newest first. */
 export function listJobs({ sql, tables }: Deps, query: JobListQuery): Promise<Job[]> {
-  return jobList(sql, tables, { ...query, limit: pageSize(query.limit) })
+  const params = query.params === undefined ? undefined : paramsFilter(query.params)
+  return jobList(sql, tables, { ...query, params, limit: pageSize(query.limit) })
+}
+
+/**
+ * `?params=` read as the JSON object a job's params must contain, or a 400 naming
+ * `params`: containment of a scalar or an array would match differently shaped
+ * params than the caller pictures (`[1]` is contained in `[1, 2]`).
+ */
+export function paramsFilter(text: string): Record<string, unknown> {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new InvalidInput('params', 'is not valid JSON (expected an object such as {"customer":42})')
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidInput('params', 'must be a JSON object such as {"customer":42}')
+  }
+  const problem = findUnstorable(value)
+  if (problem) throw new InvalidInput(problem.field ? `params.${problem.field}` : 'params', problem.reason)
+  return value as Record<string, unknown>
 }
 
 /** Cancels a job (see jobCancel for the rules); 404 when unknown. */

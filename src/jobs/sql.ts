@@ -82,8 +82,35 @@ export async function jobGet(sql: Sql, t: Tables, id: string, withCurrentRun: bo
   return row ? withRunParsed(row) : null
 }
 
+/** What the job lists and bulk actions filter on; `params` is a JSON object the job's params must contain. */
+export interface JobFilter {
+  status?: string
+  kind?: string
+  service?: string
+  queue?: string
+  params?: Record<string, unknown>
+}
+
+/**
+ * The filter's conditions on row `j`, each as `and …`. `params @>` can use the
+ * optional GIN index (FOREMAN_PARAMS_INDEX); without it the other conditions'
+ * rows are filtered.
+ */
+export function jobFilterWhere(sql: Sql, f: JobFilter) {
+  return sql`
+    ${f.status ? sql`and j.status = ${f.status}` : sql``}
+    ${f.kind !== undefined ? sql`and j.kind = ${f.kind}` : sql``}
+    ${f.service !== undefined ? sql`and j.service = ${f.service}` : sql``}
+    ${f.queue !== undefined ? sql`and j.queue = ${f.queue}` : sql``}
+    ${f.params !== undefined ? sql`and j.params @> ${sql.json(f.params as never)}::jsonb` : sql``}`
+}
+
 /** A page of jobs, newest first, keyset-paged by id. */
-export async function jobList(sql: Sql, t: Tables, q: JobListQuery & { limit: number }): Promise<Job[]> {
+export async function jobList(
+  sql: Sql,
+  t: Tables,
+  q: Omit<JobListQuery, 'params'> & JobFilter & { limit: number },
+): Promise<Job[]> {
   const withCurrentRun = q.include === 'current_run'
   // Per call: a rare status or kind reads its own index, a common one walks the
   // primary key, and only the values tell which.
@@ -92,10 +119,7 @@ export async function jobList(sql: Sql, t: Tables, q: JobListQuery & { limit: nu
     from ${sql(t.jobs)} j
     ${withCurrentRun ? currentRunJoin(sql, t) : sql``}
     where true
-      ${q.status ? sql`and j.status = ${q.status}` : sql``}
-      ${q.kind !== undefined ? sql`and j.kind = ${q.kind}` : sql``}
-      ${q.service !== undefined ? sql`and j.service = ${q.service}` : sql``}
-      ${q.queue !== undefined ? sql`and j.queue = ${q.queue}` : sql``}
+      ${jobFilterWhere(sql, q)}
       ${q.cursor ? sql`and j.id < ${q.cursor}` : sql``}
     order by j.id desc
     limit ${literalLimit(sql, q.limit)}`)
@@ -113,15 +137,23 @@ export async function jobCancel(sql: Sql, t: Tables, id: string): Promise<(JobRo
     with prior as (
       select id, status from ${sql(t.jobs)} where id = ${id} for update
     )
-    update ${sql(t.jobs)} j set
-      status = case when j.status = 'pending' then 'cancelled' else j.status end,
-      completed_at = case when j.status = 'pending' then now() else j.completed_at end,
-      cancel_requested = j.cancel_requested or j.status in ('pending', 'active'),
-      updated_at = case when j.status in ('pending', 'active') then ${nextStamp(sql, 'j.updated_at')} else j.updated_at end
+    update ${sql(t.jobs)} j set ${cancelSet(sql)}
     from prior
     where j.id = prior.id
     returning j.*, prior.status as prior_status`
   return row ?? null
+}
+
+/**
+ * Cancel, on row `j` (jobCancel's rule, and a bulk cancel's): pending → cancelled
+ * now; active → cancel_requested; terminal → unchanged.
+ */
+export function cancelSet(sql: Sql) {
+  return sql`
+    status = case when j.status = 'pending' then 'cancelled' else j.status end,
+    completed_at = case when j.status = 'pending' then now() else j.completed_at end,
+    cancel_requested = j.cancel_requested or j.status in ('pending', 'active'),
+    updated_at = case when j.status in ('pending', 'active') then ${nextStamp(sql, 'j.updated_at')} else j.updated_at end`
 }
 
 /** Every run of a job, oldest first; null when the job does not exist. */

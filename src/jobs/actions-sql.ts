@@ -1,0 +1,199 @@
+/**
+ * The operator's actions on jobs (cancel, retry, delete): which jobs each applies
+ * to and what it writes, as fragments, and the statements that apply them to one
+ * job or to a bounded batch. One job and a batch share the fragments, so a job
+ * moves by the same rule either way (cancel's is jobCancel's, in sql.ts).
+ */
+import { plannedPerCall, type Sql } from '../db/client'
+import { literalLimit } from '../db/literal'
+import { nextStamp } from '../db/rows'
+import type { Tables } from '../db/tables'
+import type { BulkAction, Job } from './model'
+import { cancelSet, type JobFilter, jobFilterWhere } from './sql'
+
+/** A job row as stored (no current_run). */
+type JobRow = Omit<Job, 'current_run'>
+
+/**
+ * The jobs (as row `j`) an action moves. Retry and delete of any other job are a
+ * 409; bulk calls match only these. (Cancel of one job also answers a terminal or
+ * already cancel-requested job, unchanged.)
+ */
+export function actionApplies(sql: Sql, action: BulkAction) {
+  switch (action) {
+    case 'cancel':
+      return sql`(j.status = 'pending' or (j.status = 'active' and not j.cancel_requested))`
+    case 'retry':
+      return sql`j.status in ('failed', 'cancelled')`
+    case 'delete':
+      return sql`j.status in ('succeeded', 'failed', 'cancelled')`
+  }
+}
+
+/**
+ * Retry, on a failed or cancelled row `j`: pending and due now (scheduled_at = now,
+ * as a failed attempt with zero backoff, so it queues behind jobs due before it),
+ * no longer terminal (completed_at and result cleared; the table ties completed_at
+ * to a terminal status), cancel_requested cleared, and one more attempt allowed
+ * when its attempts are used up. attempt_count and the runs stay: the next claim
+ * is attempt attempt_count + 1.
+ */
+function retrySet(sql: Sql) {
+  return sql`
+    status = 'pending',
+    scheduled_at = now(),
+    completed_at = null,
+    result = null,
+    cancel_requested = false,
+    max_attempts = greatest(j.max_attempts, j.attempt_count + 1),
+    updated_at = ${nextStamp(sql, 'j.updated_at')}`
+}
+
+/**
+ * Retries one job in one statement; answers the status it found (locked, so the
+ * latest committed) and the job when it moved, or null when no such job exists.
+ */
+export async function jobRetry(
+  sql: Sql,
+  t: Tables,
+  id: string,
+): Promise<{ prior_status: string; job: JobRow | null } | null> {
+  const [row] = await sql<(Partial<JobRow> & { prior_status: string })[]>`
+    with prior as (
+      select id, status from ${sql(t.jobs)} where id = ${id} for update
+    ), retried as (
+      update ${sql(t.jobs)} j set ${retrySet(sql)}
+      from prior
+      where j.id = prior.id and ${actionApplies(sql, 'retry')}
+      returning j.*
+    )
+    select prior.status as prior_status, retried.* from prior left join retried on true`
+  if (!row) return null
+  const { prior_status, ...job } = row
+  return { prior_status, job: job.id ? (job as JobRow) : null }
+}
+
+/** What a delete removed: enough for its `deleted` hint. */
+export interface JobGone {
+  id: string
+  kind: string
+  queue: string
+}
+
+/**
+ * Deletes one terminal job in one statement (its runs go by the foreign key's
+ * cascade); answers the status it found and what it removed, or null when no such
+ * job exists.
+ */
+export async function jobDelete(
+  sql: Sql,
+  t: Tables,
+  id: string,
+): Promise<{ prior_status: string; gone: JobGone | null } | null> {
+  const [row] = await sql<{ prior_status: string; id: string | null; kind: string | null; queue: string | null }[]>`
+    with prior as (
+      select id, status from ${sql(t.jobs)} where id = ${id} for update
+    ), gone as (
+      delete from ${sql(t.jobs)} j using prior
+      where j.id = prior.id and ${actionApplies(sql, 'delete')}
+      returning j.id, j.kind, j.queue
+    )
+    select prior.status as prior_status, gone.id, gone.kind, gone.queue from prior left join gone on true`
+  if (!row) return null
+  const { prior_status, id: goneId, kind, queue } = row
+  return { prior_status, gone: goneId && kind !== null && queue !== null ? { id: goneId, kind, queue } : null }
+}
+
+/** Which jobs a bulk call looks at: a list of ids, or a filter. */
+export type BulkSelection = { ids: string[] } | { filter: JobFilter }
+
+function selectionWhere(sql: Sql, s: BulkSelection) {
+  return 'ids' in s ? sql`and j.id = any(${s.ids}::text[])` : jobFilterWhere(sql, s.filter)
+}
+
+/**
+ * How many selected jobs the action applies to, counting at most `cap`: a dry run
+ * asks for limit + 1 to tell whether more remain. Reads only.
+ */
+export async function jobBulkCount(
+  sql: Sql,
+  t: Tables,
+  action: BulkAction,
+  s: BulkSelection,
+  cap: number,
+): Promise<number> {
+  const [row] = await plannedPerCall(sql<{ n: number }[]>`
+    select count(*)::int as n from (
+      select 1 from ${sql(t.jobs)} j
+      where ${actionApplies(sql, action)} ${selectionWhere(sql, s)}
+      limit ${literalLimit(sql, cap)}
+    ) c`)
+  return row?.n ?? 0
+}
+
+/** A job a bulk call moved, with the status it had (for metrics) and where it went (`deleted` for a delete). */
+export interface BulkMoved {
+  id: string
+  status: string
+  prior_status: string
+  kind: string
+  queue: string
+  enqueued_at: string
+  completed_at: string | null
+}
+
+/**
+ * Applies `action` to up to `limit` selected jobs it applies to, oldest id first,
+ * in one statement. Answers how many it found (counting up to limit + 1, so the
+ * caller knows whether more remain) and the jobs it moved.
+ *
+ * Rows are locked with SKIP LOCKED, not waited for. The statements of running
+ * workers lock a run, then its job (complete, fail, the reaper, a batch complete
+ * of many runs in no set order), and the claim holds the jobs it picks while it
+ * opens their runs. A bulk statement that waited, holding the jobs it had already
+ * locked, could close a cycle with any of them: Postgres then aborts one side
+ * (40P01), a 500 for the bulk call or for a worker. Skipping never waits, so it
+ * is never part of a cycle. A job skipped because someone holds it is still
+ * counted as found but not as moved; the caller reports `more`, and the next call
+ * re-reads it in whatever state that statement left it (a claimed job is then
+ * active, and a bulk cancel requests its cancel). The lock re-checks the rule on
+ * the latest committed row, so a job that moved on since the read is not touched.
+ */
+export async function jobBulkApply(
+  sql: Sql,
+  t: Tables,
+  action: BulkAction,
+  s: BulkSelection,
+  limit: number,
+): Promise<{ found: number; moved: BulkMoved[] }> {
+  const rows = await plannedPerCall(sql<(Partial<BulkMoved> & { found: number })[]>`
+    with candidates as (
+      select j.id from ${sql(t.jobs)} j
+      where ${actionApplies(sql, action)} ${selectionWhere(sql, s)}
+      order by j.id
+      limit ${literalLimit(sql, limit + 1)}
+    ), locked as (
+      -- By primary key (= any(array)): joined to the list, Postgres may hash the whole table.
+      select j.id, j.status as prior_status from ${sql(t.jobs)} j
+      where j.id = any(array(select id from candidates order by id limit ${literalLimit(sql, limit)}))
+        and ${actionApplies(sql, action)}
+      for update skip locked
+    ), moved as (${movedCte(sql, t, action)})
+    select c.found, moved.* from (select count(*)::int as found from candidates) c left join moved on true`)
+  const found = rows[0]?.found ?? 0
+  const moved = rows.filter((r): r is BulkMoved & { found: number } => r.id != null).map(({ found: _, ...m }) => m)
+  return { found, moved }
+}
+
+function movedCte(sql: Sql, t: Tables, action: BulkAction) {
+  const answer = sql`j.kind, j.queue, j.enqueued_at, j.completed_at, locked.prior_status`
+  if (action === 'delete') {
+    return sql`
+      delete from ${sql(t.jobs)} j using locked where j.id = locked.id
+      returning j.id, 'deleted'::text as status, ${answer}`
+  }
+  const set = action === 'cancel' ? cancelSet(sql) : retrySet(sql)
+  return sql`
+    update ${sql(t.jobs)} j set ${set} from locked where j.id = locked.id
+    returning j.id, j.status, ${answer}`
+}

@@ -1,0 +1,75 @@
+/** The operator's actions on jobs beyond cancel: retry, delete, and cancel/retry/delete in bulk. */
+import { afterCommit } from '../after-commit'
+import type { Deps } from '../deps'
+import { Conflict, InvalidInput, NotFound } from '../errors'
+import { recordJobTerminal } from '../metrics/record'
+import { type BulkSelection, jobBulkApply, jobBulkCount, jobDelete, jobRetry } from './actions-sql'
+import { type BulkBody, type BulkResult, type Job, type JobDeleted, MAX_BULK } from './model'
+
+/**
+ * Sends a failed or cancelled job back to pending, due now, with one more attempt
+ * when its attempts are used up; its runs stay. 404 unknown; 409 in any other state.
+ */
+export function retryJob(deps: Deps, id: string): Promise<Job> {
+  return afterCommit(deps, async (effects) => {
+    const row = await jobRetry(deps.sql, deps.tables, id)
+    if (!row) throw new NotFound(`job ${id} not found`)
+    if (!row.job) throw new Conflict(`job ${id} is ${row.prior_status}: only failed or cancelled jobs can be retried`)
+    // Pending again: the hub wakes a waiting claimer of its kind.
+    effects.announce([row.job])
+    return row.job
+  })
+}
+
+/** Deletes a terminal job and its runs. 404 unknown; 409 while pending or active. */
+export function deleteJob(deps: Deps, id: string): Promise<JobDeleted> {
+  return afterCommit(deps, async (effects) => {
+    const row = await jobDelete(deps.sql, deps.tables, id)
+    if (!row) throw new NotFound(`job ${id} not found`)
+    if (!row.gone) {
+      throw new Conflict(`job ${id} is ${row.prior_status}: only succeeded, failed or cancelled jobs can be deleted`)
+    }
+    // As retention announces it: streams send `event: deleted`.
+    effects.announce([{ ...row.gone, status: 'deleted' }])
+    return { id }
+  })
+}
+
+/**
+ * Applies `action` to up to `limit` matching jobs in one statement (see
+ * jobBulkApply), or with `dry_run` only counts them. Each moved job is announced
+ * and counted as its one-job route would: a cancel that ended a pending job counts
+ * it as terminal.
+ */
+export async function bulkAction(deps: Deps, body: BulkBody): Promise<BulkResult> {
+  const selection = selectionOf(body)
+  const limit = body.limit ?? MAX_BULK
+  const { sql, tables } = deps
+  if (body.dry_run) {
+    const found = await jobBulkCount(sql, tables, body.action, selection, limit + 1)
+    return { matched: Math.min(found, limit), changed: 0, more: found > limit }
+  }
+  return afterCommit(deps, async (effects) => {
+    const { found, moved } = await jobBulkApply(sql, tables, body.action, selection, limit)
+    effects.announce(moved)
+    if (body.action === 'cancel') {
+      const ended = moved.filter((job) => job.prior_status === 'pending')
+      effects.count((m) => {
+        for (const job of ended) recordJobTerminal(m, job)
+      })
+    }
+    const matched = Math.min(found, limit)
+    // A matched job not moved was held by another statement: the next call re-reads it.
+    return { matched, changed: moved.length, more: found > limit || moved.length < matched }
+  })
+}
+
+/** The ids or the filter of a bulk body; exactly one must be given. */
+function selectionOf(body: BulkBody): BulkSelection {
+  if (body.ids !== undefined && body.filter !== undefined) {
+    throw new InvalidInput('ids', 'give either ids or filter, not both')
+  }
+  if (body.ids !== undefined) return { ids: body.ids }
+  if (body.filter !== undefined) return { filter: body.filter }
+  throw new InvalidInput('filter', 'is required (or ids): say which jobs to act on; {} matches every job')
+}

@@ -11,11 +11,15 @@ import { jobRoutes } from './jobs/routes'
 import { httpMetrics } from './metrics/http'
 import { metricsRoutes } from './metrics/routes'
 import { bearerAuth } from './operations/auth'
+import { databaseRoutes } from './operations/database'
 import { healthRoutes } from './operations/health'
 import { requestLog } from './operations/request-log'
+import { queueRoutes } from './queues/routes'
 import { runRoutes } from './runs/routes'
 import { scheduleRoutes } from './schedules/routes'
+import { statsRoutes } from './stats/routes'
 import { VERSION } from './version'
+import { workerRoutes } from './workers/routes'
 
 /** The Foreman API under /foreman, with Swagger UI at /foreman/docs. */
 export function buildApp(deps: Deps) {
@@ -42,6 +46,7 @@ export function buildApp(deps: Deps) {
             { name: 'events', description: 'Live changes as server-sent events' },
             { name: 'schedules', description: 'Recurring recipes that enqueue jobs' },
             { name: 'operations', description: 'Health, readiness and metrics' },
+            { name: 'queues', description: 'Inspect, pause and resume queues' },
           ],
         },
       }),
@@ -70,6 +75,10 @@ export function buildApp(deps: Deps) {
     .use(runRoutes(deps))
     .use(eventRoutes(deps))
     .use(scheduleRoutes(deps))
+    .use(queueRoutes(deps))
+    .use(workerRoutes(deps))
+    .use(statsRoutes(deps))
+    .use(databaseRoutes(deps))
     .use(consoleRoutes(deps))
 }
 

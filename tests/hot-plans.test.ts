@@ -24,7 +24,7 @@ import { jobGet, jobList } from '../src/jobs/sql'
 import { loadBacklog, loadWorkingSet } from './support/backlog'
 import { checkLoaderFidelity } from './support/backlog-fidelity'
 import { vacuumAnalyze } from './support/backlog-stats'
-import { type CallSummary, createExplainer, formatPlan } from './support/explain'
+import { type CallSummary, createExplainer, formatPlan, type PlanNode, planNodes } from './support/explain'
 import { startFixture } from './support/harness'
 import { explainHot, HOT_STATEMENTS, type HotContext, type HotStatement, rowsSlack } from './support/hot-statements'
 
@@ -153,6 +153,30 @@ describe('the claim reads the claim index in order (was claim-plan.test.ts)', ()
     const [after] = await sql<{ n: number }[]>`select count(*)::int as n from ${sql(t.runs)}`
     expect(after?.n).toBe(before?.n)
   })
+})
+
+describe('a paused queue costs the claim one read of paused_queues, not a lookup per row', () => {
+  const paused = HOT_STATEMENTS.find((s) => s.name === 'claim, 1 kind (a), another queue paused') as HotStatement
+  const single = HOT_STATEMENTS.find((s) => s.name === 'claim, 1 kind (a)') as HotStatement
+
+  for (const generic of [false, true]) {
+    test(`${generic ? 'generic plan' : 'plan for the values'}: the same claim-index scan, the pauses read once`, async () => {
+      const { l } = await both(paused, generic)
+      const { l: unpaused } = await both(single, generic)
+      const claimIndex = `${loaded.tables.prefix}jobs_claim_idx`
+      const plan = l.statements[0]?.plan as PlanNode
+      // The paused queues are read by an InitPlan, once per statement, whatever the claim scans.
+      const pauseReads = planNodes(plan).filter((n) => n['Relation Name'] === loaded.tables.pausedQueues)
+      expect(pauseReads.length).toBe(1)
+      expect(pauseReads.map((n) => n['Actual Loops'])).toEqual([1])
+      expect(pauseReads.map((n) => n['Actual Rows'])).toEqual([1])
+      // The claim index is read as without the pause, and stops at the first due row.
+      const onIndex = (c: CallSummary) =>
+        c.scans.filter((x) => x.index === claimIndex).map((x) => [x.nodeType, x.rowsTouched])
+      expect(onIndex(l)).toEqual(onIndex(unpaused))
+      expect(l.rowsRead).toBe(unpaused.rowsRead + 1)
+    })
+  }
 })
 
 describe('lists are planned for their values on every call', () => {

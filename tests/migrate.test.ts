@@ -110,6 +110,7 @@ describe('table prefix', () => {
       jobs: 'jobs',
       runs: 'job_runs',
       schedules: 'schedules',
+      pausedQueues: 'paused_queues',
       migrations: 'migrations',
     })
   })

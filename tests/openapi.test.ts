@@ -39,6 +39,12 @@ const ROUTES: [string, string, string[]][] = [
   ['put', '/foreman/schedules/{id}', ['200', '400', '404']],
   ['delete', '/foreman/schedules/{id}', ['200', '400', '404']],
   ['post', '/foreman/schedules/{id}/fire', ['200', '400', '404']],
+  ['get', '/foreman/queues', ['200']],
+  ['post', '/foreman/queues/{queue}/pause', ['200', '400']],
+  ['post', '/foreman/queues/{queue}/resume', ['200', '400']],
+  ['get', '/foreman/workers', ['200']],
+  ['get', '/foreman/stats', ['200', '400']],
+  ['get', '/foreman/database', ['200']],
 ]
 
 describe('OpenAPI document at /foreman/docs/json', () => {

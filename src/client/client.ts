@@ -17,6 +17,8 @@ import type {
   JobListQuery,
   Run,
 } from '../jobs/model'
+import type { DatabaseHealth } from '../operations/database'
+import type { QueueState, QueueSummary } from '../queues/model'
 import type {
   ClaimBody,
   Claimed,
@@ -31,6 +33,8 @@ import type {
   RunListQuery,
 } from '../runs/model'
 import type { Deleted, Schedule, ScheduleBody, ScheduleListQuery } from '../schedules/model'
+import type { Stats, StatsWindow } from '../stats/model'
+import type { WorkerSummary } from '../workers/model'
 import { Transport, type TransportOptions, toError } from './http'
 import { parseSse } from './sse'
 
@@ -45,6 +49,7 @@ export type {
   ClaimManyBody,
   CompleteBody,
   CompleteOutcome,
+  DatabaseHealth,
   EnqueueBatchItem,
   EnqueueBody,
   FailBody,
@@ -53,11 +58,16 @@ export type {
   Job,
   JobDeleted,
   JobListQuery,
+  QueueState,
+  QueueSummary,
   Run,
   RunListQuery,
   Schedule,
   ScheduleBody,
   ScheduleListQuery,
+  Stats,
+  StatsWindow,
+  WorkerSummary,
 }
 
 /** Options of a ForemanClient: where Foreman is, the token, timeouts and retries. */
@@ -306,6 +316,36 @@ export class ForemanClient {
   /** `POST /schedules/:id/fire`: enqueues one job now; answers it. */
   async fireSchedule(id: string): Promise<Job> {
     return this.post(`/schedules/${enc(id)}/fire`, undefined, false)
+  }
+
+  /** `GET /queues`: every queue with live work, recent endings or a pause, by name. */
+  async listQueues(): Promise<QueueSummary[]> {
+    return this.get('/queues')
+  }
+
+  /** `POST /queues/:queue/pause`: claims skip the queue from now on, on every instance (idempotent). */
+  async pauseQueue(queue: string): Promise<QueueState> {
+    return this.post(`/queues/${enc(queue)}/pause`, undefined, true)
+  }
+
+  /** `POST /queues/:queue/resume`: claims take the queue again; waiting claimers are woken (idempotent). */
+  async resumeQueue(queue: string): Promise<QueueState> {
+    return this.post(`/queues/${enc(queue)}/resume`, undefined, true)
+  }
+
+  /** `GET /workers`: each worker with running runs or runs ended in the last hour. */
+  async listWorkers(): Promise<WorkerSummary[]> {
+    return this.get('/workers')
+  }
+
+  /** `GET /stats`: enqueued, succeeded, failed and retried per minute and kind over `window` (default 1h). */
+  async stats(window?: StatsWindow): Promise<Stats> {
+    return this.get('/stats', { window })
+  }
+
+  /** `GET /database`: table health and the oldest transaction, with plain-words warnings. */
+  async databaseHealth(): Promise<DatabaseHealth> {
+    return this.get('/database')
   }
 
   /** `GET /metrics`: Prometheus text. */

@@ -97,7 +97,8 @@ export async function pendingMigrations(sql: Sql, tables: Tables, dir = MIGRATIO
 /** Removes Foreman's tables for this prefix (tests, benchmarks, uninstalling). */
 export async function dropTables(sql: Sql, tables: Tables): Promise<void> {
   await sql`
-    drop table if exists ${sql(tables.runs)}, ${sql(tables.jobs)}, ${sql(tables.schedules)}, ${sql(tables.migrations)}
+    drop table if exists ${sql(tables.runs)}, ${sql(tables.jobs)}, ${sql(tables.schedules)}, ${sql(tables.pausedQueues)},
+      ${sql(tables.migrations)}
     cascade`
 }
 

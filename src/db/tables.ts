@@ -6,6 +6,8 @@ export interface Tables {
   jobs: string
   runs: string
   schedules: string
+  /** Queues an operator paused (migrations/005). */
+  pausedQueues: string
   migrations: string
 }
 
@@ -17,6 +19,7 @@ export function tablesFor(prefix: string): Tables {
     jobs: `${prefix}jobs`,
     runs: `${prefix}job_runs`,
     schedules: `${prefix}schedules`,
+    pausedQueues: `${prefix}paused_queues`,
     migrations: `${prefix}migrations`,
   }
 }

@@ -3,7 +3,7 @@
  * now, in one statement under a short statement timeout, so a slow database
  * makes a scrape lose its table gauges rather than hang (or pile up) scrapes.
  */
-import type { Sql } from '../db/client'
+import type { Queryable, Sql } from '../db/client'
 import type { Tables } from '../db/tables'
 
 /** How long the scrape-time read may take before Postgres cancels it. */
@@ -72,18 +72,42 @@ export async function metricsSnapshotRead(sql: Sql, t: Tables): Promise<TableSna
           group by kind, queue) q) as queues,
         (select coalesce(greatest(0, extract(epoch from now() - min(lease_expires_at))), 0)::float8
           from ${tx(t.runs)} where status = 'running' and lease_expires_at < now()) as lease_overdue,
-        (select coalesce(json_agg(h), '[]') from (
-          select relname as table, n_live_tup as live_tuples, n_dead_tup as dead_tuples,
-                 extract(epoch from last_autovacuum)::float8 as last_autovacuum,
-                 extract(epoch from last_autoanalyze)::float8 as last_autoanalyze
-          from pg_stat_user_tables
-          where relid in (to_regclass(${t.jobs})::oid, to_regclass(${t.runs})::oid)) h) as tables,
-        (select coalesce(greatest(0, extract(epoch from clock_timestamp() - min(xact_start))), 0)::float8
-          from pg_stat_activity
-          where datname = current_database() and backend_type = 'client backend'
-            and xact_start is not null and pid <> pg_backend_pid()) as oldest_transaction_age`,
+        ${tableHealthColumns(tx, t)}`,
   ])
   const row = rows[0]
   if (!row) throw new Error('metrics snapshot read returned no row')
+  return row
+}
+
+/**
+ * The table-health part of the snapshot, as select-list columns `tables` and
+ * `oldest_transaction_age` (see TableSnapshot): shared by the scrape and
+ * GET /database (src/operations/database.ts), so both say the same.
+ */
+export function tableHealthColumns(sql: Queryable, t: Tables) {
+  return sql`
+    (select coalesce(json_agg(h), '[]') from (
+      select relname as table, n_live_tup as live_tuples, n_dead_tup as dead_tuples,
+             extract(epoch from last_autovacuum)::float8 as last_autovacuum,
+             extract(epoch from last_autoanalyze)::float8 as last_autoanalyze
+      from pg_stat_user_tables
+      where relid in (to_regclass(${t.jobs})::oid, to_regclass(${t.runs})::oid)) h) as tables,
+    (select coalesce(greatest(0, extract(epoch from clock_timestamp() - min(xact_start))), 0)::float8
+      from pg_stat_activity
+      where datname = current_database() and backend_type = 'client backend'
+        and xact_start is not null and pid <> pg_backend_pid()) as oldest_transaction_age`
+}
+
+/** Table health alone (what tableHealthColumns reads), under the scrape's statement timeout. */
+export async function tableHealthRead(
+  sql: Sql,
+  t: Tables,
+): Promise<Pick<TableSnapshot, 'tables' | 'oldest_transaction_age'>> {
+  const [, rows] = await sql.begin((tx) => [
+    tx`select set_config('statement_timeout', ${SCRAPE_STATEMENT_TIMEOUT}, true)`,
+    tx<Pick<TableSnapshot, 'tables' | 'oldest_transaction_age'>[]>`select ${tableHealthColumns(tx, t)}`,
+  ])
+  const row = rows[0]
+  if (!row) throw new Error('table health read returned no row')
   return row
 }

@@ -38,6 +38,8 @@ export interface HotStatement {
   sortBound: number
   /** Makes fresh targets before each execution (committed, not timed). */
   setup?: (ctx: HotContext) => Promise<Targets>
+  /** Undoes what setup did besides the targets (committed, not timed), after each execution. */
+  teardown?: (ctx: HotContext) => Promise<void>
   /**
    * Sent unprepared (plannedPerCall), so Postgres plans it for its values on every
    * call and never keeps a generic plan: its generic plan is not what runs.
@@ -107,6 +109,29 @@ const claim = (name: string, kinds: string[], batch: number): HotStatement => ({
   },
 })
 
+/** A queue no job of the loaded tables is in. */
+export const PAUSED_ELSEWHERE = 'paused-elsewhere'
+
+/**
+ * `s` with a queue paused while it runs (committed in setup, resumed after): the
+ * claim then reads a paused_queues row and checks every row it considers against
+ * it, which must cost no more rows than with nothing paused.
+ */
+function pausedElsewhere(s: HotStatement): HotStatement {
+  return {
+    ...s,
+    async setup(ctx) {
+      const { sql, tables: t } = ctx
+      await sql`insert into ${sql(t.pausedQueues)} (queue) values (${PAUSED_ELSEWHERE}) on conflict do nothing`
+      return s.setup ? s.setup(ctx) : NONE
+    },
+    async teardown(ctx) {
+      const { sql, tables: t } = ctx
+      await sql`delete from ${sql(t.pausedQueues)} where queue = ${PAUSED_ELSEWHERE}`
+    },
+  }
+}
+
 const one = (targets: Targets) => ({ runId: targets.runIds[0] ?? '' })
 
 /** A read: it claims nothing. */
@@ -127,6 +152,8 @@ export const HOT_STATEMENTS: HotStatement[] = [
   claim('claim, 2 kinds (a,b)', ['a', 'b'], 1),
   claim('claim batch 50, 1 kind (a)', ['a'], 50),
   claim('claim batch 50, 2 kinds (a,b)', ['a', 'b'], 50),
+  pausedElsewhere(claim('claim, 1 kind (a), another queue paused', ['a'], 1)),
+  pausedElsewhere(claim('claim batch 50, 2 kinds (a,b), another queue paused', ['a', 'b'], 50)),
   {
     name: 'heartbeat',
     batch: 1,
@@ -266,6 +293,7 @@ export async function explainHot(
     return await explainer.explainCall((sql) => s.run(sql, ctx, targets), options)
   } finally {
     await recycle(ctx, targets.jobIds)
+    await s.teardown?.(ctx)
   }
 }
 
@@ -284,6 +312,7 @@ export async function timeHot(
     const claimed = await s.run(ctx.sql, ctx, targets)
     times.push(performance.now() - t0)
     await recycle(ctx, [...targets.jobIds, ...claimed])
+    await s.teardown?.(ctx)
     // Slow statements on the loaded tables stop early, after a minimum of 10.
     if (i >= 9 && performance.now() - started > budgetMs) break
   }

@@ -1,0 +1,57 @@
+/** The throughput read: what happened per minute and kind in a recent window. */
+import { plannedPerCall, type Sql } from '../db/client'
+import type { Tables } from '../db/tables'
+import type { Stats } from './model'
+
+/**
+ * Enqueued, succeeded, failed and retried per minute and kind since `minutes`
+ * before the current minute began, each from an index over its own time column,
+ * so the read is bounded by the window's activity, not by history
+ * (tests/stats.test.ts explains it over old history):
+ * - enqueued: jobs whose enqueued_at is in the window, found among jobs changed in
+ *   it (updated_at index; a job's updated_at is never before its enqueued_at);
+ * - succeeded, failed: jobs that ended so in the window (completed_at index);
+ * - retried: runs that failed or were abandoned in the window (finished_at index,
+ *   migrations/006) and did not end their job: the job went back to pending. A run
+ *   that ended its job set completed_at in the same statement as its finished_at,
+ *   and a later attempt moved attempt_count past it.
+ * Counts come from the rows as they stand: a job deleted since is not counted.
+ * Planned for its values on each call, so the planner sees the window's bounds.
+ */
+export async function statsRead(sql: Sql, t: Tables, minutes: number): Promise<Stats> {
+  // Written out in each condition, not taken from a CTE: the planner estimates a
+  // range only against a value it can compute, and a CTE column read as an
+  // unknown made it expect a third of the table and hash-join a scan of all jobs.
+  const since = sql`(date_trunc('minute', now()) - make_interval(mins => ${minutes}))`
+  const [row] = await plannedPerCall(sql<Stats[]>`
+    with enqueued as (
+      select date_trunc('minute', j.enqueued_at) as minute, j.kind, count(*) as n
+      from ${sql(t.jobs)} j
+      where j.updated_at >= ${since} and j.enqueued_at >= ${since}
+      group by 1, 2
+    ), ended as (
+      select date_trunc('minute', j.completed_at) as minute, j.kind,
+             count(*) filter (where j.status = 'succeeded') as succeeded,
+             count(*) filter (where j.status = 'failed') as failed
+      from ${sql(t.jobs)} j
+      where j.completed_at >= ${since} and j.status in ('succeeded', 'failed')
+      group by 1, 2
+    ), retried as (
+      select date_trunc('minute', r.finished_at) as minute, j.kind, count(*) as n
+      from ${sql(t.runs)} r join ${sql(t.jobs)} j on j.id = r.job_id
+      where r.finished_at >= ${since} and r.status in ('failed', 'abandoned')
+        and (j.attempt_count > r.attempt or j.completed_at is distinct from r.finished_at)
+      group by 1, 2
+    ), rows as (
+      select minute, kind, coalesce(e.n, 0) as enqueued, coalesce(d.succeeded, 0) as succeeded,
+             coalesce(d.failed, 0) as failed, coalesce(r.n, 0) as retried
+      from enqueued e full join ended d using (minute, kind) full join retried r using (minute, kind)
+    )
+    select ${since} as from, now() as to, 60 as bucket_seconds,
+           coalesce((select json_agg(json_build_object(
+             'minute', to_char(minute at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.000"Z"'),
+             'kind', kind, 'enqueued', enqueued, 'succeeded', succeeded, 'failed', failed, 'retried', retried
+           ) order by minute, kind) from rows), '[]') as rows`)
+  if (!row) throw new Error('stats read answered no row')
+  return row
+}

@@ -106,7 +106,7 @@ describe('the console', () => {
   test("a claimed job's progress bar moves as heartbeats arrive", async () => {
     const kind = uniqueKind('progress')
     const job = await enqueue(f, { kind, params: { rows: 10 } })
-    const { page } = await open(`/jobs/${job.id}`)
+    const { page, errors } = await open(`/jobs/${job.id}`)
     const claimed = await f.call('POST', '/claim', { kinds: [kind], worker_id: 'console-worker' })
     expect(claimed.status).toBe(200)
     await page.locator('[data-testid=job-status]', { hasText: 'active' }).waitFor()
@@ -116,6 +116,7 @@ describe('the console', () => {
       await page.locator(`[data-testid=progress][aria-valuenow="${done}"]`).waitFor()
     }
     await screenshot(page, 'job')
+    expect(errors).toEqual([])
     await page.close()
   })
 
@@ -157,12 +158,13 @@ describe('the console', () => {
     for (const { run } of claimed.body) {
       await f.call('POST', `/runs/${run.id}/fail`, { worker_id: 'console-worker', error: 'smtp timeout' })
     }
-    const { page } = await open(`/jobs?kind=${kind}&status=failed`)
+    const { page, errors } = await open(`/jobs?kind=${kind}&status=failed`)
     await until('50 failed rows', async () => (await page.getByTestId('job-row').count()) === 50)
     await page.getByTestId('bulk-retry').click()
     expect(await page.getByTestId('confirm-count').textContent()).toBe('50')
     await page.getByTestId('confirm-ok').click()
     await page.getByTestId('bulk-result').getByText('Retried 50 jobs.').waitFor()
+    expect(errors).toEqual([])
     const pending = await f.call('GET', `/jobs?kind=${kind}&status=pending&limit=100`)
     expect(pending.body.length).toBe(50)
     await page.close()
@@ -175,7 +177,7 @@ describe('the console', () => {
     await workers.page.getByTestId('page-workers').waitFor()
     await screenshot(workers.page, 'workers')
     await workers.page.close()
-    const { page } = await open('/schedules')
+    const { page, errors } = await open('/schedules')
     await page.locator('[data-testid=schedule-row]').first().waitFor()
     await page.getByTestId('schedule-new').click()
     await page.getByTestId('schedule-cron').fill('0 9 * * 1-5')
@@ -185,6 +187,7 @@ describe('the console', () => {
     await page.getByTestId('schedule-cron').fill('61 * * * *')
     await page.locator('[data-testid=cron-preview] .error-note').waitFor()
     await screenshot(page, 'schedules')
+    expect([...workers.errors, ...errors]).toEqual([])
     await page.close()
   })
 
@@ -222,6 +225,12 @@ test('the overview of a Foreman with an hour of activity (FOREMAN_UPDATE_SCREENS
   if (process.env.FOREMAN_UPDATE_SCREENSHOT === '1') {
     await page.screenshot({ path: resolve(import.meta.dir, '..', 'docs', 'console-overview.png'), fullPage: true })
   }
+  await page.emulateMedia({ colorScheme: 'dark' })
+  await screenshot(page, 'overview-dark')
+  // On a phone the page itself never scrolls sideways; wide tables scroll inside their card.
+  await page.setViewportSize({ width: 390, height: 844 })
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+  await screenshot(page, 'overview-phone')
   expect(errors).toEqual([])
   await page.close()
 })

@@ -2,10 +2,9 @@
 import type { Throughput } from './api'
 import { count } from './format'
 
-const WIDTH = 600
-const HEIGHT = 180
-const PAD = { top: 10, right: 8, bottom: 22, left: 40 }
-
+// The plot is drawn in minute units and stretched to the card's width; labels are
+// HTML around it, so they keep their size on a phone and on a wide screen.
+const HEIGHT = 100
 /** Minute buckets from `from` to `to`, summed over kinds. */
 export function minuteTotals(stats: Throughput) {
   const step = stats.bucket_seconds * 1000
@@ -36,52 +35,46 @@ export function ThroughputChart(props: { stats: Throughput }) {
   const totals = minuteTotals(props.stats)
   const sum = (key: 'enqueued' | 'succeeded' | 'failed' | 'retried') => totals.reduce((n, b) => n + b[key], 0)
   const peak = Math.max(1, ...totals.map((b) => Math.max(b.enqueued, b.succeeded + b.failed)))
-  const plotW = WIDTH - PAD.left - PAD.right
-  const plotH = HEIGHT - PAD.top - PAD.bottom
-  const slot = plotW / totals.length
-  const y = (n: number) => PAD.top + plotH - (n / peak) * plotH
-  const line = totals.map((b, i) => `${(PAD.left + (i + 0.5) * slot).toFixed(1)},${y(b.enqueued).toFixed(1)}`)
+  const y = (n: number) => HEIGHT - (n / peak) * HEIGHT
+  const line = totals.map((b, i) => `${i + 0.5},${y(b.enqueued).toFixed(2)}`).join(' ')
   const label = `Per minute over the last hour: ${count(sum('enqueued'))} enqueued, ${count(sum('succeeded'))} succeeded, ${count(sum('failed'))} failed, ${count(sum('retried'))} retried; busiest minute ${count(peak)}.`
-  const ticks = [0, Math.floor(totals.length / 2), totals.length - 1]
+  const middle = totals[Math.floor(totals.length / 2)]
   return (
     <figure class="chart" data-testid="throughput-chart">
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={label}>
-        <line class="axis" x1={PAD.left} x2={WIDTH - PAD.right} y1={y(0)} y2={y(0)} />
-        <line class="grid" x1={PAD.left} x2={WIDTH - PAD.right} y1={y(peak)} y2={y(peak)} />
-        <text class="tick" x={PAD.left - 4} y={y(peak) + 4} text-anchor="end">
-          {count(peak)}
-        </text>
-        <text class="tick" x={PAD.left - 4} y={y(0) + 4} text-anchor="end">
-          0
-        </text>
-        {totals.map((b, i) => {
-          const x = PAD.left + i * slot + slot * 0.15
-          const w = Math.max(1, slot * 0.7)
-          return (
+      <div class="chart-plot">
+        <span class="chart-peak">{count(peak)}/min</span>
+        <svg viewBox={`0 0 ${totals.length} ${HEIGHT}`} preserveAspectRatio="none" role="img" aria-label={label}>
+          {totals.map((b, i) => (
             <g key={b.at}>
               <title>{`${clock(b.at)}: ${b.enqueued} enqueued, ${b.succeeded} succeeded, ${b.failed} failed`}</title>
               {b.succeeded > 0 && (
-                <rect class="bar-succeeded" x={x} width={w} y={y(b.succeeded)} height={y(0) - y(b.succeeded)} />
+                <rect
+                  class="bar-succeeded"
+                  x={i + 0.15}
+                  width={0.7}
+                  y={y(b.succeeded)}
+                  height={HEIGHT - y(b.succeeded)}
+                />
               )}
               {b.failed > 0 && (
                 <rect
                   class="bar-failed"
-                  x={x}
-                  width={w}
+                  x={i + 0.15}
+                  width={0.7}
                   y={y(b.succeeded + b.failed)}
                   height={y(b.succeeded) - y(b.succeeded + b.failed)}
                 />
               )}
             </g>
-          )
-        })}
-        <polyline class="line-enqueued" points={line.join(' ')} />
-        {ticks.map((i) => (
-          <text key={i} class="tick" x={PAD.left + (i + 0.5) * slot} y={HEIGHT - 6} text-anchor="middle">
-            {clock(totals[i]?.at ?? 0)}
-          </text>
-        ))}
-      </svg>
+          ))}
+          <polyline class="line-enqueued" points={line} vector-effect="non-scaling-stroke" />
+        </svg>
+      </div>
+      <div class="chart-times" aria-hidden="true">
+        <span>{clock(totals[0]?.at ?? 0)}</span>
+        <span>{clock(middle?.at ?? 0)}</span>
+        <span>now</span>
+      </div>
       <figcaption class="legend">
         <span class="key key-enqueued">enqueued {count(sum('enqueued'))}</span>
         <span class="key key-succeeded">succeeded {count(sum('succeeded'))}</span>

@@ -34,14 +34,24 @@ export function between(from: string | null | undefined, to: string | null | und
   return ((to ? Date.parse(to) : Date.now()) - Date.parse(from)) / 1000
 }
 
-/** A timestamp in the browser's zone (or `timeZone`), to the second. */
+/** A timestamp in the browser's zone, or in `timeZone` with the zone's name, to the second. */
 export function dateTime(iso: string | Date | null | undefined, timeZone?: string): string {
   if (!iso) return '—'
-  return new Intl.DateTimeFormat(undefined, {
-    dateStyle: 'medium',
-    timeStyle: 'medium',
-    ...(timeZone && { timeZone, timeZoneName: 'short' }),
-  }).format(typeof iso === 'string' ? new Date(iso) : iso)
+  // dateStyle and timeStyle cannot be combined with timeZoneName (a TypeError): spelled out for a zone.
+  const options: Intl.DateTimeFormatOptions = timeZone
+    ? {
+        timeZone,
+        timeZoneName: 'short',
+        weekday: 'short',
+        year: 'numeric',
+        month: 'short',
+        day: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: '2-digit',
+      }
+    : { dateStyle: 'medium', timeStyle: 'medium' }
+  return new Intl.DateTimeFormat(undefined, options).format(typeof iso === 'string' ? new Date(iso) : iso)
 }
 
 /** A count with thousands separators. */

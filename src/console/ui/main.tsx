@@ -1,6 +1,6 @@
 /** The console's entry: the frame (navigation, connection state, token prompt) and the page for the path. */
 import { render } from 'preact'
-import { useState } from 'preact/hooks'
+import { useErrorBoundary, useState } from 'preact/hooks'
 import { setToken, tokenPrompt } from './api'
 import { Link } from './components'
 import { connection, startLive } from './live'
@@ -35,6 +35,22 @@ function CurrentPage() {
       No such page. <Link to="/">Back to the overview</Link>
     </p>
   )
+}
+
+/** A page that throws while rendering says so, instead of leaving the frame blank. */
+function PageBoundary() {
+  const [error, reset] = useErrorBoundary()
+  if (error) {
+    return (
+      <div class="card" role="alert" data-testid="page-crashed">
+        <p class="error-note">This page failed: {error instanceof Error ? error.message : String(error)}</p>
+        <button type="button" onClick={reset}>
+          Try again
+        </button>
+      </div>
+    )
+  }
+  return <CurrentPage />
 }
 
 /** The live stream's state; a lost connection is said in words, not only by colour. */
@@ -114,7 +130,7 @@ function App() {
           The live connection to Foreman was lost; reconnecting. Changes made meanwhile will be replayed.
         </p>
       )}
-      <main>{prompt ? <TokenPrompt message={prompt} /> : <CurrentPage />}</main>
+      <main>{prompt ? <TokenPrompt message={prompt} /> : <PageBoundary />}</main>
     </>
   )
 }

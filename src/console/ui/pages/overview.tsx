@@ -60,7 +60,7 @@ function QueueCounts(props: { queues: QueueSummary[] }) {
               <td>{count(q.active)}</td>
               <td>{count(q.succeeded_last_hour)}</td>
               <td class={q.failed_last_hour ? 'bad' : undefined}>{count(q.failed_last_hour)}</td>
-              <td>{duration(q.oldest_pending_age_seconds)}</td>
+              <td>{q.pending ? duration(q.oldest_pending_age_seconds) : '—'}</td>
             </tr>,
             ...q.kinds.map((k) => (
               <tr key={`${q.queue}/${k.kind}`} class="sub">

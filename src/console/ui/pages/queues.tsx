@@ -31,7 +31,7 @@ function Row(props: { queue: QueueSummary; onChange: () => void }) {
       <td>{count(q.pending)}</td>
       <td>{count(q.scheduled)}</td>
       <td>{count(q.active)}</td>
-      <td>{duration(q.oldest_pending_age_seconds)}</td>
+      <td>{q.pending ? duration(q.oldest_pending_age_seconds) : '—'}</td>
       <td>
         {count(q.succeeded_last_minute)} / {count(q.succeeded_last_hour)}
       </td>

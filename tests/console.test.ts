@@ -194,6 +194,13 @@ describe('the console', () => {
   test('with FOREMAN_API_TOKENS the console asks for a token, and asks again when it is refused', async () => {
     const guarded = await startFixture({ apiTokens: ['console-secret'] })
     const origin = guarded.serve()
+    // The page and its assets are open; the API, and paths that only start like the console's, are not.
+    const html = await fetch(`${origin}/ui/jobs`)
+    expect(html.status).toBe(200)
+    const script = (await html.text()).match(/src="([^"]+\.js)"/)?.[1] ?? ''
+    expect((await fetch(new URL(script, origin))).status).toBe(200)
+    expect((await fetch(`${origin}/uix`)).status).toBe(401)
+    expect((await fetch(`${origin}/jobs`)).status).toBe(401)
     const page = await browser.newPage()
     page.setDefaultTimeout(10_000)
     await page.goto(`${origin}/ui`)

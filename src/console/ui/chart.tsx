@@ -1,12 +1,12 @@
 /** The throughput chart: per-minute bars (succeeded, failed stacked) and a line for enqueued, as inline SVG. */
-import type { Throughput } from './api'
+import type { Stats } from './api'
 import { count } from './format'
 
 // The plot is drawn in minute units and stretched to the card's width; labels are
 // HTML around it, so they keep their size on a phone and on a wide screen.
 const HEIGHT = 100
 /** Minute buckets from `from` to `to`, summed over kinds. */
-export function minuteTotals(stats: Throughput) {
+export function minuteTotals(stats: Stats) {
   const step = stats.bucket_seconds * 1000
   const start = Math.floor(Date.parse(stats.from) / step) * step
   const buckets = Math.max(1, Math.ceil((Date.parse(stats.to) - start) / step))
@@ -31,7 +31,7 @@ export function minuteTotals(stats: Throughput) {
 const clock = (at: number) => new Date(at).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })
 
 /** Draws `stats`; the figures are also in the label for screen readers. */
-export function ThroughputChart(props: { stats: Throughput }) {
+export function ThroughputChart(props: { stats: Stats }) {
   const totals = minuteTotals(props.stats)
   const sum = (key: 'enqueued' | 'succeeded' | 'failed' | 'retried') => totals.reduce((n, b) => n + b[key], 0)
   const peak = Math.max(1, ...totals.map((b) => Math.max(b.enqueued, b.succeeded + b.failed)))

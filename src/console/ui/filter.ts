@@ -28,7 +28,7 @@ export function queryFromForm(form: FilterForm): string {
 /** The API filter for a form; throws naming `params` when it is not a JSON object. */
 export function filterFromForm(form: FilterForm): JobFilter {
   const filter: JobFilter = {}
-  if (form.status) filter.status = form.status
+  if (form.status) filter.status = form.status as JobFilter['status']
   if (form.kind.trim()) filter.kind = form.kind.trim()
   if (form.queue.trim()) filter.queue = form.queue.trim()
   if (form.service.trim()) filter.service = form.service.trim()

@@ -151,7 +151,7 @@ function Database(props: { health: DatabaseHealth }) {
 export function OverviewPage() {
   const queues = useLoad(api.listQueues, 'queues')
   const workers = useLoad(api.listWorkers, 'workers')
-  const stats = useLoad(() => api.stats('1h'), 'stats', { throttleMs: 5000 })
+  const stats = useLoad(() => api.stats(), 'stats', { throttleMs: 5000 })
   const database = useLoad(api.databaseHealth, 'database', { throttleMs: 30_000 })
   return (
     <section aria-labelledby="page-title" data-testid="page-overview">

@@ -120,15 +120,27 @@ describe('the console', () => {
     await page.close()
   })
 
-  test('cancel from the job page: the API then answers cancelled', async () => {
-    const job = await enqueue(f, { kind: uniqueKind('cancel') })
-    const { page } = await open(`/jobs/${job.id}`)
+  test('cancel from the job page: the API then answers cancelled; retry, copy and delete from there too', async () => {
+    const job = await enqueue(f, { kind: uniqueKind('cancel'), params: { invoice: 7 } })
+    const status = async (id: string) => (await f.call('GET', `/jobs/${id}`)).body?.status
+    const { page, errors } = await open(`/jobs/${job.id}`)
     await page.getByTestId('job-cancel').click()
-    await until(
-      'the job is cancelled',
-      async () => (await f.call('GET', `/jobs/${job.id}`)).body.status === 'cancelled',
-    )
+    await until('the job is cancelled', async () => (await status(job.id)) === 'cancelled')
     await page.locator('[data-testid=job-status]', { hasText: 'cancelled' }).waitFor()
+    await page.getByTestId('job-retry').click()
+    await until('the job is pending again', async () => (await status(job.id)) === 'pending')
+    await page.getByTestId('job-copy').click()
+    await page.locator(`[data-testid=page-job]:not([data-id="${job.id}"])`).waitFor()
+    const copyId = await page.getByTestId('page-job').getAttribute('data-id')
+    const copy = (await f.call('GET', `/jobs/${copyId}`)).body
+    expect(copy).toMatchObject({ kind: job.kind, params: { invoice: 7 }, status: 'pending' })
+    await page.goBack()
+    await page.getByTestId('job-cancel').click()
+    await page.getByTestId('job-delete').click()
+    await page.getByTestId('confirm-ok').click()
+    await until('the job is gone', async () => (await f.call('GET', `/jobs/${job.id}`)).status === 404)
+    await page.getByTestId('page-jobs').waitFor()
+    expect(errors).toEqual([])
     await page.close()
   })
 

@@ -41,10 +41,11 @@ let built: Promise<ConsoleAssets> | undefined
 export function consoleAssets(fresh = false): Promise<ConsoleAssets> {
   if (prebuilt) return Promise.resolve(prebuilt)
   if (!built || fresh) {
-    built = buildConsoleAssets()
+    const attempt = buildConsoleAssets()
+    built = attempt
     // A failed build is retried by the next request rather than cached.
-    built.catch(() => {
-      built = undefined
+    attempt.catch(() => {
+      if (built === attempt) built = undefined
     })
   }
   return built

@@ -172,7 +172,13 @@ describe('the console', () => {
     }
     const { page, errors } = await open(`/jobs?kind=${kind}&status=failed`)
     await until('50 failed rows', async () => (await page.getByTestId('job-row').count()) === 50)
-    await page.getByTestId('bulk-retry').click()
+    // Three selected failed jobs cannot be cancelled: the dry run says so and nothing is asked.
+    for (const box of (await page.getByTestId('row-select').all()).slice(0, 3)) await box.check()
+    await page.getByTestId('bulk-cancel').getByText('Cancel 3 selected').click()
+    await page.getByTestId('bulk-result').getByText('nothing to cancel').waitFor()
+    await page.getByTestId('select-all').check()
+    await page.getByTestId('select-all').uncheck()
+    await page.getByTestId('bulk-retry').getByText('Retry all matching').click()
     expect(await page.getByTestId('confirm-count').textContent()).toBe('50')
     await page.getByTestId('confirm-ok').click()
     await page.getByTestId('bulk-result').getByText('Retried 50 jobs.').waitFor()

@@ -10,21 +10,40 @@
  *   at run time (src/db/postgres-binaries.ts: a `node_modules` next to the binary
  *   or above it, then in the working directory or above it). They are only needed
  *   when no DATABASE_URL/DATABASE_* is set.
+ * - The console (src/console/ui) is bundled first and baked in: a plugin swaps
+ *   src/console/prebuilt.ts (null from source) for a module holding the built
+ *   script and stylesheet, since the binary has no sources to bundle at run time.
  */
 import { resolve } from 'node:path'
+import type { BunPlugin } from 'bun'
+import { buildConsoleAssets } from '../src/console/bundle'
 
 const root = resolve(import.meta.dir, '..')
 process.chdir(root) // asset paths are relative to the repository root
 const outfile = resolve(process.argv[2] ?? resolve(root, 'dist', 'foreman'))
+
+const consoleAssets = await buildConsoleAssets()
+const bakeConsole: BunPlugin = {
+  name: 'foreman-console-assets',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]src[\\/]console[\\/]prebuilt\.ts$/ }, () => ({
+      contents: `export const prebuilt = ${JSON.stringify(consoleAssets)}`,
+      loader: 'ts',
+    }))
+  },
+}
 
 const result = await Bun.build({
   entrypoints: [resolve(root, 'src', 'index.ts')],
   root,
   target: 'bun',
   compile: { outfile, assets: ['migrations'], autoloadDotenv: true, autoloadBunfig: false },
+  plugins: [bakeConsole],
 })
 if (!result.success) {
   for (const message of result.logs) console.error(message)
   process.exit(1)
 }
-console.log(`built ${outfile}`)
+console.log(
+  `built ${outfile} (console ${consoleAssets.hash}: ${consoleAssets.js.length} B script, ${consoleAssets.css.length} B styles)`,
+)

@@ -3,9 +3,10 @@
  * run by .ci/run after `npm run build`: starts it in an empty temporary working
  * folder with no DATABASE_* set, so it starts its own embedded Postgres (found in
  * the node_modules above the binary); waits for "listening", expects ping and
- * readyz to answer 200 and Swagger UI to load with its files, sends SIGTERM and
- * expects exit code 0, its Postgres stopped, and the cluster's random password
- * kept mode 0600 in its data folder.
+ * readyz to answer 200, Swagger UI to load with its files and the console page and
+ * its script (baked in at build time) to load, sends SIGTERM and expects exit
+ * code 0, its Postgres stopped, and the cluster's random password kept mode 0600
+ * in its data folder.
  */
 import { existsSync, statSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
@@ -74,6 +75,24 @@ async function checkDocs(pageUrl: string): Promise<string[]> {
   return found
 }
 
+/** The console from the binary: the page, then the script it names (the sources are not there to build from). */
+async function checkConsole(origin: string): Promise<string[]> {
+  const page = await fetch(`${origin}/foreman/ui`).catch((e) => String(e))
+  if (typeof page === 'string' || page.status !== 200) {
+    return [`GET /foreman/ui: ${typeof page === 'string' ? page : page.status}`]
+  }
+  const script = (await page.text()).match(/src="(\/foreman\/ui\/assets\/app-[^"]+\.js)"/)?.[1]
+  if (!script) return ['GET /foreman/ui: the page names no console script']
+  const res = await fetch(`${origin}${script}`).catch((e) => String(e))
+  if (typeof res === 'string' || res.status !== 200) {
+    return [`GET ${script}: ${typeof res === 'string' ? res : res.status}`]
+  }
+  const size = (await res.text()).length
+  if (size < 10_000) return [`GET ${script}: only ${size} bytes`]
+  console.log(`binary: GET /foreman/ui -> 200, GET ${script} -> 200 (${size} bytes)`)
+  return []
+}
+
 const problems: string[] = []
 try {
   if (!port) {
@@ -88,6 +107,7 @@ try {
       }
     }
     problems.push(...(await checkDocs(`http://127.0.0.1:${port}/foreman/docs/`)))
+    problems.push(...(await checkConsole(`http://127.0.0.1:${port}`)))
   }
 } finally {
   child.kill('SIGTERM')
@@ -113,5 +133,5 @@ if (problems.length) {
   console.error(`binary boot check FAILED:\n- ${problems.join('\n- ')}\n--- output ---\n${output}`)
   process.exit(1)
 }
-console.log(`binary boot check passed: ${binary} (embedded Postgres, ping, readyz, docs, SIGTERM -> 0)`)
+console.log(`binary boot check passed: ${binary} (embedded Postgres, ping, readyz, docs, console, SIGTERM -> 0)`)
 process.exit(0) // the race timers above would keep the process alive

@@ -1,6 +1,7 @@
 /** Builds the HTTP app from its dependencies. Nothing here connects or listens. */
 import { swagger } from '@elysiajs/swagger'
 import { Elysia, t } from 'elysia'
+import { consoleRoutes } from './console/routes'
 import type { Deps } from './deps'
 import { docsRoutes } from './docs/routes'
 import { toErrorResponse } from './errors'
@@ -80,6 +81,7 @@ export function buildApp(deps: Deps) {
     .use(workerRoutes(deps))
     .use(statsRoutes(deps))
     .use(databaseRoutes(deps))
+    .use(consoleRoutes(deps))
 }
 
 /** The app type, for typed clients and tests. */

@@ -19,6 +19,8 @@ const OPEN_PATHS = new Set([
   '/foreman/docs/json',
   ...Object.keys(DOCS_ASSETS).map((name) => `/foreman/docs/${name}`),
 ])
+/** The console's page and assets: the page asks the operator for a token and sends it to the API. */
+const OPEN_PREFIX = '/foreman/ui'
 
 const digest = (text: string) => createHash('sha256').update(text).digest()
 
@@ -44,7 +46,7 @@ export function bearerAuth(tokens: string[], log: Logger) {
   if (digests.length === 0) return plugin
   return plugin.onRequest(({ request }) => {
     const path = new URL(request.url).pathname.replace(/\/+$/, '') || '/'
-    if (OPEN_PATHS.has(path)) return
+    if (OPEN_PATHS.has(path) || path === OPEN_PREFIX || path.startsWith(`${OPEN_PREFIX}/`)) return
     const refuse = (message: string) => {
       log.info({ method: request.method, path, status: 401 }, 'request refused')
       return unauthorized(message)

@@ -103,6 +103,31 @@ describe('the console', () => {
     }
   })
 
+  test('a tab hidden for a while closes its stream, and resumes with what changed when shown again', async () => {
+    const kind = uniqueKind('hidden')
+    const page = await browser.newPage()
+    page.setDefaultTimeout(10_000)
+    // A fake clock that flows on its own, so the test can skip the hidden grace period.
+    await page.clock.install()
+    await page.goto(`${base}/ui/jobs?kind=${kind}`)
+    await page.locator('[data-testid=connection][data-state=live]').waitFor()
+    const openBefore = f.deps.events.streams.open
+    const setVisibility = (state: 'hidden' | 'visible') =>
+      page.evaluate((state) => {
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state })
+        document.dispatchEvent(new Event('visibilitychange'))
+      }, state)
+    await setVisibility('hidden')
+    await page.clock.runFor(11_000)
+    await page.locator('[data-testid=connection][data-state=paused]').waitFor()
+    await until('the server sees the stream closed', async () => f.deps.events.streams.open < openBefore)
+    const job = await enqueue(f, { kind })
+    await setVisibility('visible')
+    await page.locator('[data-testid=connection][data-state=live]').waitFor()
+    await page.locator(`[data-testid=job-row][data-id=${job.id}]`).waitFor()
+    await page.close()
+  })
+
   test("a claimed job's progress bar moves as heartbeats arrive", async () => {
     const kind = uniqueKind('progress')
     const job = await enqueue(f, { kind, params: { rows: 10 } })

@@ -318,9 +318,12 @@ export class ForemanClient {
     return this.post(`/schedules/${enc(id)}/fire`, undefined, false)
   }
 
-  /** `GET /queues`: every queue with live work, recent endings or a pause, by name. */
-  async listQueues(): Promise<QueueSummary[]> {
-    return this.get('/queues')
+  /**
+   * `GET /queues`: every queue with live work, recent endings or a pause, by name.
+   * `maxAgeSeconds` accepts an answer another request read up to that long ago.
+   */
+  async listQueues(options: { maxAgeSeconds?: number } = {}): Promise<QueueSummary[]> {
+    return this.get('/queues', { max_age_seconds: options.maxAgeSeconds })
   }
 
   /** `POST /queues/:queue/pause`: claims skip the queue from now on, on every instance (idempotent). */
@@ -333,14 +336,14 @@ export class ForemanClient {
     return this.post(`/queues/${enc(queue)}/resume`, undefined, true)
   }
 
-  /** `GET /workers`: each worker with running runs or runs ended in the last hour. */
-  async listWorkers(): Promise<WorkerSummary[]> {
-    return this.get('/workers')
+  /** `GET /workers`: each worker with running runs or runs ended in the last hour (`maxAgeSeconds` as listQueues). */
+  async listWorkers(options: { maxAgeSeconds?: number } = {}): Promise<WorkerSummary[]> {
+    return this.get('/workers', { max_age_seconds: options.maxAgeSeconds })
   }
 
   /** `GET /stats`: enqueued, succeeded, failed and retried per minute and kind over `window` (default 1h). */
-  async stats(window?: StatsWindow): Promise<Stats> {
-    return this.get('/stats', { window })
+  async stats(window?: StatsWindow, options: { maxAgeSeconds?: number } = {}): Promise<Stats> {
+    return this.get('/stats', { window, max_age_seconds: options.maxAgeSeconds })
   }
 
   /** `GET /database`: table health and the oldest transaction, with plain-words warnings. */

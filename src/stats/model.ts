@@ -1,6 +1,7 @@
 /** Schemas (and their types) for GET /stats: throughput per minute and kind. */
 import { t } from 'elysia'
 import { OneOf, Timestamp } from '../http/schema'
+import { MaxAgeQuery } from '../http/shared-read'
 
 /** The windows GET /stats answers, in minutes. */
 export const STATS_WINDOWS = { '15m': 15, '1h': 60, '6h': 360, '24h': 1440 } as const
@@ -9,6 +10,7 @@ export type StatsWindow = keyof typeof STATS_WINDOWS
 /** `?window=`. */
 export const StatsQuery = t.Object({
   window: t.Optional(OneOf(['15m', '1h', '6h', '24h'] as const, 'How far back: 15m, 1h (default), 6h or 24h')),
+  ...MaxAgeQuery.properties,
 })
 export type StatsQuery = typeof StatsQuery.static
 

@@ -86,6 +86,9 @@ async function guarded<T>(call: () => Promise<T>): Promise<T> {
 }
 
 /** Every call the console makes. */
+/** How old an overview answer (queues, workers, stats) may be: the same live feel, one read for many consoles. */
+const SHARED_AGE_SECONDS = 2
+
 export const api = {
   listJobs: (filter: JobFilter, cursor?: string, limit = 50) =>
     guarded(() => client.listJobs({ ...filter, cursor, limit })),
@@ -96,11 +99,13 @@ export const api = {
   retry: (id: string) => guarded(() => client.retry(id)),
   deleteJob: (id: string) => guarded(() => client.deleteJob(id)),
   bulk: (body: BulkBody) => guarded(() => client.bulk(body)),
-  listQueues: () => guarded(() => client.listQueues()),
+  // The aggregate views accept an answer another console read a moment ago
+  // (max_age_seconds), so open consoles share one read of each.
+  listQueues: () => guarded(() => client.listQueues({ maxAgeSeconds: SHARED_AGE_SECONDS })),
   pauseQueue: (queue: string) => guarded(() => client.pauseQueue(queue)),
   resumeQueue: (queue: string) => guarded(() => client.resumeQueue(queue)),
-  listWorkers: () => guarded(() => client.listWorkers()),
-  stats: () => guarded(() => client.stats('1h')),
+  listWorkers: () => guarded(() => client.listWorkers({ maxAgeSeconds: SHARED_AGE_SECONDS })),
+  stats: () => guarded(() => client.stats('1h', { maxAgeSeconds: SHARED_AGE_SECONDS })),
   databaseHealth: () => guarded(() => client.databaseHealth()),
   listSchedules: () => guarded(() => client.listSchedules({ limit: 200 })),
   createSchedule: (body: ScheduleBody) => guarded(() => client.createSchedule(body)),

@@ -4,6 +4,13 @@
  * parser. Every page listens here; nothing polls. When the stream drops, the
  * console says so and reconnects with Last-Event-ID, so the server replays what
  * changed meanwhile.
+ *
+ * Two things keep a busy Foreman from costing the browser (and the server) more
+ * than the page shows: events reach the pages in batches, at most every
+ * FLUSH_MS, so a burst of thousands renders a few times rather than once per
+ * event; and a tab hidden for HIDDEN_CLOSE_MS closes its stream (resuming with
+ * Last-Event-ID when shown again), because a browser keeps at most six HTTP/1.1
+ * connections per host and a seventh console tab would otherwise wait for one.
  */
 import type { DeletedJob, Job } from '../../client/client'
 import { parseSse } from '../../client/sse'
@@ -12,7 +19,8 @@ import { createStore } from './store'
 
 /** The stream's state, shown in the header. */
 export interface Connection {
-  state: 'connecting' | 'live' | 'lost'
+  /** `paused`: the tab is hidden and its stream closed until it is shown. */
+  state: 'connecting' | 'live' | 'lost' | 'paused'
   /** Why it was lost, for the banner. */
   reason?: string
 }
@@ -32,6 +40,26 @@ let lastEventId: string | undefined
  */
 let openedAt: string | undefined
 let current: AbortController | undefined
+
+/** How often batched events reach the pages. */
+const FLUSH_MS = 100
+/** How long a tab stays hidden before its stream is closed. */
+const HIDDEN_CLOSE_MS = 10_000
+let batch: LiveEvent[] = []
+let flushTimer: ReturnType<typeof setTimeout> | undefined
+
+/** Hands the batch to every listener in one task, so the pages render once for all of it. */
+function flush(): void {
+  flushTimer = undefined
+  const events = batch
+  batch = []
+  for (const event of events) for (const listener of listeners) listener(event)
+}
+
+function deliver(event: LiveEvent): void {
+  batch.push(event)
+  flushTimer ??= setTimeout(flush, FLUSH_MS)
+}
 
 /** Calls `listener` with every event; answers the unsubscribe. */
 export function onLiveEvent(listener: (event: LiveEvent) => void): () => void {
@@ -73,7 +101,7 @@ async function readStream(signal: AbortSignal): Promise<string> {
         : message.event === 'deleted'
           ? { type: 'deleted', deleted: data as DeletedJob }
           : undefined
-    if (event) for (const listener of listeners) listener(event)
+    if (event) deliver(event)
   }
   return 'the server closed the stream'
 }
@@ -108,4 +136,20 @@ export function startLive(): void {
   void run(current.signal)
 }
 
+let hiddenTimer: ReturnType<typeof setTimeout> | undefined
+
+/** Closes the stream of a tab hidden for a while; opens it again (resuming) when the tab is shown. */
+function followVisibility(): void {
+  clearTimeout(hiddenTimer)
+  if (document.visibilityState === 'hidden') {
+    hiddenTimer = setTimeout(() => {
+      current?.abort()
+      connection.set({ state: 'paused', reason: 'the tab is hidden' })
+    }, HIDDEN_CLOSE_MS)
+  } else if (connection.get().state === 'paused') {
+    startLive()
+  }
+}
+
 onTokenChange(startLive)
+document.addEventListener('visibilitychange', followVisibility)

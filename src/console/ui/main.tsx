@@ -58,7 +58,15 @@ function ConnectionState() {
   const { state, reason } = useStore(connection)
   const waiting = useStore(tokenPrompt) !== null
   const text =
-    state === 'live' ? 'Live' : waiting ? 'Token needed' : state === 'connecting' ? 'Connecting…' : 'Connection lost'
+    state === 'live'
+      ? 'Live'
+      : waiting
+        ? 'Token needed'
+        : state === 'connecting'
+          ? 'Connecting…'
+          : state === 'paused'
+            ? 'Paused while hidden'
+            : 'Connection lost'
   return (
     <span
       class={`connection connection-${state}`}

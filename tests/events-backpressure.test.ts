@@ -10,6 +10,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { readFile } from 'node:fs/promises'
 import { connect, type Socket } from 'node:net'
 import { resolve } from 'node:path'
+import { toVersion } from '../src/events/sql'
 import { type SseChannel, type SseEnd, sseResponse } from '../src/events/sse'
 import { uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
@@ -276,6 +277,7 @@ describe('the byte budget', () => {
     const bursts: number[] = []
     let inBurst = false
     const unwatch = f.deps.events.feed.watchAll({
+      from: { version: toVersion(Date.now()), id: '' },
       filter: { kind },
       deliver: () => {
         if (!inBurst) {

@@ -9,6 +9,7 @@ import pino from 'pino'
 import { createSql } from '../src/db/client'
 import { type FeedUpdate, JobFeed } from '../src/events/feed'
 import type { EventHub, HubEvent } from '../src/events/hub'
+import { toVersion } from '../src/events/sql'
 import { postOk, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 import { eventually } from './support/sse-client'
@@ -45,7 +46,12 @@ afterAll(async () => {
 test('a change whose re-read failed reaches the all-jobs stream once the database answers again', async () => {
   const kind = uniqueKind('feed-retry')
   const delivered: FeedUpdate[] = []
-  feed.watchAll({ filter: { kind }, deliver: (u) => delivered.push(u), resync: () => {} })
+  feed.watchAll({
+    filter: { kind },
+    from: { version: toVersion(Date.now()), id: '' },
+    deliver: (u) => delivered.push(u),
+    resync: () => {},
+  })
   const job = await postOk(f, '/jobs', { kind })
 
   proxy.stop()
@@ -55,7 +61,7 @@ test('a change whose re-read failed reaches the all-jobs stream once the databas
 
   proxy.start()
   // The safety poll's tick (or any later hint) is what retries.
-  hear({ type: 'resync' })
+  hear({ type: 'resync', reason: 'poll' })
   await eventually(() => delivered.length > 0, 15_000, 'the job on the stream after the database is back')
   expect(delivered[0]).toMatchObject({ type: 'job', versioned: { job: { id: job.id, status: 'pending' } } })
 }, 40_000)

@@ -33,7 +33,14 @@ export const changeOf = (job: { id: string; status: string; kind: string; queue:
 })
 
 /** What a subscriber hears. */
-export type HubEvent = { type: 'changes'; changes: JobChange[] } | { type: 'resync' }
+export type HubEvent = { type: 'changes'; changes: JobChange[] } | { type: 'resync'; reason: ResyncReason }
+
+/**
+ * Why subscribers resynchronise: `poll`, the safety poll's tick (a change another
+ * instance failed to announce); `relisten`, the LISTEN connection came back (any
+ * number of changes went unheard); `unreadable`, a notification could not be read.
+ */
+export type ResyncReason = 'poll' | 'relisten' | 'unreadable'
 
 /** A subscriber callback; it must not throw (errors are logged and dropped). */
 export type HubListener = (event: HubEvent) => void
@@ -127,11 +134,11 @@ export class EventHub {
       (payload) => this.received(payload),
       // Called on every (re)listen: after a reconnect, changes may have been missed.
       () => {
-        if (this.listens++ > 0) this.emit({ type: 'resync' })
+        if (this.listens++ > 0) this.emit({ type: 'resync', reason: 'relisten' })
       },
     )
     this.unlisten = handle.unlisten
-    this.pollTimer = setInterval(() => this.emit({ type: 'resync' }), pollIntervalMs)
+    this.pollTimer = setInterval(() => this.emit({ type: 'resync', reason: 'poll' }), pollIntervalMs)
   }
 
   /** Stops polling, sends what is queued, and stops listening. */
@@ -203,7 +210,7 @@ export class EventHub {
     const decoded = decodeChanges(payload)
     if (!decoded) {
       this.options.log.warn({ payload: payload.slice(0, 200) }, 'unreadable change notification; resyncing')
-      this.emit({ type: 'resync' })
+      this.emit({ type: 'resync', reason: 'unreadable' })
       return
     }
     if (decoded.origin === this.origin) return

@@ -4,7 +4,16 @@ import { InvalidInput, NotFound } from '../errors'
 import { parseTimestamp } from '../http/schema'
 import { isTerminal, type Job } from '../jobs/model'
 import type { FeedUpdate } from './feed'
-import { jobsByIds, jobsChangedSince, type ReplayCursor, type StreamFilter, type VersionedJob } from './sql'
+import {
+  jobsByIds,
+  jobsChangedSince,
+  OVERLAP_MS,
+  overlapped,
+  type ReplayCursor,
+  type StreamFilter,
+  toVersion,
+  type VersionedJob,
+} from './sql'
 import { type SseEnd, type SseOptions, sseHeadResponse, sseResponse } from './sse'
 
 /** Reconnecting clients are told to wait this long. */
@@ -16,15 +25,12 @@ const RETRY_MS = 2000
 export const STREAM_BUDGET_BYTES = 1024 * 1024
 /** Live changes held while a replay runs; beyond it they are dropped and read again from the tables. */
 const HELD_LIMIT = 1000
-/** Replays on resync reach back this far, for commits that landed out of timestamp order. */
-const OVERLAP_MS = 2000
 const REPLAY_PAGE = 500
+/** A stream's record of what it sent is pruned of old entries once it holds this many. */
+const SENT_PRUNE_AT = 10_000
 
 /** An event id: the change's version and the job id, which `Last-Event-ID` hands back. */
 const eventId = (v: { version: string; id: string }) => `${v.version}/${v.id}`
-
-/** Our versions are microsecond ISO strings; a millisecond one must compare the same way. */
-const toVersion = (ms: number) => `${new Date(ms).toISOString().slice(0, -1)}000Z`
 
 /** Reads `Last-Event-ID` or `since` (an event id or an RFC 3339 timestamp) into a replay cursor. */
 export function parseCursor(raw: string, field: string): ReplayCursor {
@@ -153,6 +159,7 @@ export async function streamAll(
     // Per job: the version and a hash of the state last sent. A version can repeat
     // with new content (a cancel does not move past the running run's stamp).
     const sent = new Map<string, { version: string; hash: number | bigint }>()
+    let prunedAt = 0
     let held: FeedUpdate[] = []
     let replaying = false
     let replayAgain = false
@@ -171,6 +178,11 @@ export async function streamAll(
         cursor = { version, id: job.id }
       }
       channel.sendJson('job', data, eventId({ version, id: job.id }))
+      // Live streams no longer replay on every poll tick, so the map is kept small here too.
+      if (sent.size >= SENT_PRUNE_AT && performance.now() - prunedAt > 1000) {
+        prunedAt = performance.now()
+        forgetOld()
+      }
     }
     const handle = (update: FeedUpdate) => {
       if (update.type === 'job') return deliver(update.versioned)
@@ -178,7 +190,7 @@ export async function streamAll(
       channel.send('deleted', { id, kind, queue }, eventId(cursor))
     }
     const forgetOld = () => {
-      if (sent.size < 10_000) return
+      if (sent.size < SENT_PRUNE_AT) return
       const horizon = toVersion(Date.parse(cursor.version) - OVERLAP_MS * 2)
       for (const [id, seen] of sent) if (seen.version < horizon) sent.delete(id)
     }
@@ -235,6 +247,7 @@ export async function streamAll(
     }
     const unwatch = events.feed.watchAll({
       filter,
+      from: cursor,
       deliver: (update) => (replaying ? hold(update) : handle(update)),
       resync: () => void replay(overlapped(cursor)),
     })
@@ -249,11 +262,6 @@ export async function streamAll(
 function earlier(a: string | undefined, b: string | undefined): string | undefined {
   if (a === undefined) return b
   return b === undefined || a < b ? a : b
-}
-
-/** A cursor a little before `cursor`, for replays that must not miss late commits. */
-function overlapped(cursor: ReplayCursor): ReplayCursor {
-  return { version: toVersion(Date.parse(cursor.version) - OVERLAP_MS), id: '' }
 }
 
 /** The database's clock as a cursor: streams compare against database timestamps. */

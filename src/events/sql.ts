@@ -47,6 +47,17 @@ export interface ReplayCursor {
   id: string
 }
 
+/** Replays on resync reach back this far, for commits that landed out of timestamp order. */
+export const OVERLAP_MS = 2000
+
+/** Our versions are microsecond ISO strings; a millisecond one must compare the same way. */
+export const toVersion = (ms: number) => `${new Date(ms).toISOString().slice(0, -1)}000Z`
+
+/** A cursor a little before `cursor`, for replays that must not miss late commits. */
+export function overlapped(cursor: ReplayCursor): ReplayCursor {
+  return { version: toVersion(Date.parse(cursor.version) - OVERLAP_MS), id: '' }
+}
+
 /**
  * Up to `limit` jobs that changed after `after` (the job row itself, or its
  * running run's progress), oldest change first, matching `filter`. Page on with

@@ -36,8 +36,14 @@ const option = (name: string, fallback: number) => {
 }
 const rounds = option('rounds', 3)
 const consoles = option('consoles', 10)
-/** The console pages opened, round-robin: half on the overview, half on the job list. */
-const PAGES = ['/foreman/ui/', '/foreman/ui/jobs']
+/** The console pages opened, round-robin: half on the overview, half on the job list (`--pages overview|jobs|mixed`). */
+const pagesArg = argv[argv.indexOf('--pages') + 1]
+const PAGES = argv.includes('--pages')
+  ? { overview: ['/foreman/ui/'], jobs: ['/foreman/ui/jobs'], mixed: ['/foreman/ui/', '/foreman/ui/jobs'] }[
+      pagesArg as 'overview' | 'jobs' | 'mixed'
+    ]
+  : ['/foreman/ui/', '/foreman/ui/jobs']
+if (!PAGES) throw new Error(`--pages wants overview, jobs or mixed, got ${pagesArg}`)
 const SCENARIOS = ['process_single_http', 'process_batched_http'] as const
 
 interface PhaseResult {

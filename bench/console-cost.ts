@@ -5,7 +5,7 @@
  * holding its live event stream and re-reading what it shows as jobs change),
  * in alternating order per round so drift hits both alike.
  *
- *   npm run bench:console [-- --rounds 3] [--consoles 10] [--quick]
+ *   npm run bench:console [-- --rounds 3] [--consoles 10] [--pages overview|jobs|mixed]
  *
  * Per phase: jobs/s, server CPU µs per job (the consoles' reads and streams land
  * on the server too, so this is the cost per job with them), and the server's

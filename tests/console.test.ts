@@ -270,6 +270,8 @@ test('the overview of a Foreman with an hour of activity (FOREMAN_UPDATE_SCREENS
   const { page, errors } = await open('/', origin)
   await page.locator('[data-testid=overview-queue][data-queue=reports] .paused').waitFor()
   await page.locator('.chart rect.bar-failed').first().waitFor()
+  // Each part of the overview arrives with its own read: wait for the workers' too.
+  await page.locator('[data-testid=total-workers]', { hasText: /^2$/ }).waitFor()
   expect(await page.getByTestId('total-workers').textContent()).toBe('2')
   await screenshot(page, 'overview-realistic')
   if (process.env.FOREMAN_UPDATE_SCREENSHOT === '1') {

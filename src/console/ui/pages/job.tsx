@@ -57,7 +57,7 @@ function Runs(props: { runs: Run[] }) {
 }
 
 /** Cancel, retry, delete, re-enqueue a copy: each shown only when the job's state allows it. */
-function Actions(props: { job: Job; onChange: (job: Job) => void }) {
+function Actions(props: { job: Job; onChange: (job: Job) => void; onDeleting: () => void }) {
   const { job } = props
   const action = useAction()
   const [confirmDelete, setConfirmDelete] = useState(false)
@@ -121,6 +121,7 @@ function Actions(props: { job: Job; onChange: (job: Job) => void }) {
           onCancel={() => setConfirmDelete(false)}
           onConfirm={() =>
             action.run(async () => {
+              props.onDeleting()
               await api.deleteJob(job.id)
               setConfirmDelete(false)
               navigate('/jobs')
@@ -140,10 +141,17 @@ function Actions(props: { job: Job; onChange: (job: Job) => void }) {
 /** The job page. Live: the job and its running run come with every event; the run list is read again when a run starts or ends. */
 export function JobPage(props: { id: string }) {
   const loaded = useLoad(() => api.getJob(props.id), props.id, { affects: () => false })
-  const runs = useLoad(() => api.listJobRuns(props.id), props.id, {
-    affects: (e) => e.type === 'job' && e.job.id === props.id && !e.job.current_run,
-    throttleMs: 300,
-  })
+  // Set once this page deletes the job: a run-list re-read still queued from an
+  // earlier event would only meet a 404.
+  const deleting = useRef(false)
+  const runs = useLoad(
+    () => (deleting.current ? Promise.resolve(shown.current) : api.listJobRuns(props.id)),
+    props.id,
+    {
+      affects: (e) => e.type === 'job' && e.job.id === props.id && !e.job.current_run,
+      throttleMs: 300,
+    },
+  )
   const [job, setJob] = useState<Job>()
   const [runList, setRunList] = useState<Run[]>([])
   const shown = useRef(runList)
@@ -183,7 +191,13 @@ export function JobPage(props: { id: string }) {
   return (
     <section aria-labelledby="page-title" data-testid="page-job" data-id={job.id}>
       <PageHeader title={job.kind}>
-        <Actions job={job} onChange={setJob} />
+        <Actions
+          job={job}
+          onChange={setJob}
+          onDeleting={() => {
+            deleting.current = true
+          }}
+        />
       </PageHeader>
       <p class="subtitle">
         <code>{job.id}</code> <Status status={job.status} testid="job-status" />

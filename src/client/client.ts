@@ -4,62 +4,38 @@
  * so nothing of the server is loaded at run time).
  */
 
-import type { EventsQuery } from '../events/model'
+import { Transport, toError } from './http'
+import { parseSse } from './sse'
 import type {
   BulkBody,
   BulkResult,
+  ClaimBody,
+  Claimed,
+  ClaimManyBody,
+  ClientOptions,
+  CompleteBody,
+  CompleteManyResult,
+  CompleteOutcome,
+  DatabaseHealth,
+  Deleted,
+  DeletedJob,
   DuplicateJob,
   EnqueueBatchItem,
   EnqueueBatchResult,
   EnqueueBody,
-  Job,
-  JobDeleted,
-  JobListQuery,
-  Run,
-} from '../jobs/model'
-import type { DatabaseHealth } from '../operations/database'
-import type { QueueState, QueueSummary } from '../queues/model'
-import type {
-  ClaimBody,
-  Claimed,
-  ClaimManyBody,
-  CompleteBody,
-  CompleteManyBody,
-  CompleteManyResult,
-  CompleteOutcome,
+  Enqueued,
+  EventsOptions,
   FailBody,
-  HeartbeatBody,
-  HeartbeatResult,
-  RunListQuery,
-} from '../runs/model'
-import type { Deleted, Schedule, ScheduleBody, ScheduleListQuery } from '../schedules/model'
-import type { Stats, StatsWindow } from '../stats/model'
-import type { WorkerSummary } from '../workers/model'
-import { Transport, type TransportOptions, toError } from './http'
-import { parseSse } from './sse'
-
-/** What to claim along with a batch complete (see completeAndClaim). */
-export type HandoffClaim = NonNullable<CompleteManyBody['claim']>
-
-export type {
-  BulkBody,
-  BulkResult,
-  ClaimBody,
-  Claimed,
-  ClaimManyBody,
-  CompleteBody,
-  CompleteOutcome,
-  DatabaseHealth,
-  EnqueueBatchItem,
-  EnqueueBody,
-  FailBody,
+  HandoffClaim,
   HeartbeatBody,
   HeartbeatResult,
   Job,
   JobDeleted,
-  JobListQuery,
+  JobEvent,
+  ListJobsQuery,
   QueueState,
   QueueSummary,
+  Readiness,
   Run,
   RunListQuery,
   Schedule,
@@ -68,45 +44,12 @@ export type {
   Stats,
   StatsWindow,
   WorkerSummary,
-}
+} from './types'
 
-/** Options of a ForemanClient: where Foreman is, the token, timeouts and retries. */
-export type ClientOptions = TransportOptions
-
-/** What enqueue answers: `created` is false when the idempotency key already held `job`. */
-export interface Enqueued {
-  created: boolean
-  job: Job
-}
-
-/** A job removed by retention, as `GET /events` announces it. */
-export interface DeletedJob {
-  id: string
-  kind: string
-  queue: string
-}
-
-/** One event of a stream: the job's full state, or (on `GET /events`) a deletion. */
-export type JobEvent = { type: 'job'; id: string; job: Job } | { type: 'deleted'; id: string; deleted: DeletedJob }
-
-/** Filters and resume position of `events()`. */
-export interface EventsOptions extends Partial<EventsQuery> {
-  /** Resume after this event id (sent as `Last-Event-ID`). */
-  lastEventId?: string
-  /** Ends the stream (the iterator then finishes). */
-  signal?: AbortSignal
-}
-
-/** `GET /readyz`: `ready`, or `not ready` with the reason (a 503 answers this too, not a throw). */
-export interface Readiness {
-  status: 'ready' | 'not ready'
-  error?: string
-}
+export * from './types'
 
 type Query = Record<string, string | number | boolean | undefined>
 
-/** Filters of `listJobs`: those of `GET /jobs`, with `params` as an object (the client JSON-encodes it). */
-export type ListJobsQuery = Partial<Omit<JobListQuery, 'params'>> & { params?: Record<string, unknown> }
 const enc = encodeURIComponent
 
 /**

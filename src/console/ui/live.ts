@@ -46,11 +46,12 @@ const FLUSH_MS = 100
 /** How long a tab stays hidden before its stream is closed. */
 const HIDDEN_CLOSE_MS = 10_000
 let batch: LiveEvent[] = []
-let flushTimer: ReturnType<typeof setTimeout> | undefined
+/** A flush is scheduled. */
+let flushDue = false
 
 /** Hands the batch to every listener in one task, so the pages render once for all of it. */
 function flush(): void {
-  flushTimer = undefined
+  flushDue = false
   const events = batch
   batch = []
   for (const event of events) for (const listener of listeners) listener(event)
@@ -58,7 +59,9 @@ function flush(): void {
 
 function deliver(event: LiveEvent): void {
   batch.push(event)
-  flushTimer ??= setTimeout(flush, FLUSH_MS)
+  if (flushDue) return
+  flushDue = true
+  setTimeout(flush, FLUSH_MS)
 }
 
 /** Calls `listener` with every event; answers the unsubscribe. */

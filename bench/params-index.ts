@@ -136,4 +136,6 @@ try {
 }
 const out = JSON.stringify(report, null, 2)
 console.log(out)
-await Bun.write(`${import.meta.dir}/results/params-index-${new Date().toISOString().slice(0, 16)}.json`, `${out}\n`)
+// Named like the other results (2026-12-03T0900Z): no colon, which some file systems refuse.
+const iso = new Date().toISOString()
+await Bun.write(`${import.meta.dir}/results/params-index-${iso.slice(0, 13)}${iso.slice(14, 16)}Z.json`, `${out}\n`)

@@ -221,6 +221,9 @@ export const JUNK_IDS = [
   '%c0%80',
   '%F0%9F%98%80',
   '%27%3B%20drop%20table%20x%3B--',
-  'x'.repeat(10_000),
+  // Not longer: with a junk query (6,000) and a Last-Event-ID the request head
+  // passed Bun's 16 KiB limit, and Bun's own empty 431 (before the app) was
+  // blamed on the route. The raw cases cover heads that long.
+  'x'.repeat(8_000),
   '1e308',
 ]

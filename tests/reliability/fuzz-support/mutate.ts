@@ -144,7 +144,14 @@ function mutateNode(old: Val, op: MutationName, n: number): Val {
       return pick(NUMBERS, n)
     case 'hugeArray': {
       const size = pick(ARRAY_SIZES, n)
-      const item: Val = Array.isArray(old) && old.length > 0 ? old[0]! : [0, 'a', null, {}][(n >> 2) % 4]!
+      const first = Array.isArray(old) && old.length > 0 ? old[0] : undefined
+      // Many copies of the array's own first item, unless an earlier mutation made it
+      // big (a long string, a huge array): 100,000 copies of a 1 MB string is a body of
+      // 100 GB, which ran the fuzzer itself out of memory. The point is many items.
+      const small =
+        first === null ||
+        (typeof first === 'string' ? first.length <= 100 : typeof first !== 'object' && first !== undefined)
+      const item: Val = small && first !== undefined ? first : [0, 'a', null, {}][(n >> 2) % 4]!
       return new Array<Val>(size).fill(item)
     }
     case 'longString':

@@ -7,6 +7,7 @@
 import { gzipSync } from 'bun'
 import { Elysia, t } from 'elysia'
 import type { Deps } from '../deps'
+import { acceptsGzip, IMMUTABLE_CACHE } from '../http/static-asset'
 import { consoleAssets } from './bundle'
 import type { ConsoleAssets } from './model'
 
@@ -68,11 +69,11 @@ function assetFiles(built: ConsoleAssets): Map<string, Asset> {
 }
 
 function serveAsset(asset: Asset, request: Request): Response {
-  const gzip = /\bgzip\b/.test(request.headers.get('accept-encoding') ?? '')
+  const gzip = acceptsGzip(request)
   const headers: Record<string, string> = {
     'content-type': asset.type,
     // The name changes with the content: a browser never needs to ask again.
-    'cache-control': 'public, max-age=31536000, immutable',
+    'cache-control': IMMUTABLE_CACHE,
     'x-content-type-options': 'nosniff',
     vary: 'accept-encoding',
   }

@@ -4,11 +4,9 @@
  * @elysiajs/swagger. Hidden from the spec, as the plugin's own page was.
  */
 import { Elysia } from 'elysia'
+import { acceptsGzip, IMMUTABLE_CACHE } from '../http/static-asset'
 import { DOCS_ASSETS, type DocsAsset, SWAGGER_UI_VERSION } from './assets'
 import { renderDocsPage } from './page'
-
-/** A year, and never revalidated: the URL names the version, so new files get a new URL. */
-const VERSIONED = 'public, max-age=31536000, immutable'
 
 const pages = { slash: renderDocsPage(''), bare: renderDocsPage('docs/') }
 
@@ -19,12 +17,13 @@ async function serveAsset(name: string, asset: DocsAsset, request: Request): Pro
   const version = new URL(request.url).searchParams.get('v')
   const headers: Record<string, string> = {
     'content-type': asset.contentType,
-    // Another version's URL gets these bytes too, but must not keep them.
-    'cache-control': version === SWAGGER_UI_VERSION ? VERSIONED : 'no-cache',
+    // The URL names the version, so new files get a new URL; another version's
+    // URL gets these bytes too, but must not keep them.
+    'cache-control': version === SWAGGER_UI_VERSION ? IMMUTABLE_CACHE : 'no-cache',
     vary: 'accept-encoding',
   }
   const file = Bun.file(asset.path)
-  if (!asset.contentType.startsWith('text/') || !/\bgzip\b/.test(request.headers.get('accept-encoding') ?? '')) {
+  if (!asset.contentType.startsWith('text/') || !acceptsGzip(request)) {
     return new Response(file, { headers })
   }
   let body = gzipped.get(name)

@@ -5,6 +5,10 @@ alter table {{prefix}}jobs add column concurrency_key text;
 alter table {{prefix}}jobs add constraint {{prefix}}jobs_concurrency_key_check
   check (concurrency_key is null or length(concurrency_key) between 1 and 200);
 alter table {{prefix}}schedules add column concurrency_key text;
+-- The same rule as on jobs: a schedule holding a key the jobs table refuses
+-- would fail every fire.
+alter table {{prefix}}schedules add constraint {{prefix}}schedules_concurrency_key_check
+  check (concurrency_key is null or length(concurrency_key) between 1 and 200);
 
 -- Limits per kind; a null column is no limit of that sort. Rates are sliding
 -- windows: at most `rate_limit` claims in any `rate_seconds`.

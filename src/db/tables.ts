@@ -8,6 +8,8 @@ export interface Tables {
   schedules: string
   /** Queues an operator paused (migrations/005). */
   pausedQueues: string
+  /** Flow-control limits per kind (migrations/007). */
+  limits: string
   migrations: string
 }
 
@@ -20,6 +22,7 @@ export function tablesFor(prefix: string): Tables {
     runs: `${prefix}job_runs`,
     schedules: `${prefix}schedules`,
     pausedQueues: `${prefix}paused_queues`,
+    limits: `${prefix}limits`,
     migrations: `${prefix}migrations`,
   }
 }

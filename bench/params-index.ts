@@ -82,6 +82,7 @@ const statement: Workload = async ({ sql, tables }) => {
       queue: 'default',
       service: '',
       idempotencyKey: null,
+      concurrencyKey: null,
       params: params(),
       priority: 0,
       maxAttempts: 1,

@@ -177,6 +177,7 @@ describe('POST /jobs/batch', () => {
       queue: 'default',
       service: '',
       idempotencyKey: key,
+      concurrencyKey: null,
       params: {},
       priority: 0,
       maxAttempts: 1,

@@ -48,6 +48,7 @@ export async function jobInsertMany(sql: Queryable, t: Tables, items: JobInsertI
     queue: j.queue,
     service: j.service,
     idempotency_key: j.idempotencyKey,
+    concurrency_key: j.concurrencyKey,
     params: j.params,
     priority: j.priority,
     max_attempts: j.maxAttempts,
@@ -61,12 +62,12 @@ export async function jobInsertMany(sql: Queryable, t: Tables, items: JobInsertI
              else first_value(x.id) over (partition by x.kind, x.idempotency_key order by x.ord)
         end as lead_id
       from jsonb_to_recordset(${sql.json(batch as never)}::jsonb) as x(
-        ord int, id text, kind text, queue text, service text, idempotency_key text,
+        ord int, id text, kind text, queue text, service text, idempotency_key text, concurrency_key text,
         params jsonb, priority int, max_attempts int, scheduled_at timestamptz)
     ), inserted as (
       insert into ${sql(t.jobs)}
-        (id, kind, queue, service, idempotency_key, params, priority, max_attempts, scheduled_at)
-      select id, kind, queue, service, idempotency_key, params, priority, max_attempts, scheduled_at
+        (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at)
+      select id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at
       from input where id = lead_id
       order by kind, idempotency_key, ord
       on conflict (kind, idempotency_key) where idempotency_key is not null do nothing

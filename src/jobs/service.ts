@@ -94,6 +94,7 @@ function insertOf(body: EnqueueBatchItem, at: string): JobInsert {
     queue: body.queue ?? 'default',
     service: body.service ?? '',
     idempotencyKey: body.idempotency_key ?? null,
+    concurrencyKey: body.concurrency_key ?? null,
     params: body.params ?? {},
     priority: body.priority ?? 0,
     maxAttempts: body.max_attempts ?? 1,

@@ -19,6 +19,7 @@ export interface JobInsert {
   queue: string
   service: string
   idempotencyKey: string | null
+  concurrencyKey: string | null
   params: unknown
   priority: number
   maxAttempts: number
@@ -39,9 +40,9 @@ export async function jobInsert(
   const rows = await sql<(JobRow & { created: boolean })[]>`
     with inserted as (
       insert into ${sql(t.jobs)}
-        (id, kind, queue, service, idempotency_key, params, priority, max_attempts, scheduled_at)
-      values (${j.id}, ${j.kind}, ${j.queue}, ${j.service}, ${j.idempotencyKey}, ${sql.json(j.params as never)},
-              ${j.priority}, ${j.maxAttempts}, ${j.scheduledAt}::timestamptz)
+        (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at)
+      values (${j.id}, ${j.kind}, ${j.queue}, ${j.service}, ${j.idempotencyKey}, ${j.concurrencyKey},
+              ${sql.json(j.params as never)}, ${j.priority}, ${j.maxAttempts}, ${j.scheduledAt}::timestamptz)
       on conflict (kind, idempotency_key) where idempotency_key is not null do nothing
       returning *
     )
@@ -64,8 +65,8 @@ export async function jobInsert(
 async function jobInsertKeyless(sql: Queryable, t: Tables, j: JobInsert): Promise<JobRow> {
   const [row] = await sql<JobRow[]>`
     insert into ${sql(t.jobs)}
-      (id, kind, queue, service, idempotency_key, params, priority, max_attempts, scheduled_at)
-    values (${j.id}, ${j.kind}, ${j.queue}, ${j.service}, null, ${sql.json(j.params as never)},
+      (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at)
+    values (${j.id}, ${j.kind}, ${j.queue}, ${j.service}, null, ${j.concurrencyKey}, ${sql.json(j.params as never)},
             ${j.priority}, ${j.maxAttempts}, ${j.scheduledAt}::timestamptz)
     returning *`
   if (!row) throw new Error(`insert of job ${j.id} answered no row`)

@@ -83,6 +83,7 @@ export async function recycle(ctx: HotContext, jobIds: string[]): Promise<void> 
         queue: 'default',
         service: '',
         idempotencyKey: null,
+        concurrencyKey: null,
         params: {},
         priority: 0,
         maxAttempts: 3,

@@ -17,6 +17,7 @@ import type {
   JobListQuery,
   Run,
 } from '../jobs/model'
+import type { Limits, LimitsBody, LimitsDeleted, Rate } from '../limits/model'
 import type { DatabaseHealth } from '../operations/database'
 import type { QueueState, QueueSummary } from '../queues/model'
 import type {
@@ -61,8 +62,12 @@ export type {
   Job,
   JobDeleted,
   JobListQuery,
+  Limits,
+  LimitsBody,
+  LimitsDeleted,
   QueueState,
   QueueSummary,
+  Rate,
   Run,
   RunListQuery,
   Schedule,

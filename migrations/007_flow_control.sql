@@ -30,3 +30,39 @@ create table {{prefix}}limits (
     (rate_limit is null) = (rate_seconds is null)
     and (rate_per_key_limit is null) = (rate_per_key_seconds is null))
 );
+
+-- The kind-wide rate window: the newest claim times of the kind (at most
+-- rate_limit of them, newest first), written by the limited claim under this
+-- row's lock.
+alter table {{prefix}}limits add column recent_claims timestamptz[] not null default '{}';
+
+-- A job of a kind with limits goes through the limited claim; the flag is set at
+-- enqueue (and by PUT /limits for the kind's live jobs) so the two indexes below
+-- hold only such jobs and every other enqueue and claim writes neither. A
+-- constant default adds the column without rewriting the table.
+alter table {{prefix}}jobs add column flow_controlled boolean not null default false;
+
+-- A key's claimable jobs in claim order. Jobs without a key form one group, ''
+-- (a key cannot be empty), so they are found through the same index.
+create index {{prefix}}jobs_flow_claim_idx
+  on {{prefix}}jobs (kind, (coalesce(concurrency_key, '')), priority desc, (coalesce(scheduled_at, enqueued_at)), id)
+  where status = 'pending' and flow_controlled;
+
+-- A key's running jobs, counted (up to the limit) by the limited claim.
+create index {{prefix}}jobs_flow_active_idx
+  on {{prefix}}jobs (kind, (coalesce(concurrency_key, '')))
+  where status = 'active' and flow_controlled;
+
+-- One row per (kind, key) of a limited kind while the key has live jobs: the
+-- claim locks it (SKIP LOCKED) before counting the key's running jobs, so two
+-- claimers never both see the same free slot, and serves keys in the order of
+-- last_served_at (round-robin). recent_claims is the key's rate window.
+create table {{prefix}}flow_slots (
+  kind            text          not null,
+  key             text          not null,
+  last_served_at  timestamptz,
+  recent_claims   timestamptz[] not null default '{}',
+  constraint {{prefix}}flow_slots_pkey primary key (kind, key)
+);
+create index {{prefix}}flow_slots_turn_idx
+  on {{prefix}}flow_slots (kind, last_served_at nulls first, key);

@@ -47,7 +47,7 @@ describe('migrate()', () => {
 })
 
 /** Every table a prefix owns. */
-const everyTable = (t: Tables) => [t.jobs, t.runs, t.schedules, t.pausedQueues, t.limits, t.migrations]
+const everyTable = (t: Tables) => [t.jobs, t.runs, t.schedules, t.pausedQueues, t.limits, t.flowSlots, t.migrations]
 
 /** Every name a fixture's tables own in the catalog: tables, indexes, constraints, types, sequences. */
 async function ownedNames(tables: Tables) {
@@ -115,6 +115,7 @@ describe('table prefix', () => {
       schedules: 'schedules',
       pausedQueues: 'paused_queues',
       limits: 'limits',
+      flowSlots: 'flow_slots',
       migrations: 'migrations',
     })
   })

@@ -10,6 +10,8 @@ export interface Tables {
   pausedQueues: string
   /** Flow-control limits per kind (migrations/007). */
   limits: string
+  /** One row per (kind, concurrency key) of a limited kind with live jobs (migrations/007). */
+  flowSlots: string
   migrations: string
 }
 
@@ -23,6 +25,7 @@ export function tablesFor(prefix: string): Tables {
     schedules: `${prefix}schedules`,
     pausedQueues: `${prefix}paused_queues`,
     limits: `${prefix}limits`,
+    flowSlots: `${prefix}flow_slots`,
     migrations: `${prefix}migrations`,
   }
 }

@@ -1,6 +1,7 @@
 /** Wires the hub, the job feed and the claim line for one Foreman process. */
 import type { Sql } from '../db/client'
 import type { Tables } from '../db/tables'
+import { LimitedKinds } from '../limits/limited-kinds'
 import type { Logger } from '../log'
 import { ClaimWaiters } from '../runs/waiters'
 import { JobFeed } from './feed'
@@ -12,6 +13,8 @@ export interface LiveEvents {
   hub: EventHub
   feed: JobFeed
   waiters: ClaimWaiters
+  /** Which kinds have limits, as this process last read them. */
+  limitedKinds: LimitedKinds
   /** Open SSE streams, and the cap on them. */
   streams: StreamSlots
   /** Aborted when the process begins to shut down: streams end, waits return. */
@@ -50,12 +53,14 @@ export function createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs }
     notifyWindowMs: NOTIFY_WINDOW_MS,
   })
   const feed = new JobFeed(hub, sql, tables, log)
-  const waiters = new ClaimWaiters(hub)
+  const limitedKinds = new LimitedKinds(sql, tables)
+  const waiters = new ClaimWaiters(hub, limitedKinds)
   const closing = new AbortController()
   return {
     hub,
     feed,
     waiters,
+    limitedKinds,
     streams: new StreamSlots(),
     closing: closing.signal,
     start: () => hub.start(),

@@ -22,7 +22,12 @@ function versionedSelect(sql: Sql, t: Tables) {
     ${currentRunJoin(sql, t)}`
 }
 
-function versioned({ version, ...row }: Job & { version: string }): VersionedJob {
+/** The row in the API's shape: `flow_controlled` is the claim's business, not a subscriber's. */
+function versioned({
+  version,
+  flow_controlled: _,
+  ...row
+}: Job & { version: string; flow_controlled?: boolean }): VersionedJob {
   return { version, job: { ...row, current_run: runFromJson(row.current_run) } }
 }
 

@@ -7,6 +7,7 @@
  */
 import type { Queryable } from '../db/client'
 import type { Tables } from '../db/tables'
+import { flowControlled, flowSlotsEnsured } from '../limits/enqueue-sql'
 import type { Job } from './model'
 import type { JobInsert } from './sql'
 
@@ -66,13 +67,15 @@ export async function jobInsertMany(sql: Queryable, t: Tables, items: JobInsertI
         params jsonb, priority int, max_attempts int, scheduled_at timestamptz)
     ), inserted as (
       insert into ${sql(t.jobs)}
-        (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at)
-      select id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at
+        (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at,
+         flow_controlled)
+      select id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at,
+             ${flowControlled(sql, t, sql`input.kind`)}
       from input where id = lead_id
       order by kind, idempotency_key, ord
       on conflict (kind, idempotency_key) where idempotency_key is not null do nothing
       returning *
-    )
+    ), slotted as (${flowSlotsEnsured(sql, t, 'inserted')})
     select i.ord, i.id = j.id as created, j.*
     from input i join inserted j on j.id = i.lead_id
     union all

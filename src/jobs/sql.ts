@@ -7,6 +7,7 @@ import { literalLimit } from '../db/literal'
 import { nextStamp, runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
 import type { JobChange } from '../events/hub'
+import { flowControlled, flowSlotsEnsured } from '../limits/enqueue-sql'
 import type { Job, JobListQuery, Run } from './model'
 
 /** A job row as stored (no current_run). */
@@ -40,12 +41,14 @@ export async function jobInsert(
   const rows = await sql<(JobRow & { created: boolean })[]>`
     with inserted as (
       insert into ${sql(t.jobs)}
-        (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at)
+        (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at,
+         flow_controlled)
       values (${j.id}, ${j.kind}, ${j.queue}, ${j.service}, ${j.idempotencyKey}, ${j.concurrencyKey},
-              ${sql.json(j.params as never)}, ${j.priority}, ${j.maxAttempts}, ${j.scheduledAt}::timestamptz)
+              ${sql.json(j.params as never)}, ${j.priority}, ${j.maxAttempts}, ${j.scheduledAt}::timestamptz,
+              ${flowControlled(sql, t, sql`${j.kind}`)})
       on conflict (kind, idempotency_key) where idempotency_key is not null do nothing
       returning *
-    )
+    ), slotted as (${flowSlotsEnsured(sql, t, 'inserted')})
     select true as created, * from inserted
     union all
     select false as created, * from ${sql(t.jobs)}
@@ -64,11 +67,15 @@ export async function jobInsert(
  */
 async function jobInsertKeyless(sql: Queryable, t: Tables, j: JobInsert): Promise<JobRow> {
   const [row] = await sql<JobRow[]>`
-    insert into ${sql(t.jobs)}
-      (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at)
-    values (${j.id}, ${j.kind}, ${j.queue}, ${j.service}, null, ${j.concurrencyKey}, ${sql.json(j.params as never)},
-            ${j.priority}, ${j.maxAttempts}, ${j.scheduledAt}::timestamptz)
-    returning *`
+    with inserted as (
+      insert into ${sql(t.jobs)}
+        (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at,
+         flow_controlled)
+      values (${j.id}, ${j.kind}, ${j.queue}, ${j.service}, null, ${j.concurrencyKey}, ${sql.json(j.params as never)},
+              ${j.priority}, ${j.maxAttempts}, ${j.scheduledAt}::timestamptz, ${flowControlled(sql, t, sql`${j.kind}`)})
+      returning *
+    ), slotted as (${flowSlotsEnsured(sql, t, 'inserted')})
+    select * from inserted`
   if (!row) throw new Error(`insert of job ${j.id} answered no row`)
   return row
 }

@@ -1,6 +1,7 @@
 /**
- * The rules of limits: set (a full replace), read, list, delete. Storing them is
- * all this does; the claim reads them in its own statement (issue 12).
+ * The rules of limits: set (a full replace), read, list, delete. The claim reads
+ * them in its own transaction (claim-sql.ts); this process's set of limited kinds
+ * is reloaded at its next claim, other instances' within a second.
  */
 import type { Deps } from '../deps'
 import { InvalidInput, NotFound } from '../errors'
@@ -8,12 +9,14 @@ import { LIMIT_FIELDS, type Limits, type LimitsBody, type LimitsDeleted } from '
 import { limitsDelete, limitsGet, limitsList, limitsUpsert } from './sql'
 
 /** Stores `kind`'s limits in place of any it had; 400 when the body names none. */
-export function setLimits({ sql, tables }: Deps, kind: string, body: LimitsBody): Promise<Limits> {
+export async function setLimits({ sql, tables, events }: Deps, kind: string, body: LimitsBody): Promise<Limits> {
   // An empty PUT would store a row that limits nothing: DELETE says that plainly.
   if (LIMIT_FIELDS.every((field) => body[field] === undefined)) {
     throw new InvalidInput('body', `needs at least one of ${LIMIT_FIELDS.join(', ')} (DELETE removes every limit)`)
   }
-  return limitsUpsert(sql, tables, kind, body)
+  const limits = await limitsUpsert(sql, tables, kind, body)
+  events.limitedKinds.forget()
+  return limits
 }
 
 /** One kind's limits; 404 when it has none. */
@@ -29,7 +32,9 @@ export function listLimits({ sql, tables }: Deps): Promise<Limits[]> {
 }
 
 /** Removes a kind's limits; 404 when it has none. */
-export async function deleteLimits({ sql, tables }: Deps, kind: string): Promise<LimitsDeleted> {
-  if (!(await limitsDelete(sql, tables, kind))) throw new NotFound(`kind ${JSON.stringify(kind)} has no limits`)
+export async function deleteLimits({ sql, tables, events }: Deps, kind: string): Promise<LimitsDeleted> {
+  const had = await limitsDelete(sql, tables, kind)
+  events.limitedKinds.forget()
+  if (!had) throw new NotFound(`kind ${JSON.stringify(kind)} has no limits`)
   return { kind }
 }

@@ -1,5 +1,5 @@
 /** The claim: pending jobs of some kinds become active, each with a running run, in one statement. */
-import type { Sql } from '../../db/client'
+import type { Queryable, Sql } from '../../db/client'
 import { literalLimit } from '../../db/literal'
 import { nextStamp, runFromJson } from '../../db/rows'
 import type { Tables } from '../../db/tables'
@@ -49,11 +49,37 @@ export function claimCtes(sql: Sql, t: Tables, p: ClaimParams) {
   // few calls and stops planning each claim (arrays of unknown length kept it
   // planning every time: 0.4 ms a claim, about a third of its database time).
   const [onlyKind] = p.kinds
-  const [onlyRunId] = p.runIds
   const kinds =
     p.kinds.length === 1 && onlyKind !== undefined
       ? sql`(select ${onlyKind}::text as kind) as k`
       : sql`unnest(${p.kinds}::text[]) as k(kind)`
+  return sql`
+    picked as (
+      select branch.id from ${kinds}
+      cross join lateral (
+        select j.id, j.priority, ${dueAt(sql)} as due
+        from ${sql(t.jobs)} j
+        where j.status = 'pending' and j.kind = k.kind and ${dueAt(sql)} <= now()
+          and ${claimableQueue(sql, t, p.queues)}
+          -- A kind with limits is claimed by claimWithinLimits (limits/claim-sql.ts),
+          -- whatever this instance believes: a one-time probe per kind, before its scan.
+          and not exists (select 1 from ${sql(t.limits)} l where l.kind = k.kind)
+        order by j.priority desc, ${dueAt(sql)}, j.id
+        limit ${limit}
+        for update skip locked
+      ) branch
+      order by branch.priority desc, branch.due, branch.id
+      limit ${limit}
+    ), ${claimedAndOpened(sql, t, p)}`
+}
+
+/**
+ * The CTEs `claimed` and `opened` after a CTE `picked (id)`: each picked job made
+ * active with one more attempt, and a running run opened for it with a fresh id
+ * from `p.runIds` (the plain claim's and the limited claim's common end).
+ */
+export function claimedAndOpened(sql: Queryable, t: Tables, p: Pick<ClaimParams, 'runIds' | 'workerId' | 'leaseSec'>) {
+  const [onlyRunId] = p.runIds
   const opened =
     p.runIds.length === 1 && onlyRunId !== undefined
       ? sql`
@@ -67,21 +93,7 @@ export function claimCtes(sql: Sql, t: Tables, p: ClaimParams) {
       from (select c.id as job_id, c.attempt_count, row_number() over (order by c.id) as n from claimed c) numbered
       join unnest(${p.runIds}::text[]) with ordinality as ids(run_id, n) using (n)`
   return sql`
-    picked as (
-      select branch.id from ${kinds}
-      cross join lateral (
-        select j.id, j.priority, ${dueAt(sql)} as due
-        from ${sql(t.jobs)} j
-        where j.status = 'pending' and j.kind = k.kind and ${dueAt(sql)} <= now()
-          and not (array[j.queue] <@ ${pausedQueues(sql, t)})
-          ${p.queues ? sql`and j.queue = any(${p.queues}::text[])` : sql``}
-        order by j.priority desc, ${dueAt(sql)}, j.id
-        limit ${limit}
-        for update skip locked
-      ) branch
-      order by branch.priority desc, branch.due, branch.id
-      limit ${limit}
-    ), claimed as (
+    claimed as (
       update ${sql(t.jobs)} j set
         status = 'active',
         attempt_count = j.attempt_count + 1,
@@ -124,8 +136,14 @@ export function claimCtes(sql: Sql, t: Tables, p: ClaimParams) {
  * moving paused jobs out of the claim index, each a write on every enqueue or
  * pause. A kind that may stay paused behind a deep backlog wants a queue of its own.
  */
-function pausedQueues(sql: Sql, t: Tables) {
+function pausedQueues(sql: Queryable, t: Tables) {
   return sql`array(select queue from ${sql(t.pausedQueues)})`
+}
+
+/** A candidate row `j`'s queue is one a claim may take from: not paused, and among `queues` when given. */
+export function claimableQueue(sql: Queryable, t: Tables, queues: string[] | undefined) {
+  return sql`not (array[j.queue] <@ ${pausedQueues(sql, t)})
+    ${queues ? sql`and j.queue = any(${queues}::text[])` : sql``}`
 }
 
 /**
@@ -133,6 +151,6 @@ function pausedQueues(sql: Sql, t: Tables) {
  * after its backoff) or else when it was enqueued. The claim index is built on
  * this very expression (migrations/004), so it must be spelled the same way.
  */
-function dueAt(sql: Sql) {
+export function dueAt(sql: Queryable) {
   return sql`coalesce(j.scheduled_at, j.enqueued_at)`
 }

@@ -3,7 +3,6 @@
  * past a limit, keys served round-robin. One short transaction; why it is exact
  * and why it is shaped this way: docs/design/flow-control.md.
  */
-import type postgres from 'postgres'
 import type { Fragment, Queryable, Sql } from '../db/client'
 import { literalLimit } from '../db/literal'
 import { runFromJson } from '../db/rows'
@@ -56,40 +55,48 @@ interface KindLimits {
  * Answers nothing when the kind has no limits (the plain claim takes it then).
  */
 export function claimWithinLimits(sql: Sql, t: Tables, kind: string, p: ClaimParams): Promise<LimitedClaim> {
+  return sql.begin((tx) => claimWithinLimitsIn(tx, t, kind, p))
+}
+
+/** claimWithinLimits' statements, in a transaction the caller opened (tests explain them in one they roll back). */
+export async function claimWithinLimitsIn(
+  tx: Queryable,
+  t: Tables,
+  kind: string,
+  p: ClaimParams,
+): Promise<LimitedClaim> {
   const none: LimitedClaim = { claimed: [], throttled: {}, reopensAt: null, more: false }
-  return sql.begin(async (tx) => {
-    const want = p.runIds.length
-    const rows = await tx<(KindLimits & { key: string | null })[]>`
-      select l.max_active, l.max_active_per_key, l.rate_limit, l.rate_seconds,
-             l.rate_per_key_limit, l.rate_per_key_seconds, s.key
-      from ${tx(t.limits)} l
-      left join lateral (
-        select s.key from ${tx(t.flowSlots)} s
-        where s.kind = l.kind
-        order by s.last_served_at nulls first, s.key
-        limit ${literalLimit(tx, want + EXTRA_CANDIDATES)}
-        for update skip locked
-      ) s on true
-      where l.kind = ${kind}`
-    const [limits] = rows
-    if (!limits) return none
-    let keys = rows.flatMap((r) => (r.key === null ? [] : [r.key]))
-    // Every row is held by another claimer (one key, or a kind whose jobs have no
-    // key): wait for the first rather than answer "nothing" while work exists.
-    if (keys.length === 0) keys = await firstSlotWaited(tx, t, kind)
-    if (keys.length === 0) return none
-    const kindWide = limits.max_active !== null || limits.rate_limit !== null
-    if (kindWide) {
-      const locked = await tx`select 1 from ${tx(t.limits)} where kind = ${kind} for update`
-      if (locked.length === 0) return none
-    }
-    const result = await claimFromSlots(tx, t, kind, p, limits, keys)
-    return { ...result, more: result.more && keys.length === want + EXTRA_CANDIDATES }
-  })
+  const want = p.runIds.length
+  const rows = await tx<(KindLimits & { key: string | null })[]>`
+    select l.max_active, l.max_active_per_key, l.rate_limit, l.rate_seconds,
+           l.rate_per_key_limit, l.rate_per_key_seconds, s.key
+    from ${tx(t.limits)} l
+    left join lateral (
+      select s.key from ${tx(t.flowSlots)} s
+      where s.kind = l.kind
+      order by s.last_served_at nulls first, s.key
+      limit ${literalLimit(tx, want + EXTRA_CANDIDATES)}
+      for update skip locked
+    ) s on true
+    where l.kind = ${kind}`
+  const [limits] = rows
+  if (!limits) return none
+  let keys = rows.flatMap((r) => (r.key === null ? [] : [r.key]))
+  // Every row is held by another claimer (one key, or a kind whose jobs have no
+  // key): wait for the first rather than answer "nothing" while work exists.
+  if (keys.length === 0) keys = await firstSlotWaited(tx, t, kind)
+  if (keys.length === 0) return none
+  const kindWide = limits.max_active !== null || limits.rate_limit !== null
+  if (kindWide) {
+    const locked = await tx`select 1 from ${tx(t.limits)} where kind = ${kind} for update`
+    if (locked.length === 0) return none
+  }
+  const result = await claimFromSlots(tx, t, kind, p, limits, keys)
+  return { ...result, more: result.more && keys.length === want + EXTRA_CANDIDATES }
 }
 
 /** Locks the kind's first slot row in turn order, waiting for it; [] when the kind has none. */
-async function firstSlotWaited(tx: postgres.TransactionSql, t: Tables, kind: string): Promise<string[]> {
+async function firstSlotWaited(tx: Queryable, t: Tables, kind: string): Promise<string[]> {
   const rows = await tx<{ key: string }[]>`
     select key from ${tx(t.flowSlots)} where kind = ${kind}
     order by last_served_at nulls first, key limit 1 for update`
@@ -107,7 +114,7 @@ type SlotClaimRow = Job & {
 
 /** Statement 3 of claimWithinLimits. */
 async function claimFromSlots(
-  tx: postgres.TransactionSql,
+  tx: Queryable,
   t: Tables,
   kind: string,
   p: ClaimParams,
@@ -123,6 +130,9 @@ async function claimFromSlots(
     from ${sql(t.jobs)} j
     where j.status = 'pending' and j.flow_controlled and j.kind = ${kind} and coalesce(j.concurrency_key, '') = ${key}
       ${dueOnly ? sql`and ${dueAt(sql)} <= now()` : sql``}`
+  // Whether a row exists, as a scalar subquery with a LIMIT: an EXISTS here was
+  // planned as a hashed subplan that read every running job of every kind.
+  const probe = (from: Fragment) => sql`((select 1 ${from} limit 1) is not null)`
   const inWindow = (claims: Fragment, seconds: number) =>
     sql`(select count(*)::int from unnest(${claims}) r(at) where r.at > now() - make_interval(secs => ${seconds}))`
   const perKeyActive =
@@ -151,7 +161,8 @@ async function claimFromSlots(
       select c.key, c.ord, s.recent_claims
       from unnest(${keys}::text[]) with ordinality as c(key, ord)
       join ${sql(t.flowSlots)} s on s.kind = ${kind} and s.key = c.key
-    ), counted as (
+    ), counted as materialized (
+      -- Materialized: room reads each count twice, and inlined, each read ran its subquery.
       select c.key, c.ord, c.recent_claims, ${perKeyActive} as active, ${perKeyRecent} as recent from cand c
     ), room as (
       select c.*,
@@ -188,14 +199,14 @@ async function claimFromSlots(
     ), outcome as (
       select r.key, r.held_by, coalesce(s.n, 0) as served,
         exists (select 1 from offered o where o.key = r.key) as offered,
-        r.held_by is not null and exists (select 1 ${pendingOf(sql`r.key`, true)}) as throttled,
+        r.held_by is not null and ${probe(pendingOf(sql`r.key`, true))} as throttled,
         r.recent_claims
       from room r left join served s using (key)
     ), judged as (
       select o.*,
         not o.offered and o.served = 0
-          and not exists (select 1 ${activeOf(sql`o.key`)})
-          and not exists (select 1 ${pendingOf(sql`o.key`, false)}) as empty
+          and not ${probe(activeOf(sql`o.key`))}
+          and not ${probe(pendingOf(sql`o.key`, false))} as empty
       from outcome o
     ), emptied as (
       delete from ${sql(t.flowSlots)} s using judged o where s.kind = ${kind} and s.key = o.key and o.empty

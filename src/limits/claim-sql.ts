@@ -30,7 +30,7 @@ export interface LimitedClaim {
 }
 
 /** How many slot rows beyond the batch size a claim takes: keys at a limit or with nothing due give nothing. */
-const EXTRA_CANDIDATES = 8
+const EXTRA_CANDIDATES = 4
 
 /** The kind's limits as stored (null: no limit of that sort). */
 interface KindLimits {
@@ -179,6 +179,10 @@ async function claimFromSlots(
         greatest(least(${want}::int, ${l.max_active}::int - k.active, ${l.rate_limit}::int - k.recent), 0) as room
       from (select ${kindActive} as active, ${kindRecentCount} as recent) k
     ), offered as (
+      -- No row locks here: no other claim takes a job of a key whose slot row this
+      -- one holds, and the claim's update re-checks that each job is still pending
+      -- (a cancel or delete may have got there first). Locking every offered job
+      -- wrote a row lock for each of a batch's spare candidates.
       select r.key, r.ord, o.id, o.priority, o.due,
         row_number() over (partition by r.key order by o.priority desc, o.due, o.id) as turn
       from room r
@@ -188,14 +192,13 @@ async function claimFromSlots(
           and ${claimableQueue(sql, t, p.queues)}
         order by j.priority desc, ${dueAt(sql)}, j.id
         limit r.room
-        for update skip locked
       ) o
     ), picked as (
       -- One job per key per round, rounds in turn order, up to what the kind allows.
       select id, key from offered order by turn, ord limit (select room from kind_room)
     ), ${claimedAndOpened(sql, t, p)},
     served as (
-      select key, count(*)::int as n from picked group by key
+      select coalesce(concurrency_key, '') as key, count(*)::int as n from claimed group by 1
     ), outcome as (
       select r.key, r.held_by, coalesce(s.n, 0) as served,
         exists (select 1 from offered o where o.key = r.key) as offered,
@@ -227,9 +230,9 @@ async function claimFromSlots(
       update ${sql(t.limits)} l set recent_claims = ${
         l.rate_limit === null
           ? sql`'{}'`
-          : pushClaims(sql`l.recent_claims`, sql`(select count(*)::int from picked)`, l.rate_limit)
+          : pushClaims(sql`l.recent_claims`, sql`(select count(*)::int from claimed)`, l.rate_limit)
       }
-      where l.kind = ${kind} and ${l.rate_limit !== null} and exists (select 1 from picked)
+      where l.kind = ${kind} and ${l.rate_limit !== null} and exists (select 1 from claimed)
     )
     select 1 as part, c.*, to_jsonb(o) as run, null::jsonb as throttled, null::timestamptz as reopens_at,
            null::boolean as more

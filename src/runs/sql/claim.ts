@@ -99,7 +99,9 @@ export function claimedAndOpened(sql: Queryable, t: Tables, p: Pick<ClaimParams,
         attempt_count = j.attempt_count + 1,
         started_at = coalesce(j.started_at, now()),
         updated_at = ${nextStamp(sql, 'j.updated_at')}
-      from picked where j.id = picked.id
+      -- status: the limited claim picks without row locks (see claim-sql.ts); for
+      -- the plain claim, whose picks are locked, it always holds.
+      from picked where j.id = picked.id and j.status = 'pending'
       returning j.*
     ), opened as (${opened}
       returning *

@@ -1,8 +1,7 @@
 /** Named statements on the limits table (one row per kind; a null column is no limit of that sort). */
-import type postgres from 'postgres'
 import type { Queryable, Sql } from '../db/client'
 import type { Tables } from '../db/tables'
-import { flowSlotsEnsured } from './enqueue-sql'
+import { markLiveJobsAhead, markLiveJobsLocked } from './marking-sql'
 import type { Limits, LimitsBody } from './model'
 
 /** The stored row in the answer's shape: each rate pair becomes `{limit, per_seconds}` or null. */
@@ -16,39 +15,28 @@ const limitsColumns = (sql: Queryable) => sql`
 
 /**
  * Stores a kind's limits, replacing every column of an existing row (PUT is a full
- * replace).
- *
- * A kind that had no limits also has its live jobs marked flow-controlled and
- * their slot rows made, in the same transaction, under a lock on the jobs table
- * that waits for every write in flight and holds off new ones until commit
- * (SHARE ROW EXCLUSIVE: reads go on). An enqueue either committed before the lock,
- * and the marking sees its job, or runs after the commit, and its own statement
- * sees the limits row. Without the lock an enqueue that began just before the
- * commit would leave an unmarked job that the plain claim no longer takes and the
- * limited claim cannot find. Changing limits a kind already has needs none of it.
+ * replace). A kind that had none first has its live jobs marked (marking-sql.ts).
+ * Changing limits a kind already has needs none of that.
  */
-export function limitsUpsert(sql: Sql, t: Tables, kind: string, b: LimitsBody): Promise<Limits> {
+export async function limitsUpsert(sql: Sql, t: Tables, kind: string, b: LimitsBody): Promise<Limits> {
+  const [replaced] = await sql<Limits[]>`
+    update ${sql(t.limits)} set ${limitsSet(sql, b)}, updated_at = now()
+    where kind = ${kind}
+    returning ${limitsColumns(sql)}`
+  if (replaced) return replaced
+  await markLiveJobsAhead(sql, t, kind)
   return sql.begin(async (tx) => {
-    const [had] = await tx`select 1 from ${tx(t.limits)} where kind = ${kind}`
-    if (!had) await markLiveJobs(tx, t, kind)
+    await markLiveJobsLocked(tx, t, kind)
     return limitsStore(tx, t, kind, b)
   })
 }
 
-async function markLiveJobs(tx: postgres.TransactionSql, t: Tables, kind: string): Promise<void> {
-  await tx`lock table ${tx(t.jobs)} in share row exclusive mode`
-  await tx`
-    with marked as (
-      update ${tx(t.jobs)} j set flow_controlled = true
-      where j.kind = ${kind} and j.status in ('pending', 'active') and not j.flow_controlled
-      returning j.kind, j.concurrency_key, j.flow_controlled
-    ), live as (
-      select kind, concurrency_key, true as flow_controlled from ${tx(t.jobs)}
-      where kind = ${kind} and status in ('pending', 'active') and flow_controlled
-      union all
-      select * from marked
-    )
-    ${flowSlotsEnsured(tx, t, 'live')}`
+/** Every limit column set from a body (a full replace: a field left out is null). */
+function limitsSet(sql: Queryable, b: LimitsBody) {
+  return sql`
+    max_active = ${b.max_active ?? null}, max_active_per_key = ${b.max_active_per_key ?? null},
+    rate_limit = ${b.rate?.limit ?? null}, rate_seconds = ${b.rate?.per_seconds ?? null},
+    rate_per_key_limit = ${b.rate_per_key?.limit ?? null}, rate_per_key_seconds = ${b.rate_per_key?.per_seconds ?? null}`
 }
 
 async function limitsStore(sql: Queryable, t: Tables, kind: string, b: LimitsBody): Promise<Limits> {
@@ -58,11 +46,8 @@ async function limitsStore(sql: Queryable, t: Tables, kind: string, b: LimitsBod
     values (${kind}, ${b.max_active ?? null}, ${b.max_active_per_key ?? null},
             ${b.rate?.limit ?? null}, ${b.rate?.per_seconds ?? null},
             ${b.rate_per_key?.limit ?? null}, ${b.rate_per_key?.per_seconds ?? null})
-    on conflict (kind) do update set
-      max_active = excluded.max_active, max_active_per_key = excluded.max_active_per_key,
-      rate_limit = excluded.rate_limit, rate_seconds = excluded.rate_seconds,
-      rate_per_key_limit = excluded.rate_per_key_limit, rate_per_key_seconds = excluded.rate_per_key_seconds,
-      updated_at = now()
+    -- Another PUT of the same new kind got there first: this one replaces it.
+    on conflict (kind) do update set ${limitsSet(sql, b)}, updated_at = now()
     returning ${limitsColumns(sql)}`
   if (!row) throw new Error(`upsert of the limits of ${kind} answered no row`)
   return row

@@ -86,7 +86,7 @@ describe('the limited claim is bounded by what it claims, not by the backlog or 
       expect(l.statements).toHaveLength(2)
       expect(l.seqScans.filter((r) => big(large.tables, r))).toEqual([])
       // Sorts see at most the jobs offered: a few per key looked at (its room, here at most 2).
-      expect(l.sorts.filter((x) => x.inputRows > (batch + 4) * Math.min(batch, 2))).toEqual([])
+      expect(l.sorts.filter((x) => x.inputRows > (batch + 2) * Math.min(batch, 2))).toEqual([])
       expect(l.rowsRead).toBeLessThanOrEqual(s.rowsRead + 10)
       // And it did claim: the 4 full keys passed over, the next keys served.
       const claimed = planNodes(l.statements[1]?.plan ?? { 'Node Type': '' }).find(

@@ -5,7 +5,7 @@ import { LimitedKinds } from '../limits/limited-kinds'
 import type { Logger } from '../log'
 import { ClaimWaiters } from '../runs/waiters'
 import { JobFeed } from './feed'
-import { EventHub } from './hub'
+import { EventHub, UNLISTEN_WAIT_MS } from './hub'
 import { StreamSlots } from './slots'
 
 /** Everything live in a process: one hub, one feed, one line of waiting claimers. */
@@ -63,11 +63,15 @@ export function createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs }
     limitedKinds,
     streams: new StreamSlots(),
     closing: closing.signal,
-    start: () => hub.start(),
+    start: async () => {
+      await hub.start()
+      await limitedKinds.start()
+    },
     close: () => closing.abort(),
     async stop() {
       closing.abort()
       await hub.stop()
+      await limitedKinds.stop(UNLISTEN_WAIT_MS)
       feed.close()
       waiters.close()
     },

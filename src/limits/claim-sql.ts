@@ -30,7 +30,7 @@ export interface LimitedClaim {
 }
 
 /** How many slot rows beyond the batch size a claim takes: keys at a limit or with nothing due give nothing. */
-const EXTRA_CANDIDATES = 4
+const EXTRA_CANDIDATES = 2
 
 /** The kind's limits as stored (null: no limit of that sort). */
 interface KindLimits {
@@ -82,9 +82,9 @@ export async function claimWithinLimitsIn(
   const [limits] = rows
   if (!limits) return none
   let keys = rows.flatMap((r) => (r.key === null ? [] : [r.key]))
-  // Every row is held by another claimer (one key, or a kind whose jobs have no
-  // key): wait for the first rather than answer "nothing" while work exists.
-  if (keys.length === 0) keys = await firstSlotWaited(tx, t, kind)
+  // Every row is held by another claimer (few keys, or a kind whose jobs have no
+  // key): wait for one rather than answer "nothing" while work exists.
+  if (keys.length === 0) keys = await slotWaitedFor(tx, t, kind)
   if (keys.length === 0) return none
   const kindWide = limits.max_active !== null || limits.rate_limit !== null
   if (kindWide) {
@@ -95,11 +95,26 @@ export async function claimWithinLimitsIn(
   return { ...result, more: result.more && keys.length === want + EXTRA_CANDIDATES }
 }
 
-/** Locks the kind's first slot row in turn order, waiting for it; [] when the kind has none. */
-async function firstSlotWaited(tx: Queryable, t: Tables, kind: string): Promise<string[]> {
+/** How many of the first slot rows a claimer that found all of them held may wait on. */
+const WAIT_SPREAD = 16
+
+/**
+ * Locks one of the kind's first slot rows in turn order, waiting for it; [] when
+ * the kind has none (or the row went meanwhile). Claimers that all waited on the
+ * very first row queued behind each other one claim at a time, so each picks one
+ * of the first WAIT_SPREAD at random (the first when there are fewer).
+ */
+async function slotWaitedFor(tx: Queryable, t: Tables, kind: string): Promise<string[]> {
+  const pick = Math.floor(Math.random() * WAIT_SPREAD)
   const rows = await tx<{ key: string }[]>`
-    select key from ${tx(t.flowSlots)} where kind = ${kind}
-    order by last_served_at nulls first, key limit 1 for update`
+    with first as materialized (
+      select key from ${tx(t.flowSlots)} where kind = ${kind}
+      order by last_served_at nulls first, key limit ${literalLimit(tx, WAIT_SPREAD)}
+    )
+    select key from ${tx(t.flowSlots)}
+    where kind = ${kind}
+      and key = coalesce((select key from first offset ${pick} limit 1), (select key from first limit 1))
+    for update`
   return rows.map((r) => r.key)
 }
 
@@ -112,7 +127,13 @@ type SlotClaimRow = Job & {
   more: boolean | null
 }
 
-/** Statement 3 of claimWithinLimits. */
+/**
+ * Statement 3 of claimWithinLimits. Its times are statement_timestamp(), not
+ * now(): now() is when the transaction began, before statement 1 locked the keys
+ * (and possibly waited), so a run stamped with it could seem to start before the
+ * run whose end freed its slot, and a rate window could hold claims stamped out
+ * of order. This statement starts after the previous holder of each key committed.
+ */
 async function claimFromSlots(
   tx: Queryable,
   t: Tables,
@@ -129,12 +150,12 @@ async function claimFromSlots(
   const pendingOf = (key: Fragment, dueOnly: boolean) => sql`
     from ${sql(t.jobs)} j
     where j.status = 'pending' and j.flow_controlled and j.kind = ${kind} and coalesce(j.concurrency_key, '') = ${key}
-      ${dueOnly ? sql`and ${dueAt(sql)} <= now()` : sql``}`
+      ${dueOnly ? sql`and ${dueAt(sql)} <= statement_timestamp()` : sql``}`
   // Whether a row exists, as a scalar subquery with a LIMIT: an EXISTS here was
   // planned as a hashed subplan that read every running job of every kind.
   const probe = (from: Fragment) => sql`((select 1 ${from} limit 1) is not null)`
   const inWindow = (claims: Fragment, seconds: number) =>
-    sql`(select count(*)::int from unnest(${claims}) r(at) where r.at > now() - make_interval(secs => ${seconds}))`
+    sql`(select count(*)::int from unnest(${claims}) r(at) where r.at > statement_timestamp() - make_interval(secs => ${seconds}))`
   const perKeyActive =
     l.max_active_per_key === null
       ? sql`null::int`
@@ -155,7 +176,7 @@ async function claimFromSlots(
   // The newest claim times, most `limit` of them, newest first: enough to tell
   // whether any window of the limit's length holds `limit` claims.
   const pushClaims = (claims: Fragment, count: Fragment, limit: number) => sql`
-    array(select at from unnest(array_fill(now(), array[${count}]) || ${claims}) at order by at desc limit ${limit})`
+    array(select at from unnest(array_fill(statement_timestamp(), array[${count}]) || ${claims}) at order by at desc limit ${limit})`
   const rows = await sql<SlotClaimRow[]>`
     with cand as (
       select c.key, c.ord, s.recent_claims
@@ -217,7 +238,7 @@ async function claimFromSlots(
       -- A key served, or one that could give nothing, goes to the back of the line;
       -- one that was offered but not reached (the batch was full) keeps its turn.
       update ${sql(t.flowSlots)} s set
-        last_served_at = now(),
+        last_served_at = statement_timestamp(),
         recent_claims = ${
           l.rate_per_key_limit === null
             ? sql`s.recent_claims`

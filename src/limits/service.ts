@@ -5,6 +5,7 @@
  */
 import type { Deps } from '../deps'
 import { InvalidInput, NotFound } from '../errors'
+import { announceLimitsChanged } from './limited-kinds'
 import { LIMIT_FIELDS, type Limits, type LimitsBody, type LimitsDeleted } from './model'
 import { limitsDelete, limitsGet, limitsList, limitsUpsert } from './sql'
 
@@ -16,6 +17,7 @@ export async function setLimits({ sql, tables, events }: Deps, kind: string, bod
   }
   const limits = await limitsUpsert(sql, tables, kind, body)
   events.limitedKinds.forget()
+  await announceLimitsChanged(sql, tables, kind)
   return limits
 }
 
@@ -35,6 +37,7 @@ export function listLimits({ sql, tables }: Deps): Promise<Limits[]> {
 export async function deleteLimits({ sql, tables, events }: Deps, kind: string): Promise<LimitsDeleted> {
   const had = await limitsDelete(sql, tables, kind)
   events.limitedKinds.forget()
+  if (had) await announceLimitsChanged(sql, tables, kind)
   if (!had) throw new NotFound(`kind ${JSON.stringify(kind)} has no limits`)
   return { kind }
 }

@@ -21,7 +21,7 @@ import { startFixture } from './support/harness'
 const LIMITED = 'lim'
 const FREE = 'free'
 
-/** `pending` flow-controlled jobs of LIMITED over `keys` keys, 4 keys at their limit, and 200 jobs of FREE. */
+/** `pending` flow-controlled jobs of LIMITED over `keys` keys, 2 keys at their limit, and 200 jobs of FREE. */
 async function load(sql: Sql, t: Tables, pending: number, keys: number): Promise<void> {
   await sql`insert into ${sql(t.limits)} (kind, max_active_per_key, rate_per_key_limit, rate_per_key_seconds)
             values (${LIMITED}, 2, 5, 1)`
@@ -30,15 +30,15 @@ async function load(sql: Sql, t: Tables, pending: number, keys: number): Promise
     select 'job_lim_' || n, ${LIMITED}, 'key' || (n % ${keys}), true,
            now() - make_interval(secs => ${pending} - n), now()
     from generate_series(1, ${pending}) n`
-  // Keys key0…key3 have two running jobs each and sit at the front of the line
+  // Keys key0 and key1 have two running jobs each and sit at the front of the line
   // (never served): a claim looks at them first and must pass them over.
   await sql`
     insert into ${sql(t.jobs)} (id, kind, concurrency_key, flow_controlled, status, attempt_count, started_at, updated_at)
-    select 'job_lim_active_' || n, ${LIMITED}, 'key' || (n % 4), true, 'active', 1, now(), now()
-    from generate_series(1, 8) n`
+    select 'job_lim_active_' || n, ${LIMITED}, 'key' || (n % 2), true, 'active', 1, now(), now()
+    from generate_series(1, 4) n`
   await sql`
     insert into ${sql(t.flowSlots)} (kind, key, last_served_at)
-    select ${LIMITED}, 'key' || k, case when k < 4 then null else now() - make_interval(secs => k) end
+    select ${LIMITED}, 'key' || k, case when k < 2 then null else now() - make_interval(secs => k) end
     from generate_series(0, ${keys - 1}) k`
   await sql`
     insert into ${sql(t.jobs)} (id, kind, enqueued_at, updated_at)
@@ -88,7 +88,7 @@ describe('the limited claim is bounded by what it claims, not by the backlog or 
       // Sorts see at most the jobs offered: a few per key looked at (its room, here at most 2).
       expect(l.sorts.filter((x) => x.inputRows > (batch + 2) * Math.min(batch, 2))).toEqual([])
       expect(l.rowsRead).toBeLessThanOrEqual(s.rowsRead + 10)
-      // And it did claim: the 4 full keys passed over, the next keys served.
+      // And it did claim: the 2 full keys passed over, the next keys served.
       const claimed = planNodes(l.statements[1]?.plan ?? { 'Node Type': '' }).find(
         (n) => n['Node Type'] === 'ModifyTable' && n['Relation Name'] === large.tables.runs,
       )

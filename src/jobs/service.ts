@@ -103,10 +103,15 @@ function insertOf(body: EnqueueBatchItem, at: string): JobInsert {
   }
 }
 
-/** The 409 a duplicate enqueue answers with, carrying the existing job. */
-export function duplicateError(job: Job): Conflict {
+/**
+ * The 409 a duplicate enqueue answers with, carrying the existing job. An error
+ * body is not shaped by the route's schema, so the row's internal column
+ * (`flow_controlled`, the claim's business) is left out here.
+ */
+export function duplicateError(job: Job & { flow_controlled?: boolean }): Conflict {
+  const { flow_controlled: _, ...shown } = job
   return new Conflict(`a ${job.kind} job with idempotency_key ${JSON.stringify(job.idempotency_key)} already exists`, {
-    job,
+    job: shown,
   })
 }
 

@@ -76,24 +76,30 @@ export function claimCtes(sql: Sql, t: Tables, p: ClaimParams) {
 /**
  * The CTEs `claimed` and `opened` after a CTE `picked (id)`: each picked job made
  * active with one more attempt, and a running run opened for it with a fresh id
- * from `p.runIds` (the plain claim's and the limited claim's common end). Stamped
- * with statement_timestamp(): the same as now() for the plain claim, a statement
- * of its own, and the right time for the limited claim's last statement (see
- * claim-sql.ts).
+ * from `p.runIds` (the plain claim's and the limited claim's common end). The
+ * limited claim stamps them with its last statement's start (`stamp:
+ * 'statement'`, see claim-sql.ts); the plain claim, a transaction of one
+ * statement, with now().
  */
-export function claimedAndOpened(sql: Queryable, t: Tables, p: Pick<ClaimParams, 'runIds' | 'workerId' | 'leaseSec'>) {
+export function claimedAndOpened(
+  sql: Queryable,
+  t: Tables,
+  p: Pick<ClaimParams, 'runIds' | 'workerId' | 'leaseSec'>,
+  stamp: 'now' | 'statement' = 'now',
+) {
   const [onlyRunId] = p.runIds
+  const at = stamp === 'now' ? sql`now()` : sql`statement_timestamp()`
   const opened =
     p.runIds.length === 1 && onlyRunId !== undefined
       ? sql`
-      insert into ${sql(t.runs)} (id, job_id, attempt, worker_id, status, started_at, lease_expires_at)
-      select ${onlyRunId}, c.id, c.attempt_count, ${p.workerId}, 'running', statement_timestamp(),
-             statement_timestamp() + make_interval(secs => ${p.leaseSec})
+      insert into ${sql(t.runs)} (id, job_id, attempt, worker_id, status, created_at, started_at, lease_expires_at)
+      select ${onlyRunId}, c.id, c.attempt_count, ${p.workerId}, 'running', ${at}, ${at},
+             ${at} + make_interval(secs => ${p.leaseSec})
       from claimed c`
       : sql`
-      insert into ${sql(t.runs)} (id, job_id, attempt, worker_id, status, started_at, lease_expires_at)
-      select ids.run_id, numbered.job_id, numbered.attempt_count, ${p.workerId}, 'running', statement_timestamp(),
-             statement_timestamp() + make_interval(secs => ${p.leaseSec})
+      insert into ${sql(t.runs)} (id, job_id, attempt, worker_id, status, created_at, started_at, lease_expires_at)
+      select ids.run_id, numbered.job_id, numbered.attempt_count, ${p.workerId}, 'running', ${at}, ${at},
+             ${at} + make_interval(secs => ${p.leaseSec})
       from (select c.id as job_id, c.attempt_count, row_number() over (order by c.id) as n from claimed c) numbered
       join unnest(${p.runIds}::text[]) with ordinality as ids(run_id, n) using (n)`
   return sql`
@@ -101,7 +107,7 @@ export function claimedAndOpened(sql: Queryable, t: Tables, p: Pick<ClaimParams,
       update ${sql(t.jobs)} j set
         status = 'active',
         attempt_count = j.attempt_count + 1,
-        started_at = coalesce(j.started_at, statement_timestamp()),
+        started_at = coalesce(j.started_at, ${at}),
         updated_at = ${nextStamp(sql, 'j.updated_at')}
       -- status: the limited claim picks without row locks (see claim-sql.ts); for
       -- the plain claim, whose picks are locked, it always holds.

@@ -4,7 +4,7 @@
  */
 import { Gauge, type Registry } from 'prom-client'
 import { JOB_STATUSES, RUN_STATUSES } from '../jobs/model'
-import type { TableSnapshot } from './sql'
+import { FLOW_KEYS_SHOWN, type TableSnapshot } from './sql'
 
 /** The scrape-time gauges. */
 export interface TableGauges {
@@ -22,6 +22,7 @@ export interface TableGauges {
   lastAutovacuum: Gauge<'table'>
   lastAutoanalyze: Gauge<'table'>
   oldestTransactionAge: Gauge
+  flowKeyPending: Gauge<'kind' | 'key'>
 }
 
 /** Registers the scrape-time gauges on `registry`. */
@@ -70,6 +71,11 @@ export function createTableGauges(registry: Registry): TableGauges {
       'foreman_db_oldest_transaction_age_seconds',
       'Age of the oldest open client transaction in this database: it holds back vacuum, so dead tuples pile up and claims slow down.',
     ),
+    flowKeyPending: gauge(
+      'foreman_flow_key_pending',
+      `Pending jobs (due or not) of the ${FLOW_KEYS_SHOWN} concurrency keys with the most, over the kinds with limits; key="" is the jobs without a key. A key that drains or falls out of the top ${FLOW_KEYS_SHOWN} is absent.`,
+      ['kind', 'key'],
+    ),
   }
 }
 
@@ -98,4 +104,5 @@ export function applyTableSnapshot(g: TableGauges, snapshot: TableSnapshot | nul
     if (t.last_autoanalyze !== null) g.lastAutoanalyze.set({ table: t.table }, t.last_autoanalyze)
   }
   g.oldestTransactionAge.set(snapshot.oldest_transaction_age)
+  for (const k of snapshot.flow_keys) g.flowKeyPending.set({ kind: k.kind, key: k.key }, k.pending)
 }

@@ -12,11 +12,16 @@ const f = await startFixture()
 const GAUGE = 'foreman_flow_key_pending'
 const SAMPLE = new RegExp(`^${GAUGE}\\{kind="((?:[^"\\\\]|\\\\.)*)",key="((?:[^"\\\\]|\\\\.)*)"\\} (\\S+)$`)
 
-/** Scrapes and answers the gauge's series as { "kind/key": value }. */
-async function flowKeys(): Promise<Record<string, number>> {
+/** One scrape's text. */
+async function scrape(): Promise<string> {
   const res = await f.app.handle(new Request('http://localhost/foreman/metrics'))
   expect(res.status).toBe(200)
-  const text = await res.text()
+  return res.text()
+}
+
+/** Scrapes and answers the gauge's series as { "kind/key": value }. */
+async function flowKeys(): Promise<Record<string, number>> {
+  const text = await scrape()
   expect(text).toContain('foreman_metrics_table_read_success 1')
   const series: Record<string, number> = {}
   for (const line of text.split('\n')) {
@@ -88,4 +93,39 @@ describe(GAUGE, () => {
     expect(series[`${a}/`]).toBe(24)
     expect(series[`${a}/${keyA(21)}`]).toBe(20)
   })
+
+  test('a read that runs out of time costs this gauge alone', async () => {
+    // A lock on the limits table holds the read past the scrape's statement timeout.
+    const release = await lockTable(f.tables.limits)
+    try {
+      const text = await scrape()
+      expect(text).toContain('foreman_metrics_table_read_success 1')
+      expect(text).toContain(`foreman_queue_depth{kind="${a}",queue="default"}`)
+      expect(text).not.toContain(`${GAUGE}{`)
+    } finally {
+      await release()
+    }
+    expect(Object.keys(await flowKeys())).toHaveLength(20)
+  })
 })
+
+/** Holds an exclusive lock on `table` until the returned function is called. */
+async function lockTable(table: string): Promise<() => Promise<void>> {
+  let release!: () => void
+  let locked!: () => void
+  const isLocked = new Promise<void>((resolve) => {
+    locked = resolve
+  })
+  const tx = f.sql.begin(async (tx) => {
+    await tx`lock table ${tx(table)} in access exclusive mode`
+    locked()
+    await new Promise<void>((resolve) => {
+      release = resolve
+    })
+  })
+  await isLocked
+  return async () => {
+    release()
+    await tx
+  }
+}

@@ -28,16 +28,6 @@ export interface TableHealth {
   last_autoanalyze: number | null
 }
 
-/** The pending jobs of one key of a kind with limits (key '' is the jobs without one). */
-export interface FlowKeyDepth {
-  kind: string
-  key: string
-  pending: number
-}
-
-/** How many keys foreman_flow_key_pending shows: a series per key of every tenant would swamp Prometheus. */
-export const FLOW_KEYS_SHOWN = 20
-
 /** Everything the scrape reads from the database. */
 export interface TableSnapshot {
   jobs_by_status: Record<string, number>
@@ -51,8 +41,6 @@ export interface TableSnapshot {
   tables: TableHealth[]
   /** Seconds the oldest open transaction of a client in this database has been open (ours excluded). */
   oldest_transaction_age: number
-  /** The FLOW_KEYS_SHOWN keys with the most pending jobs over the kinds with limits. */
-  flow_keys: FlowKeyDepth[]
 }
 
 /**
@@ -84,37 +72,11 @@ export async function metricsSnapshotRead(sql: Sql, t: Tables): Promise<TableSna
           group by kind, queue) q) as queues,
         (select coalesce(greatest(0, extract(epoch from now() - min(lease_expires_at))), 0)::float8
           from ${tx(t.runs)} where status = 'running' and lease_expires_at < now()) as lease_overdue,
-        ${flowKeysColumn(tx, t)},
         ${tableHealthColumns(tx, t)}`,
   ])
   const row = rows[0]
   if (!row) throw new Error('metrics snapshot read returned no row')
   return row
-}
-
-/**
- * The `flow_keys` column of the snapshot: pending jobs (due or not) per key of the
- * kinds that have limits, the largest FLOW_KEYS_SHOWN. Kinds whose limits were
- * removed keep their jobs' flag, hence the limits table decides the kinds.
- *
- * Exact, so it reads every such job once: one bitmap scan of jobs_flow_claim_idx,
- * a visit to each job's heap row (the key is an index expression, which Postgres
- * never answers from the index alone), a hash aggregate and a top-20 sort.
- * Measured with 100,000 pending jobs over 10,000 keys (bench/flow-keys.ts): about
- * 40–50 ms, growing with the number of such jobs (~0.45 µs each). `kind = any(array(…))`,
- * not `kind in (select …)`: the semi-join became a sequential scan of every job
- * (~400 ms with a million finished ones).
- */
-export function flowKeysColumn(sql: Queryable, t: Tables) {
-  return sql`
-    (select coalesce(json_agg(k), '[]') from (
-      select j.kind, coalesce(j.concurrency_key, '') as key, count(*)::float8 as pending
-      from ${sql(t.jobs)} j
-      where j.status = 'pending' and j.flow_controlled
-        and j.kind = any(array(select l.kind from ${sql(t.limits)} l))
-      group by 1, 2
-      order by 3 desc, 1, 2
-      limit ${FLOW_KEYS_SHOWN}) k) as flow_keys`
 }
 
 /** A kind, and a queue it is used on, known to the database. */

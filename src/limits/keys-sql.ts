@@ -49,11 +49,14 @@ const windowOf = (w: RawWindow | null): RateWindow | null => w && { ...w, opens_
  * hash aggregate). Each pending job is read from the heap: the index holds the
  * key only as the expression `coalesce(concurrency_key, '')`, and Postgres will
  * not answer an expression from the index alone (no index-only scan). Measured
- * with 100,000 pending jobs over 10,000 keys (bench/flow-keys.ts): 40–60 ms, and
- * about ten times that for a million. A count per key capped at 10,000 (a probe
- * per slot row) bounds one huge key but was three to four times slower at that
- * size, since every key costs its own descent and executor start-up (~15 µs).
- * The slot rows give only the listed keys' turn and rate window.
+ * with 100,000 pending jobs over 10,000 keys (bench/flow-keys.ts): 40–55 ms; with
+ * 1,000,000 over 100,000 keys, 0.55–0.8 s. A count per slot row capped at 10,000
+ * would bound one huge key, but every key then costs its own probe (~15 µs): it
+ * was 3–4 times slower at 100,000 jobs and 4–5 times at a million, so the cost
+ * stays linear in the kind's pending jobs, uncapped.
+ *
+ * The busy keys come from the counts, so a key shows even if its slot row were
+ * missing; the slot rows give the listed keys' last turn and rate window.
  */
 export function limitsDetailStatement(sql: Queryable, t: Tables, kind: string, keysLimit: number) {
   return sql<RawDetail[]>`

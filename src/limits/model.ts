@@ -1,4 +1,5 @@
 /** Schemas (and their types) for flow-control limits per kind: what PUT /limits/:kind takes and the routes answer. */
+import { Type } from '@sinclair/typebox'
 import { type TSchema, t } from 'elysia'
 import { Name, Nullable, StrictInteger, Timestamp } from '../http/schema'
 
@@ -64,14 +65,15 @@ export const LimitsGetQuery = t.Object({
 })
 export type LimitsGetQuery = typeof LimitsGetQuery.static
 
-const Count = (description: string) => t.Integer({ minimum: 0, description })
+/** A count in an answer: TypeBox's integer, since Elysia's (for coerced input) documents `anyOf[string, integer]`. */
+const Count = (description: string) => Type.Integer({ minimum: 0, description })
 /** `schema` or null, the description on the pair (Nullable takes none). */
 const OrNull = <T extends TSchema>(schema: T, description: string) => t.Union([schema, t.Null()], { description })
 
 /** A rate limit's sliding window now, as the claim sees it. */
 export const RateWindow = t.Object({
   claims: Count('Claims within the last `per_seconds` (the limit is full at `limit`)'),
-  per_seconds: t.Integer({ description: 'The window length of the limit' }),
+  per_seconds: Type.Integer({ description: 'The window length of the limit' }),
   opens_at: OrNull(
     Timestamp,
     'When the window is full: when it next has room (the oldest claim it counts leaves it); null while it has room now',

@@ -17,7 +17,16 @@ import type {
   JobListQuery,
   Run,
 } from '../jobs/model'
-import type { Limits, LimitsBody, LimitsDeleted, Rate } from '../limits/model'
+import type {
+  FlowKey,
+  Limits,
+  LimitsBody,
+  LimitsDeleted,
+  LimitsDetail,
+  LimitsGetQuery,
+  Rate,
+  RateWindow,
+} from '../limits/model'
 import type { DatabaseHealth } from '../operations/database'
 import type { QueueState, QueueSummary } from '../queues/model'
 import type {
@@ -57,6 +66,7 @@ export type {
   EnqueueBatchResult,
   EnqueueBody,
   FailBody,
+  FlowKey,
   HeartbeatBody,
   HeartbeatResult,
   Job,
@@ -65,9 +75,12 @@ export type {
   Limits,
   LimitsBody,
   LimitsDeleted,
+  LimitsDetail,
+  LimitsGetQuery,
   QueueState,
   QueueSummary,
   Rate,
+  RateWindow,
   Run,
   RunListQuery,
   Schedule,

@@ -2,7 +2,17 @@
 import { Elysia, t } from 'elysia'
 import type { Deps } from '../deps'
 import { ErrorBody, refuseUnknownFields } from '../http/schema'
-import { Limits, LimitsBody, LimitsDeleted, LimitsParams, MAX_RATE_SECONDS } from './model'
+import {
+  DEFAULT_KEYS_LIMIT,
+  Limits,
+  LimitsBody,
+  LimitsDeleted,
+  LimitsDetail,
+  LimitsGetQuery,
+  LimitsParams,
+  MAX_KEYS_LIMIT,
+  MAX_RATE_SECONDS,
+} from './model'
 import { deleteLimits, getLimits, listLimits, setLimits } from './service'
 
 const tags = ['limits']
@@ -25,10 +35,15 @@ export const limitRoutes = (deps: Deps) =>
       response: { 200: t.Array(Limits) },
       detail: { tags, summary: 'List limits', description: 'Every kind that has limits, by kind.' },
     })
-    .get('/limits/:kind', ({ params }) => getLimits(deps, params.kind), {
+    .get('/limits/:kind', ({ params, query }) => getLimits(deps, params.kind, query), {
       params: LimitsParams,
-      response: { 200: Limits, 400: ErrorBody, 404: ErrorBody },
-      detail: { tags, summary: "Get a kind's limits", description: '404 when the kind has none.' },
+      query: LimitsGetQuery,
+      response: { 200: LimitsDetail, 400: ErrorBody, 404: ErrorBody },
+      detail: {
+        tags,
+        summary: "Get a kind's limits and where the kind stands",
+        description: `The stored limits (as PUT answers them), plus the kind's running (\`active\`) and \`pending\` flow-controlled jobs, its \`rate\` window (claims in the window and, when it is full, \`opens_at\`: when it next has room), and its busy keys: each with running and pending jobs, its \`rate_per_key\` window and \`last_served_at\`, the busiest first (active, then pending, then key; jobs without a key are \`key: null\`). \`keys_limit\` (1–${MAX_KEYS_LIMIT}, default ${DEFAULT_KEYS_LIMIT}) bounds the list; \`keys_more\` says whether it left keys out. Counts are exact: the read visits each pending job of the kind once (about 50 ms for 100,000). 404 when the kind has no limits.`,
+      },
     })
     .delete('/limits/:kind', ({ params }) => deleteLimits(deps, params.kind), {
       params: LimitsParams,

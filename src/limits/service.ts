@@ -5,9 +5,19 @@
  */
 import type { Deps } from '../deps'
 import { InvalidInput, NotFound } from '../errors'
+import { limitsDetailGet } from './keys-sql'
 import { announceLimitsChanged } from './limited-kinds'
-import { LIMIT_FIELDS, type Limits, type LimitsBody, type LimitsDeleted } from './model'
-import { limitsDelete, limitsGet, limitsList, limitsUpsert } from './sql'
+import {
+  DEFAULT_KEYS_LIMIT,
+  LIMIT_FIELDS,
+  type Limits,
+  type LimitsBody,
+  type LimitsDeleted,
+  type LimitsDetail,
+  type LimitsGetQuery,
+  MAX_KEYS_LIMIT,
+} from './model'
+import { limitsDelete, limitsList, limitsUpsert } from './sql'
 
 /** Stores `kind`'s limits in place of any it had; 400 when the body names none. */
 export async function setLimits({ sql, tables, events }: Deps, kind: string, body: LimitsBody): Promise<Limits> {
@@ -21,11 +31,23 @@ export async function setLimits({ sql, tables, events }: Deps, kind: string, bod
   return limits
 }
 
-/** One kind's limits; 404 when it has none. */
-export async function getLimits({ sql, tables }: Deps, kind: string): Promise<Limits> {
-  const limits = await limitsGet(sql, tables, kind)
-  if (!limits) throw new NotFound(`kind ${JSON.stringify(kind)} has no limits`)
-  return limits
+/** How many busy keys GET /limits/:kind lists: 20 when not asked, 400 naming `keys_limit` outside 1–200. */
+export function keysLimitOf(query: LimitsGetQuery): number {
+  const limit = query.keys_limit ?? DEFAULT_KEYS_LIMIT
+  if (limit < 1 || limit > MAX_KEYS_LIMIT)
+    throw new InvalidInput('keys_limit', `must be between 1 and ${MAX_KEYS_LIMIT}`)
+  return limit
+}
+
+/** One kind's limits, with its running and pending jobs and rate windows, kind-wide and per busy key; 404 when it has none. */
+export async function getLimits(
+  { sql, tables }: Deps,
+  kind: string,
+  query: LimitsGetQuery = {},
+): Promise<LimitsDetail> {
+  const detail = await limitsDetailGet(sql, tables, kind, keysLimitOf(query))
+  if (!detail) throw new NotFound(`kind ${JSON.stringify(kind)} has no limits`)
+  return detail
 }
 
 /** Every kind's limits, by kind. */

@@ -5,7 +5,7 @@ import { markLiveJobsAhead, markLiveJobsLocked } from './marking-sql'
 import type { Limits, LimitsBody } from './model'
 
 /** The stored row in the answer's shape: each rate pair becomes `{limit, per_seconds}` or null. */
-const limitsColumns = (sql: Queryable) => sql`
+export const limitsColumns = (sql: Queryable) => sql`
   kind, max_active, max_active_per_key,
   case when rate_limit is null then null
        else json_build_object('limit', rate_limit, 'per_seconds', rate_seconds) end as rate,
@@ -51,12 +51,6 @@ async function limitsStore(sql: Queryable, t: Tables, kind: string, b: LimitsBod
     returning ${limitsColumns(sql)}`
   if (!row) throw new Error(`upsert of the limits of ${kind} answered no row`)
   return row
-}
-
-/** A kind's limits, or null when it has none. */
-export async function limitsGet(sql: Sql, t: Tables, kind: string): Promise<Limits | null> {
-  const [row] = await sql<Limits[]>`select ${limitsColumns(sql)} from ${sql(t.limits)} where kind = ${kind}`
-  return row ?? null
 }
 
 /** Every kind's limits, by kind. */

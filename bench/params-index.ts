@@ -87,6 +87,7 @@ const statement: Workload = async ({ sql, tables }) => {
       priority: 0,
       maxAttempts: 1,
       scheduledAt: null,
+      flowControlled: false,
     }))
     await jobInsertMany(sql, tables, items)
     return true

@@ -20,6 +20,9 @@ create table {{prefix}}limits (
   rate_seconds          integer,
   rate_per_key_limit    integer,
   rate_per_key_seconds  integer,
+  -- When the kind gained limits: for a minute after, the reaper marks jobs that
+  -- instances enqueued before they heard of them (limits/stragglers-sql.ts).
+  created_at            timestamptz not null default now(),
   updated_at            timestamptz not null default now(),
   constraint {{prefix}}limits_pkey primary key (kind),
   constraint {{prefix}}limits_positive_check check (

@@ -5,6 +5,7 @@
  * The many-claimer and many-instance checks are in flow-concurrency.test.ts.
  */
 import { describe, expect, test } from 'bun:test'
+import { markStragglers } from '../src/limits/stragglers-sql'
 import { reapExpiredLeases } from '../src/sweeps/reaper'
 import { postOk, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
@@ -296,5 +297,27 @@ describe('other paths that make a job pending or claim it', () => {
     await claim([kind])
     const text = await (await f.app.handle(new Request('http://localhost/foreman/metrics'))).text()
     expect(text).toContain(`foreman_jobs_throttled_total{kind="${kind}",reason="max_active_per_key"} 1`)
+  })
+})
+
+describe('a job enqueued unmarked as its kind gains limits', () => {
+  test('waits, never claimed past the limit, until the reaper tick marks it', async () => {
+    const kind = uniqueKind('straggler')
+    await setLimits(kind, { max_active_per_key: 1 })
+    // As an instance that had not yet heard of the limits would store it.
+    await f.sql`insert into ${f.sql(f.tables.jobs)} (id, kind, concurrency_key, updated_at)
+                values (${`job_straggler_${kind}`}, ${kind}, 'k', now())`
+    expect(await claim([kind])).toEqual([])
+    expect(await markStragglers(f.sql, f.tables)).toBe(1)
+    expect((await claim([kind]))[0]?.job.id).toBe(`job_straggler_${kind}`)
+    expect(await markStragglers(f.sql, f.tables)).toBe(0)
+  })
+
+  test('kinds whose limits are older than the window are not read', async () => {
+    const kind = uniqueKind('old-limits')
+    await setLimits(kind, { max_active_per_key: 1 })
+    await f.sql`update ${f.sql(f.tables.limits)} set created_at = now() - interval '1 hour' where kind = ${kind}`
+    await f.sql`insert into ${f.sql(f.tables.jobs)} (id, kind, updated_at) values (${`job_old_${kind}`}, ${kind}, now())`
+    expect(await markStragglers(f.sql, f.tables)).toBe(0)
   })
 })

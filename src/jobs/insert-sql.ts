@@ -7,7 +7,7 @@
  */
 import type { Queryable } from '../db/client'
 import type { Tables } from '../db/tables'
-import { flowControlled, flowSlotsEnsured } from '../limits/enqueue-sql'
+import { flowSlotsEnsured } from '../limits/enqueue-sql'
 import type { Job } from './model'
 import type { JobInsert } from './sql'
 
@@ -54,7 +54,10 @@ export async function jobInsertMany(sql: Queryable, t: Tables, items: JobInsertI
     priority: j.priority,
     max_attempts: j.maxAttempts,
     scheduled_at: j.scheduledAt,
+    flow_controlled: j.flowControlled,
   }))
+  // Only a batch with jobs of a limited kind pays for the flag and the slot rows.
+  const flowing = items.some((j) => j.flowControlled)
   const rows = await sql<(Omit<Job, 'current_run'> & { ord: number; created: boolean })[]>`
     with input as (
       select x.*,
@@ -64,18 +67,18 @@ export async function jobInsertMany(sql: Queryable, t: Tables, items: JobInsertI
         end as lead_id
       from jsonb_to_recordset(${sql.json(batch as never)}::jsonb) as x(
         ord int, id text, kind text, queue text, service text, idempotency_key text, concurrency_key text,
-        params jsonb, priority int, max_attempts int, scheduled_at timestamptz)
+        params jsonb, priority int, max_attempts int, scheduled_at timestamptz, flow_controlled boolean)
     ), inserted as (
       insert into ${sql(t.jobs)}
-        (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at,
-         flow_controlled)
-      select id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at,
-             ${flowControlled(sql, t, sql`input.kind`)}
+        (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at
+         ${flowing ? sql`, flow_controlled` : sql``})
+      select id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at
+             ${flowing ? sql`, flow_controlled` : sql``}
       from input where id = lead_id
       order by kind, idempotency_key, ord
       on conflict (kind, idempotency_key) where idempotency_key is not null do nothing
       returning *
-    ), slotted as (${flowSlotsEnsured(sql, t, 'inserted')})
+    )${flowing ? sql`, slotted as (${flowSlotsEnsured(sql, t, 'inserted')})` : sql``}
     select i.ord, i.id = j.id as created, j.*
     from input i join inserted j on j.id = i.lead_id
     union all

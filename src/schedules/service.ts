@@ -98,6 +98,7 @@ export async function enqueueFromSchedule(
     priority: schedule.priority,
     maxAttempts: schedule.max_attempts,
     scheduledAt: null,
+    flowControlled: (await deps.events.limitedKinds.among([schedule.kind])).length > 0,
   }
   const outcome = await jobInsert(tx, deps.tables, insert)
   if (!outcome) throw new Error(`schedule ${schedule.id}: enqueue with key ${idempotencyKey} raced; retry next tick`)

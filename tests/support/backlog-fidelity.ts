@@ -98,6 +98,7 @@ async function enqueue(sql: Sql, t: Tables, kind: string, scheduledAt: string | 
     service: '',
     idempotencyKey: null,
     concurrencyKey: null,
+    flowControlled: false,
     params: {},
     priority: 0,
     maxAttempts: 3,

@@ -88,6 +88,7 @@ export async function recycle(ctx: HotContext, jobIds: string[]): Promise<void> 
         priority: 0,
         maxAttempts: 3,
         scheduledAt: null,
+        flowControlled: false,
       })
     }
   })

@@ -9,6 +9,7 @@ import { literalLimit } from '../db/literal'
 import { nextStamp } from '../db/rows'
 import type { Tables } from '../db/tables'
 import { flowControlled, flowSlotsEnsured } from '../limits/enqueue-sql'
+import { jobColumns } from './columns'
 import type { BulkAction, Job } from './model'
 import { cancelSet, type JobFilter, jobFilterWhere } from './sql'
 
@@ -67,9 +68,9 @@ export async function jobRetry(
       update ${sql(t.jobs)} j set ${retrySet(sql, t)}
       from prior
       where j.id = prior.id and ${actionApplies(sql, 'retry')}
-      returning j.*
+      returning ${jobColumns(sql, 'j')}, j.flow_controlled
     ), slotted as (${flowSlotsEnsured(sql, t, 'retried')})
-    select prior.status as prior_status, retried.* from prior left join retried on true`
+    select prior.status as prior_status, ${jobColumns(sql, 'retried')} from prior left join retried on true`
   if (!row) return null
   const { prior_status, ...job } = row
   return { prior_status, job: job.id ? (job as JobRow) : null }

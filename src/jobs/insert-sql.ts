@@ -8,6 +8,7 @@
 import type { Queryable } from '../db/client'
 import type { Tables } from '../db/tables'
 import { flowSlotsEnsured } from '../limits/enqueue-sql'
+import { jobColumns } from './columns'
 import type { Job } from './model'
 import type { JobInsert } from './sql'
 
@@ -77,13 +78,13 @@ export async function jobInsertMany(sql: Queryable, t: Tables, items: JobInsertI
       from input where id = lead_id
       order by kind, idempotency_key, ord
       on conflict (kind, idempotency_key) where idempotency_key is not null do nothing
-      returning *
+      returning ${jobColumns(sql)} ${flowing ? sql`, flow_controlled` : sql``}
     )${flowing ? sql`, slotted as (${flowSlotsEnsured(sql, t, 'inserted')})` : sql``}
-    select i.ord, i.id = j.id as created, j.*
+    select i.ord, i.id = j.id as created, ${jobColumns(sql, 'j')}
     from input i join inserted j on j.id = i.lead_id
     union all
     -- Keys stored before this statement began (inserted rows are not visible here).
-    select i.ord, false as created, j.*
+    select i.ord, false as created, ${jobColumns(sql, 'j')}
     from input i join ${sql(t.jobs)} j on j.kind = i.kind and j.idempotency_key = i.idempotency_key
     where i.idempotency_key is not null
       -- NOT IN runs as one hashed subplan; NOT EXISTS planned as a nested loop here

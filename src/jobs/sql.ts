@@ -8,6 +8,7 @@ import { nextStamp, runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
 import type { JobChange } from '../events/hub'
 import { flowSlotsEnsured } from '../limits/enqueue-sql'
+import { jobColumns } from './columns'
 import type { Job, JobListQuery, Run } from './model'
 
 /** A job row as stored (no current_run). */
@@ -56,11 +57,11 @@ export async function jobInsert(
               ${sql.json(j.params as never)}, ${j.priority}, ${j.maxAttempts}, ${j.scheduledAt}::timestamptz
               ${j.flowControlled ? sql`, true` : sql``})
       on conflict (kind, idempotency_key) where idempotency_key is not null do nothing
-      returning *
-    )${j.flowControlled ? sql`, slotted as (${flowSlotsEnsured(sql, t, 'inserted')})` : sql``}
+      returning ${jobColumns(sql)}
+    )${j.flowControlled ? sql`, slotted as (${flowSlotsEnsured(sql, t, 'inserted', true)})` : sql``}
     select true as created, * from inserted
     union all
-    select false as created, * from ${sql(t.jobs)}
+    select false as created, ${jobColumns(sql)} from ${sql(t.jobs)}
     where kind = ${j.kind} and idempotency_key = ${j.idempotencyKey}
       and not exists (select 1 from inserted)`
   const [row] = rows
@@ -85,14 +86,14 @@ async function jobInsertKeyless(sql: Queryable, t: Tables, j: JobInsert): Promis
           (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at,
            flow_controlled)
         ${values}, true)
-        returning *
-      ), slotted as (${flowSlotsEnsured(sql, t, 'inserted')})
+        returning ${jobColumns(sql)}
+      ), slotted as (${flowSlotsEnsured(sql, t, 'inserted', true)})
       select * from inserted`
     : await sql<JobRow[]>`
       insert into ${sql(t.jobs)}
         (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at)
       ${values})
-      returning *`
+      returning ${jobColumns(sql)}`
   if (!row) throw new Error(`insert of job ${j.id} answered no row`)
   return row
 }
@@ -100,7 +101,7 @@ async function jobInsertKeyless(sql: Queryable, t: Tables, j: JobInsert): Promis
 /** One job, optionally with its running run as `current_run`. */
 export async function jobGet(sql: Sql, t: Tables, id: string, withCurrentRun: boolean): Promise<Job | null> {
   const [row] = await sql<Job[]>`
-    select j.* ${withCurrentRun ? sql`, cr.current_run` : sql``}
+    select ${jobColumns(sql, 'j')} ${withCurrentRun ? sql`, cr.current_run` : sql``}
     from ${sql(t.jobs)} j
     ${withCurrentRun ? currentRunJoin(sql, t) : sql``}
     where j.id = ${id}`
@@ -140,7 +141,7 @@ export async function jobList(
   // Per call: a rare status or kind reads its own index, a common one walks the
   // primary key, and only the values tell which.
   const rows = await plannedPerCall(sql<Job[]>`
-    select j.* ${withCurrentRun ? sql`, cr.current_run` : sql``}
+    select ${jobColumns(sql, 'j')} ${withCurrentRun ? sql`, cr.current_run` : sql``}
     from ${sql(t.jobs)} j
     ${withCurrentRun ? currentRunJoin(sql, t) : sql``}
     where true
@@ -165,7 +166,7 @@ export async function jobCancel(sql: Sql, t: Tables, id: string): Promise<(JobRo
     update ${sql(t.jobs)} j set ${cancelSet(sql)}
     from prior
     where j.id = prior.id
-    returning j.*, prior.status as prior_status`
+    returning ${jobColumns(sql, 'j')}, prior.status as prior_status`
   return row ?? null
 }
 

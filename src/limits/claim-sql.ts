@@ -7,6 +7,7 @@ import type { Fragment, Queryable, Sql } from '../db/client'
 import { literalLimit } from '../db/literal'
 import { runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
+import { jobColumns } from '../jobs/columns'
 import type { Job, Run } from '../jobs/model'
 import type { Claimed } from '../runs/model'
 import { type ClaimParams, claimableQueue, claimedAndOpened, dueAt } from '../runs/sql/claim'
@@ -259,7 +260,8 @@ async function claimFromSlots(
            null::boolean as more
     from claimed c join opened o on o.job_id = c.id
     union all
-    select 2, (null::${sql(t.jobs)}).*, null,
+    -- The summary: a row of null job columns (in the answer's order) and what was held back.
+    select 2, ${jobColumns(sql, 'n')}, null,
       (select jsonb_object_agg(reason, n) from (
          select held_by as reason, count(*)::int as n from judged where throttled group by held_by
          union all
@@ -271,6 +273,7 @@ async function claimFromSlots(
         (select (${kindRecent})[${l.rate_limit ?? 1}::int] + make_interval(secs => ${l.rate_seconds ?? 0}::int)
          from kind_room k where k.held_by = 'rate')),
       exists (select 1 from judged o where not o.offered)
+    from (select (null::${sql(t.jobs)}).*) n
     order by part`
   const claimed: Claimed[] = []
   let summary: SlotClaimRow | undefined

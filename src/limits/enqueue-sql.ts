@@ -19,7 +19,8 @@ export function flowControlled(sql: Queryable, t: Tables, kind: Fragment) {
 
 /**
  * A CTE body that makes sure each flow-controlled job in `rows` (a CTE with kind,
- * concurrency_key and flow_controlled) has its slot row. Jobs without a key share
+ * concurrency_key and flow_controlled; `every`: all its rows are, and it need not
+ * have flow_controlled) has its slot row. Jobs without a key share
  * the key ''.
  *
  * On conflict it locks the existing row without writing it (`do update … where
@@ -28,11 +29,11 @@ export function flowControlled(sql: Queryable, t: Tables, kind: Fragment) {
  * creates the row again. `do nothing` would take no lock, and the claim, blind to
  * the uncommitted job, could delete the row the job needs.
  */
-export function flowSlotsEnsured(sql: Queryable, t: Tables, rows: string) {
+export function flowSlotsEnsured(sql: Queryable, t: Tables, rows: string, every = false) {
   return sql`
     insert into ${sql(t.flowSlots)} (kind, key)
     select distinct r.kind, coalesce(r.concurrency_key, '') from ${sql(rows)} r
-    where r.flow_controlled
+    where ${every ? sql`true` : sql`r.flow_controlled`}
     order by 1, 2
     on conflict (kind, key) do update set kind = excluded.kind where false`
 }

@@ -3,6 +3,7 @@ import type { Queryable, Sql } from '../../db/client'
 import { literalLimit } from '../../db/literal'
 import { nextStamp, runFromJson } from '../../db/rows'
 import type { Tables } from '../../db/tables'
+import { jobColumns } from '../../jobs/columns'
 import type { Job, Run } from '../../jobs/model'
 import type { Claimed } from '../model'
 
@@ -112,7 +113,7 @@ export function claimedAndOpened(
       -- status: the limited claim picks without row locks (see claim-sql.ts); for
       -- the plain claim, whose picks are locked, it always holds.
       from picked where j.id = picked.id and j.status = 'pending'
-      returning j.*
+      returning ${jobColumns(sql, 'j')}
     ), opened as (${opened}
       returning *
     )`

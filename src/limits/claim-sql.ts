@@ -218,7 +218,7 @@ async function claimFromSlots(
     ), picked as (
       -- One job per key per round, rounds in turn order, up to what the kind allows.
       select id, key from offered order by turn, ord limit (select room from kind_room)
-    ), ${claimedAndOpened(sql, t, p, 'statement')},
+    ), ${claimedAndOpened(sql, t, p, 'limited')},
     served as (
       select coalesce(concurrency_key, '') as key, count(*)::int as n from claimed group by 1
     ), outcome as (

@@ -78,18 +78,17 @@ export function claimCtes(sql: Sql, t: Tables, p: ClaimParams) {
  * The CTEs `claimed` and `opened` after a CTE `picked (id)`: each picked job made
  * active with one more attempt, and a running run opened for it with a fresh id
  * from `p.runIds` (the plain claim's and the limited claim's common end). The
- * limited claim stamps them with its last statement's start (`stamp:
- * 'statement'`, see claim-sql.ts); the plain claim, a transaction of one
- * statement, with now().
+ * limited claim (`mode: 'limited'`) stamps them with its last statement's start
+ * (see claim-sql.ts); the plain claim, a transaction of one statement, with now().
  */
 export function claimedAndOpened(
   sql: Queryable,
   t: Tables,
   p: Pick<ClaimParams, 'runIds' | 'workerId' | 'leaseSec'>,
-  stamp: 'now' | 'statement' = 'now',
+  mode: 'plain' | 'limited' = 'plain',
 ) {
   const [onlyRunId] = p.runIds
-  const at = stamp === 'now' ? sql`now()` : sql`statement_timestamp()`
+  const at = mode === 'plain' ? sql`now()` : sql`statement_timestamp()`
   const opened =
     p.runIds.length === 1 && onlyRunId !== undefined
       ? sql`
@@ -110,9 +109,14 @@ export function claimedAndOpened(
         attempt_count = j.attempt_count + 1,
         started_at = coalesce(j.started_at, ${at}),
         updated_at = ${nextStamp(sql, 'j.updated_at')}
-      -- status: the limited claim picks without row locks (see claim-sql.ts); for
-      -- the plain claim, whose picks are locked, it always holds.
-      from picked where j.id = picked.id and j.status = 'pending'
+      ${
+        mode === 'plain'
+          ? sql`from picked where j.id = picked.id`
+          : // The limited claim picks without row locks (see claim-sql.ts): the status
+            // is checked again on the row as locked. By primary key: joined to
+            // picked, with that check, Postgres chose a bitmap over the claim index.
+            sql`where j.id = any(array(select id from picked)) and j.status = 'pending'`
+      }
       returning ${jobColumns(sql, 'j')}
     ), opened as (${opened}
       returning *

@@ -2,7 +2,7 @@
 -- limits per kind. How claims enforce them: docs/design/flow-control.md.
 
 -- A key is 1–200 characters. The API checks it on every route that takes one;
--- the jobs table does not: a fifth check constraint there cost each enqueue
+-- the jobs table does not: a fifth CHECK on that table cost each enqueue
 -- about 8% more Postgres CPU (one insert statement against another, in one
 -- process, alternating rounds). Schedules keep theirs (rare writes).
 alter table {{prefix}}jobs add column concurrency_key text;

@@ -82,10 +82,12 @@ const statement: Workload = async ({ sql, tables }) => {
       queue: 'default',
       service: '',
       idempotencyKey: null,
+      concurrencyKey: null,
       params: params(),
       priority: 0,
       maxAttempts: 1,
       scheduledAt: null,
+      flowControlled: false,
     }))
     await jobInsertMany(sql, tables, items)
     return true

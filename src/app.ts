@@ -9,6 +9,7 @@ import { eventRoutes } from './events/routes'
 import { assertStorable, readJsonBody } from './http/body'
 import { assertDecodableUrl } from './http/url'
 import { jobRoutes } from './jobs/routes'
+import { limitRoutes } from './limits/routes'
 import { httpMetrics } from './metrics/http'
 import { metricsRoutes } from './metrics/routes'
 import { bearerAuth } from './operations/auth'
@@ -48,6 +49,7 @@ export function buildApp(deps: Deps) {
             { name: 'schedules', description: 'Recurring recipes that enqueue jobs' },
             { name: 'operations', description: 'Health, readiness, metrics, workers, throughput and database health' },
             { name: 'queues', description: 'Inspect, pause and resume queues' },
+            { name: 'limits', description: 'Concurrency and rate limits per kind and per concurrency_key' },
           ],
         },
       }),
@@ -78,6 +80,7 @@ export function buildApp(deps: Deps) {
     .use(eventRoutes(deps))
     .use(scheduleRoutes(deps))
     .use(queueRoutes(deps))
+    .use(limitRoutes(deps))
     .use(workerRoutes(deps))
     .use(statsRoutes(deps))
     .use(databaseRoutes(deps))

@@ -65,7 +65,7 @@ interface SchemaIssue {
   path?: string
   message?: string
   value?: unknown
-  schema?: { anyOf?: { const?: unknown; type?: string }[] }
+  schema?: { anyOf?: { const?: unknown; type?: string; minLength?: number; maxLength?: number }[] }
 }
 
 /**
@@ -181,7 +181,17 @@ function describeIssue(issue: SchemaIssue, named: boolean): string {
   if (allowed.length > 0 && allowed.every((v) => typeof v === 'string')) return `must be one of: ${allowed.join(', ')}`
   if (options.some((s) => s.type === 'integer')) return 'must be an integer'
   if (options.some((s) => s.type === 'number')) return 'must be a number'
+  const text = options.find((s) => s.type === 'string')
+  if (text && options.some((s) => s.type === 'null')) return `must be ${lengthWords(text)} or null`
   return lowerFirst(issue.message ?? 'is invalid')
+}
+
+/** "a string of 1–200 characters", as far as the schema bounds it. */
+function lengthWords({ minLength, maxLength }: { minLength?: number; maxLength?: number }): string {
+  if (minLength !== undefined && maxLength !== undefined) return `a string of ${minLength}–${maxLength} characters`
+  if (maxLength !== undefined) return `a string of at most ${maxLength} characters`
+  if (minLength !== undefined) return `a string of at least ${minLength} characters`
+  return 'a string'
 }
 
 function lowerFirst(text: string): string {

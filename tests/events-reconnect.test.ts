@@ -13,6 +13,8 @@ import { eventually, SseReader } from './support/sse-client'
 const a = await startFixture({ eventsPollSec: 600 })
 const b = await startFixture({ eventsPollSec: 600 }, { prefix: a.tables.prefix, keepTables: true })
 const channel = `${a.tables.prefix}events`
+// One LISTEN connection per instance carries both channels; its last query names either.
+const listenQueries = [`listen "${channel}"`, `listen "${a.tables.prefix}limits"`]
 
 test('killing the LISTEN connection resyncs subscribers and cross-instance events resume', async () => {
   const heard: HubEvent['type'][] = []
@@ -23,7 +25,7 @@ test('killing the LISTEN connection resyncs subscribers and cross-instance event
 
   const killed = await a.sql<{ pid: number }[]>`
     select pid from pg_stat_activity
-    where query = ${`listen "${channel}"`} and pid <> pg_backend_pid()`
+    where query = any(${listenQueries}) and pid <> pg_backend_pid()`
   expect(killed.length).toBeGreaterThanOrEqual(2) // one per instance
   for (const { pid } of killed) await a.sql`select pg_terminate_backend(${pid})`
 
@@ -32,7 +34,7 @@ test('killing the LISTEN connection resyncs subscribers and cross-instance event
   let listening = 0
   for (let i = 0; i < 100 && listening < 2; i++) {
     const [row] = await a.sql<{ n: number }[]>`
-      select count(*)::int as n from pg_stat_activity where query = ${`listen "${channel}"`}`
+      select count(*)::int as n from pg_stat_activity where query = any(${listenQueries})`
     listening = row?.n ?? 0
     if (listening < 2) await Bun.sleep(50)
   }

@@ -177,10 +177,12 @@ describe('POST /jobs/batch', () => {
       queue: 'default',
       service: '',
       idempotencyKey: key,
+      concurrencyKey: null,
       params: {},
       priority: 0,
       maxAttempts: 1,
       scheduledAt: null,
+      flowControlled: false,
     })
     const rows = await jobInsertMany(f.sql, f.tables, [item(0, 'a'), item(1, null), item(2, 'a'), item(3, 'a')])
     expect(rows.map((r) => [r.ord, r.created])).toEqual([

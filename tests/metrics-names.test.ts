@@ -48,6 +48,8 @@ const ADDITIONS = [
   'foreman_table_last_autovacuum_timestamp_seconds',
   'foreman_table_last_autoanalyze_timestamp_seconds',
   'foreman_db_oldest_transaction_age_seconds',
+  'foreman_jobs_throttled_total',
+  'foreman_flow_key_pending',
 ]
 
 /** Names we served before taking the original ones back. */

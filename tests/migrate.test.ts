@@ -46,9 +46,12 @@ describe('migrate()', () => {
   })
 })
 
+/** Every table a prefix owns. */
+const everyTable = (t: Tables) => [t.jobs, t.runs, t.schedules, t.pausedQueues, t.limits, t.flowSlots, t.migrations]
+
 /** Every name a fixture's tables own in the catalog: tables, indexes, constraints, types, sequences. */
 async function ownedNames(tables: Tables) {
-  const names = [tables.jobs, tables.runs, tables.migrations]
+  const names = everyTable(tables)
   return f.sql<{ what: string; name: string }[]>`
     with owned as (
       select c.oid from pg_class c
@@ -76,7 +79,7 @@ describe('table prefix', () => {
         .filter((o) => o.what === 'table')
         .map((o) => o.name)
         .sort(),
-    ).toEqual([f.tables.jobs, f.tables.runs, f.tables.migrations].sort())
+    ).toEqual(everyTable(f.tables).sort())
     // The migration's named indexes are all there (under the prefix).
     const indexes = owned.filter((o) => o.what === 'index').map((o) => o.name)
     for (const suffix of ['jobs_pkey', 'jobs_claim_idx', 'jobs_kind_idempotency_key_key', 'job_runs_one_running_key']) {
@@ -111,6 +114,8 @@ describe('table prefix', () => {
       runs: 'job_runs',
       schedules: 'schedules',
       pausedQueues: 'paused_queues',
+      limits: 'limits',
+      flowSlots: 'flow_slots',
       migrations: 'migrations',
     })
   })

@@ -5,6 +5,7 @@
  */
 
 import { Transport, toError } from './http'
+import { type LimitsClient, limitsClient } from './limits'
 import { parseSse } from './sse'
 import type {
   BulkBody,
@@ -46,6 +47,7 @@ import type {
   WorkerSummary,
 } from './types'
 
+export type { LimitsClient } from './limits'
 export * from './types'
 
 type Query = Record<string, string | number | boolean | undefined>
@@ -61,9 +63,12 @@ const enc = encodeURIComponent
  */
 export class ForemanClient {
   private readonly http: Transport
+  /** Flow-control limits per kind: `get`, `list`, `set`, `delete` (see LimitsClient). */
+  readonly limits: LimitsClient
 
   constructor(options: ClientOptions) {
     this.http = new Transport(options)
+    this.limits = limitsClient(this.http)
   }
 
   /** The `/foreman` base URL requests go to. */

@@ -17,6 +17,16 @@ import type {
   JobListQuery,
   Run,
 } from '../jobs/model'
+import type {
+  FlowKey,
+  Limits,
+  LimitsBody,
+  LimitsDeleted,
+  LimitsDetail,
+  LimitsGetQuery,
+  Rate,
+  RateWindow,
+} from '../limits/model'
 import type { DatabaseHealth } from '../operations/database'
 import type { QueueState, QueueSummary } from '../queues/model'
 import type {
@@ -56,13 +66,21 @@ export type {
   EnqueueBatchResult,
   EnqueueBody,
   FailBody,
+  FlowKey,
   HeartbeatBody,
   HeartbeatResult,
   Job,
   JobDeleted,
   JobListQuery,
+  Limits,
+  LimitsBody,
+  LimitsDeleted,
+  LimitsDetail,
+  LimitsGetQuery,
   QueueState,
   QueueSummary,
+  Rate,
+  RateWindow,
   Run,
   RunListQuery,
   Schedule,

@@ -9,6 +9,9 @@ export type Sql = postgres.Sql
 /** A pool or an open transaction: what a statement that may run inside either takes. */
 export type Queryable = postgres.ISql
 
+/** A piece of SQL (`sql\`…\``) to splice into a statement. */
+export type Fragment = postgres.PendingQuery<postgres.Row[]>
+
 /**
  * The connection that sends NOTIFY. A notifying transaction has a commit record,
  * and with synchronous_commit on, each would wait for its own WAL flush: with a

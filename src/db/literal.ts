@@ -1,5 +1,5 @@
 /** Values that must be part of a statement's text rather than its parameters. */
-import type { Sql } from './client'
+import type { Queryable } from './client'
 
 /**
  * A row limit written into the statement text (a whole number, checked here)
@@ -7,7 +7,7 @@ import type { Sql } from './client'
  * a few calls; with `limit $n` that plan cannot cost an ordered index scan that
  * stops early, and Postgres settled on reading the whole table.
  */
-export function literalLimit(sql: Sql, n: number) {
+export function literalLimit(sql: Queryable, n: number) {
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`limit must be a whole number, got ${n}`)
   return sql.unsafe(String(n))
 }

@@ -98,6 +98,7 @@ export async function pendingMigrations(sql: Sql, tables: Tables, dir = MIGRATIO
 export async function dropTables(sql: Sql, tables: Tables): Promise<void> {
   await sql`
     drop table if exists ${sql(tables.runs)}, ${sql(tables.jobs)}, ${sql(tables.schedules)}, ${sql(tables.pausedQueues)},
+      ${sql(tables.limits)}, ${sql(tables.flowSlots)},
       ${sql(tables.migrations)}
     cascade`
 }

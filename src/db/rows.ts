@@ -4,7 +4,7 @@
  * These helpers give nested runs the same RFC 3339 shape.
  */
 import type { Run } from '../jobs/model'
-import type { Sql } from './client'
+import type { Queryable } from './client'
 
 const RUN_TIMESTAMPS = ['lease_expires_at', 'started_at', 'finished_at', 'created_at', 'updated_at'] as const
 
@@ -47,6 +47,6 @@ export function isoTimestamp(value: string | Date): string {
  * that waited on a lock while a cancel committed would otherwise carry the older
  * stamp, and live views, which order a job's states by it, would drop it.
  */
-export function nextStamp(sql: Sql, column: string) {
+export function nextStamp(sql: Queryable, column: string) {
   return sql`greatest(now(), ${sql(column)} + interval '1 microsecond')`
 }

@@ -8,6 +8,10 @@ export interface Tables {
   schedules: string
   /** Queues an operator paused (migrations/005). */
   pausedQueues: string
+  /** Flow-control limits per kind (migrations/007). */
+  limits: string
+  /** One row per (kind, concurrency key) of a limited kind with live jobs (migrations/007). */
+  flowSlots: string
   migrations: string
 }
 
@@ -20,6 +24,8 @@ export function tablesFor(prefix: string): Tables {
     runs: `${prefix}job_runs`,
     schedules: `${prefix}schedules`,
     pausedQueues: `${prefix}paused_queues`,
+    limits: `${prefix}limits`,
+    flowSlots: `${prefix}flow_slots`,
     migrations: `${prefix}migrations`,
   }
 }

@@ -60,7 +60,7 @@ export interface HubOptions {
 }
 
 /** How long stop() waits for UNLISTEN; the connection closes with the pool either way. */
-const UNLISTEN_WAIT_MS = 2000
+export const UNLISTEN_WAIT_MS = 2000
 
 /** Postgres rejects NOTIFY payloads of 8,000 bytes or more; stay clear of it. */
 const MAX_PAYLOAD_BYTES = 7_500

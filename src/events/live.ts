@@ -1,10 +1,11 @@
 /** Wires the hub, the job feed and the claim line for one Foreman process. */
 import type { Sql } from '../db/client'
 import type { Tables } from '../db/tables'
+import { LimitedKinds } from '../limits/limited-kinds'
 import type { Logger } from '../log'
 import { ClaimWaiters } from '../runs/waiters'
 import { JobFeed } from './feed'
-import { EventHub } from './hub'
+import { EventHub, UNLISTEN_WAIT_MS } from './hub'
 import { StreamSlots } from './slots'
 
 /** Everything live in a process: one hub, one feed, one line of waiting claimers. */
@@ -12,6 +13,8 @@ export interface LiveEvents {
   hub: EventHub
   feed: JobFeed
   waiters: ClaimWaiters
+  /** Which kinds have limits, as this process last read them. */
+  limitedKinds: LimitedKinds
   /** Open SSE streams, and the cap on them. */
   streams: StreamSlots
   /** Aborted when the process begins to shut down: streams end, waits return. */
@@ -50,19 +53,25 @@ export function createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs }
     notifyWindowMs: NOTIFY_WINDOW_MS,
   })
   const feed = new JobFeed(hub, sql, tables, log)
-  const waiters = new ClaimWaiters(hub)
+  const limitedKinds = new LimitedKinds(sql, tables)
+  const waiters = new ClaimWaiters(hub, limitedKinds)
   const closing = new AbortController()
   return {
     hub,
     feed,
     waiters,
+    limitedKinds,
     streams: new StreamSlots(),
     closing: closing.signal,
-    start: () => hub.start(),
+    start: async () => {
+      await hub.start()
+      await limitedKinds.start()
+    },
     close: () => closing.abort(),
     async stop() {
       closing.abort()
       await hub.stop()
+      await limitedKinds.stop(UNLISTEN_WAIT_MS)
       feed.close()
       waiters.close()
     },

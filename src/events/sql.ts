@@ -3,6 +3,7 @@ import type { Sql } from '../db/client'
 import { literalLimit } from '../db/literal'
 import { runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
+import { jobColumns } from '../jobs/columns'
 import type { Job } from '../jobs/model'
 import { currentRunJoin } from '../jobs/sql'
 
@@ -13,10 +14,10 @@ export interface VersionedJob {
   version: string
 }
 
-/** Selects `j.*`, current_run and the change version (microseconds, so cursors never tie by rounding). */
+/** Selects the job's columns, current_run and the change version (microseconds, so cursors never tie by rounding). */
 function versionedSelect(sql: Sql, t: Tables) {
   return sql`
-    select j.*, cr.current_run,
+    select ${jobColumns(sql, 'j')}, cr.current_run,
       ${versionText(sql, "greatest(j.updated_at, (cr.current_run->>'updated_at')::timestamptz)")} as version
     from ${sql(t.jobs)} j
     ${currentRunJoin(sql, t)}`

@@ -116,3 +116,27 @@ export function pageSize(limit: number | undefined): number {
   if (limit < 1 || limit > MAX_PAGE) throw new InvalidInput('limit', `must be between 1 and ${MAX_PAGE}`)
   return limit
 }
+
+/**
+ * Refuses, with a 400 naming it, a body field the object schema does not list
+ * (`rate.burst`), or a value that is not a JSON object where the schema wants one
+ * (`rate: 100`), at any depth of nested objects. Elysia drops unknown fields
+ * before validating, so a misspelt field would silently be no field at all (on a
+ * full replace, "no limit" where the caller meant one); and for a non-object it
+ * names a required field inside it. For a route's `transform`: it runs before
+ * validation, so the body may be any shape. `field` names the value (the whole
+ * body when omitted).
+ */
+export function refuseUnknownFields(value: unknown, schema: TSchema, field?: string): void {
+  const properties = (schema as { properties?: Record<string, TSchema> }).properties
+  if (!properties) return
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidInput(field ?? 'body', 'must be a JSON object')
+  }
+  const at = field === undefined ? '' : `${field}.`
+  for (const [key, inner] of Object.entries(value)) {
+    const known = Object.hasOwn(properties, key) ? properties[key] : undefined
+    if (!known) throw new InvalidInput(`${at}${key}`, `is not a field (fields: ${Object.keys(properties).join(', ')})`)
+    refuseUnknownFields(inner, known, `${at}${key}`)
+  }
+}

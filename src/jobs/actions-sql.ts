@@ -8,6 +8,8 @@ import { plannedPerCall, type Sql } from '../db/client'
 import { literalLimit } from '../db/literal'
 import { nextStamp } from '../db/rows'
 import type { Tables } from '../db/tables'
+import { flowControlled, flowSlotsEnsured } from '../limits/enqueue-sql'
+import { jobColumns } from './columns'
 import type { BulkAction, Job } from './model'
 import { cancelSet, type JobFilter, jobFilterWhere } from './sql'
 
@@ -38,9 +40,10 @@ export function actionApplies(sql: Sql, action: BulkAction) {
  * when its attempts are used up. attempt_count and the runs stay: the next claim
  * is attempt attempt_count + 1.
  */
-function retrySet(sql: Sql) {
+function retrySet(sql: Sql, t: Tables) {
   return sql`
     status = 'pending',
+    flow_controlled = ${flowControlled(sql, t, sql`j.kind`)},
     scheduled_at = now(),
     completed_at = null,
     result = null,
@@ -62,12 +65,12 @@ export async function jobRetry(
     with prior as (
       select id, status from ${sql(t.jobs)} where id = ${id} for update
     ), retried as (
-      update ${sql(t.jobs)} j set ${retrySet(sql)}
+      update ${sql(t.jobs)} j set ${retrySet(sql, t)}
       from prior
       where j.id = prior.id and ${actionApplies(sql, 'retry')}
-      returning j.*
-    )
-    select prior.status as prior_status, retried.* from prior left join retried on true`
+      returning ${jobColumns(sql, 'j')}, j.flow_controlled
+    ), slotted as (${flowSlotsEnsured(sql, t, 'retried')})
+    select prior.status as prior_status, ${jobColumns(sql, 'retried')} from prior left join retried on true`
   if (!row) return null
   const { prior_status, ...job } = row
   return { prior_status, job: job.id ? (job as JobRow) : null }
@@ -178,8 +181,12 @@ export async function jobBulkApply(
       where j.id = any(array(select id from candidates order by id limit ${literalLimit(sql, limit)}))
         and ${actionApplies(sql, action)}
       for update skip locked
-    ), moved as (${movedCte(sql, t, action)})
-    select c.found, moved.* from (select count(*)::int as found from candidates) c left join moved on true`)
+    ), moved as (${movedCte(sql, t, action)})${
+      action === 'retry' ? sql`, slotted as (${flowSlotsEnsured(sql, t, 'moved')})` : sql``
+    }
+    select c.found, moved.id, moved.status, moved.prior_status, moved.kind, moved.queue, moved.enqueued_at,
+           moved.completed_at
+    from (select count(*)::int as found from candidates) c left join moved on true`)
   const found = rows[0]?.found ?? 0
   const moved = rows.filter((r): r is BulkMoved & { found: number } => r.id != null).map(({ found: _, ...m }) => m)
   return { found, moved }
@@ -192,8 +199,8 @@ function movedCte(sql: Sql, t: Tables, action: BulkAction) {
       delete from ${sql(t.jobs)} j using locked where j.id = locked.id
       returning j.id, 'deleted'::text as status, ${answer}`
   }
-  const set = action === 'cancel' ? cancelSet(sql) : retrySet(sql)
+  const set = action === 'cancel' ? cancelSet(sql) : retrySet(sql, t)
   return sql`
     update ${sql(t.jobs)} j set ${set} from locked where j.id = locked.id
-    returning j.id, j.status, ${answer}`
+    returning j.id, j.status, ${answer}, j.concurrency_key, j.flow_controlled`
 }

@@ -7,6 +7,8 @@
  */
 import type { Queryable } from '../db/client'
 import type { Tables } from '../db/tables'
+import { flowSlotsEnsured } from '../limits/enqueue-sql'
+import { jobColumns } from './columns'
 import type { Job } from './model'
 import type { JobInsert } from './sql'
 
@@ -48,11 +50,15 @@ export async function jobInsertMany(sql: Queryable, t: Tables, items: JobInsertI
     queue: j.queue,
     service: j.service,
     idempotency_key: j.idempotencyKey,
+    concurrency_key: j.concurrencyKey,
     params: j.params,
     priority: j.priority,
     max_attempts: j.maxAttempts,
     scheduled_at: j.scheduledAt,
+    flow_controlled: j.flowControlled,
   }))
+  // Only a batch with jobs of a limited kind pays for the flag and the slot rows.
+  const flowing = items.some((j) => j.flowControlled)
   const rows = await sql<(Omit<Job, 'current_run'> & { ord: number; created: boolean })[]>`
     with input as (
       select x.*,
@@ -61,22 +67,24 @@ export async function jobInsertMany(sql: Queryable, t: Tables, items: JobInsertI
              else first_value(x.id) over (partition by x.kind, x.idempotency_key order by x.ord)
         end as lead_id
       from jsonb_to_recordset(${sql.json(batch as never)}::jsonb) as x(
-        ord int, id text, kind text, queue text, service text, idempotency_key text,
-        params jsonb, priority int, max_attempts int, scheduled_at timestamptz)
+        ord int, id text, kind text, queue text, service text, idempotency_key text, concurrency_key text,
+        params jsonb, priority int, max_attempts int, scheduled_at timestamptz, flow_controlled boolean)
     ), inserted as (
       insert into ${sql(t.jobs)}
-        (id, kind, queue, service, idempotency_key, params, priority, max_attempts, scheduled_at)
-      select id, kind, queue, service, idempotency_key, params, priority, max_attempts, scheduled_at
+        (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at
+         ${flowing ? sql`, flow_controlled` : sql``})
+      select id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at
+             ${flowing ? sql`, flow_controlled` : sql``}
       from input where id = lead_id
       order by kind, idempotency_key, ord
       on conflict (kind, idempotency_key) where idempotency_key is not null do nothing
-      returning *
-    )
-    select i.ord, i.id = j.id as created, j.*
+      returning ${jobColumns(sql)} ${flowing ? sql`, flow_controlled` : sql``}
+    )${flowing ? sql`, slotted as (${flowSlotsEnsured(sql, t, 'inserted')})` : sql``}
+    select i.ord, i.id = j.id as created, ${jobColumns(sql, 'j')}
     from input i join inserted j on j.id = i.lead_id
     union all
     -- Keys stored before this statement began (inserted rows are not visible here).
-    select i.ord, false as created, j.*
+    select i.ord, false as created, ${jobColumns(sql, 'j')}
     from input i join ${sql(t.jobs)} j on j.kind = i.kind and j.idempotency_key = i.idempotency_key
     where i.idempotency_key is not null
       -- NOT IN runs as one hashed subplan; NOT EXISTS planned as a nested loop here

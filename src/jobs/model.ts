@@ -51,6 +51,13 @@ export const Run = t.Object({
 })
 export type Run = typeof Run.static
 
+/** Longest concurrency key (migrations/007 checks the same). */
+export const MAX_CONCURRENCY_KEY = 200
+
+/** A job's concurrency key as a body field: what flow-control limits count per key (e.g. a customer id). */
+export const ConcurrencyKey = (description: string) =>
+  t.Optional(Nullable(t.String({ minLength: 1, maxLength: MAX_CONCURRENCY_KEY, description })))
+
 /** A unit of work and its overall outcome. */
 export const Job = t.Object({
   id: JobId,
@@ -58,6 +65,7 @@ export const Job = t.Object({
   queue: t.String(),
   service: t.String(),
   idempotency_key: Nullable(t.String()),
+  concurrency_key: Nullable(t.String({ description: 'What per-key limits count this job under; null when none' })),
   params: JsonValue('What the producer passed'),
   priority: t.Integer(),
   max_attempts: t.Integer(),
@@ -81,6 +89,9 @@ export const EnqueueBody = t.Object({
   service: t.Optional(t.String({ maxLength: 200, description: 'Producing service' })),
   idempotency_key: t.Optional(
     Nullable(t.String({ minLength: 1, maxLength: 512, description: 'At most one job per (kind, idempotency_key)' })),
+  ),
+  concurrency_key: ConcurrencyKey(
+    `Groups jobs for per-key limits (PUT /limits/:kind), e.g. a customer id (1–${MAX_CONCURRENCY_KEY} characters)`,
   ),
   params: t.Optional(JsonValue('Anything the worker needs (JSON)')),
   priority: t.Optional(StrictInteger(-1_000_000, 1_000_000, 'Higher is claimed first')),

@@ -30,7 +30,8 @@ const MAX_INSERT_ATTEMPTS = 5
  */
 export async function enqueueJob(deps: Deps, body: EnqueueBody): Promise<Enqueued> {
   const { sql, tables } = deps
-  const insert = insertOf(body, '')
+  const limited = await deps.events.limitedKinds.among([body.kind])
+  const insert = insertOf(body, '', limited.length > 0)
   // The only way to come back empty is losing a race to a concurrent insert of the
   // same key that committed after our snapshot; the next attempt sees its row.
   for (let attempt = 0; attempt < MAX_INSERT_ATTEMPTS; attempt++) {
@@ -62,7 +63,11 @@ function enqueueEffects(effects: Effects, answers: Enqueued[]): void {
 export async function enqueueJobs(deps: Deps, bodies: EnqueueBatchItem[]): Promise<Enqueued[]> {
   const { sql, tables } = deps
   const answers: (Enqueued | undefined)[] = new Array(bodies.length)
-  let unresolved: JobInsertItem[] = bodies.map((body, ord) => ({ ord, ...insertOf(body, `jobs.${ord}.`) }))
+  const limited = new Set(await deps.events.limitedKinds.among([...new Set(bodies.map((b) => b.kind))]))
+  let unresolved: JobInsertItem[] = bodies.map((body, ord) => ({
+    ord,
+    ...insertOf(body, `jobs.${ord}.`, limited.has(body.kind)),
+  }))
   for (let attempt = 0; attempt < MAX_INSERT_ATTEMPTS && unresolved.length > 0; attempt++) {
     // Each statement commits on its own, so each one's jobs are announced as it does.
     await afterCommit(deps, async (effects) => {
@@ -85,15 +90,18 @@ export async function enqueueJobs(deps: Deps, bodies: EnqueueBatchItem[]): Promi
  * `at` prefixes the field a refusal names (`jobs.3.` in a batch). scheduled_at goes
  * to Postgres as UTC ISO text: the batch carries it inside jsonb, where Postgres
  * parses the caller's text itself (it refused offsets past ±15:59 that the single
- * route, through the client's Date serializer, accepted).
+ * route, through the client's Date serializer, accepted). `flowControlled`: the
+ * kind has limits (see JobInsert).
  */
-function insertOf(body: EnqueueBatchItem, at: string): JobInsert {
+function insertOf(body: EnqueueBatchItem, at: string, flowControlled: boolean): JobInsert {
   return {
+    flowControlled,
     id: newJobId(),
     kind: body.kind,
     queue: body.queue ?? 'default',
     service: body.service ?? '',
     idempotencyKey: body.idempotency_key ?? null,
+    concurrencyKey: body.concurrency_key ?? null,
     params: body.params ?? {},
     priority: body.priority ?? 0,
     maxAttempts: body.max_attempts ?? 1,
@@ -102,10 +110,15 @@ function insertOf(body: EnqueueBatchItem, at: string): JobInsert {
   }
 }
 
-/** The 409 a duplicate enqueue answers with, carrying the existing job. */
-export function duplicateError(job: Job): Conflict {
+/**
+ * The 409 a duplicate enqueue answers with, carrying the existing job. An error
+ * body is not shaped by the route's schema, so the row's internal column
+ * (`flow_controlled`, the claim's business) is left out here.
+ */
+export function duplicateError(job: Job & { flow_controlled?: boolean }): Conflict {
+  const { flow_controlled: _, ...shown } = job
   return new Conflict(`a ${job.kind} job with idempotency_key ${JSON.stringify(job.idempotency_key)} already exists`, {
-    job,
+    job: shown,
   })
 }
 

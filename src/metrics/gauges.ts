@@ -4,6 +4,7 @@
  */
 import { Gauge, type Registry } from 'prom-client'
 import { JOB_STATUSES, RUN_STATUSES } from '../jobs/model'
+import { FLOW_KEYS_SHOWN, type FlowKeyDepth } from './flow-sql'
 import type { TableSnapshot } from './sql'
 
 /** The scrape-time gauges. */
@@ -22,6 +23,8 @@ export interface TableGauges {
   lastAutovacuum: Gauge<'table'>
   lastAutoanalyze: Gauge<'table'>
   oldestTransactionAge: Gauge
+  /** Set by applyFlowKeys, from its own read. */
+  flowKeyPending: Gauge<'kind' | 'key'>
 }
 
 /** Registers the scrape-time gauges on `registry`. */
@@ -70,12 +73,19 @@ export function createTableGauges(registry: Registry): TableGauges {
       'foreman_db_oldest_transaction_age_seconds',
       'Age of the oldest open client transaction in this database: it holds back vacuum, so dead tuples pile up and claims slow down.',
     ),
+    flowKeyPending: gauge(
+      'foreman_flow_key_pending',
+      `Pending jobs (due or not) of the ${FLOW_KEYS_SHOWN} concurrency keys with the most, over the kinds with limits; key="" is the jobs without a key. A key that drains or falls out of the top ${FLOW_KEYS_SHOWN} is absent; all are absent when this read failed or timed out (logged; the other table gauges are read apart).`,
+      ['kind', 'key'],
+    ),
   }
 }
 
-/** Replaces every table gauge with `snapshot`; null (the read failed) leaves them empty. */
+/** Replaces every table gauge but the flow keys' with `snapshot`; null (the read failed) leaves them empty. */
 export function applyTableSnapshot(g: TableGauges, snapshot: TableSnapshot | null): void {
-  for (const [key, gauge] of Object.entries(g)) if (key !== 'readSuccess') (gauge as Gauge).reset()
+  for (const [key, gauge] of Object.entries(g)) {
+    if (key !== 'readSuccess' && key !== 'flowKeyPending') (gauge as Gauge).reset()
+  }
   g.readSuccess.set(snapshot ? 1 : 0)
   if (!snapshot) return
   for (const status of JOB_STATUSES) g.jobs.set({ status }, snapshot.jobs_by_status[status] ?? 0)
@@ -98,4 +108,13 @@ export function applyTableSnapshot(g: TableGauges, snapshot: TableSnapshot | nul
     if (t.last_autoanalyze !== null) g.lastAutoanalyze.set({ table: t.table }, t.last_autoanalyze)
   }
   g.oldestTransactionAge.set(snapshot.oldest_transaction_age)
+}
+
+/**
+ * Replaces foreman_flow_key_pending with `keys`, so a key that drained or fell out
+ * of the top since the last scrape is gone; null (the read failed) leaves it empty.
+ */
+export function applyFlowKeys(g: TableGauges, keys: FlowKeyDepth[] | null): void {
+  g.flowKeyPending.reset()
+  for (const k of keys ?? []) g.flowKeyPending.set({ kind: k.kind, key: k.key }, k.pending)
 }

@@ -69,3 +69,8 @@ export function recordHeartbeat(m: Metrics, kind: string): void {
   primeKind(m, kind)
   m.heartbeats.inc({ kind })
 }
+
+/** What a limited claim passed over, by the limit that held it. */
+export function recordThrottled(m: Metrics, kind: string, throttled: Partial<Record<string, number>>): void {
+  for (const [reason, n] of Object.entries(throttled)) if (n) m.jobsThrottled.inc({ kind, reason }, n)
+}

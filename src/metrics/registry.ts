@@ -35,6 +35,8 @@ export interface Metrics {
   jobLifetime: Histogram<'kind' | 'status'>
   runDuration: Histogram<'kind' | 'status'>
   claimWait: Histogram<'kind'>
+  /** Keys (or whole kinds) with due work that a claim passed over because of a limit (issue 12). */
+  jobsThrottled: Counter<'kind' | 'reason'>
   httpDuration: Histogram<'method' | 'route' | 'status'>
   /** SSE streams open in this process (GET /events and GET /events/:id). */
   eventStreamsOpen: Gauge
@@ -127,6 +129,12 @@ export function createMetrics(): Metrics {
       help: 'From enqueue (or scheduled_at, when later) to the first claim.',
       labelNames: ['kind'],
       buckets: JOB_BUCKETS,
+      registers,
+    }),
+    jobsThrottled: new Counter({
+      name: 'foreman_jobs_throttled_total',
+      help: 'Times a claim passed over due work of a kind with limits: reason is the limit that held it (max_active, max_active_per_key, rate, rate_per_key); counted per key passed over.',
+      labelNames: ['kind', 'reason'],
       registers,
     }),
     httpDuration: new Histogram({

@@ -1,13 +1,20 @@
 /** GET /metrics: the Prometheus scrape endpoint. */
 import { Elysia, t } from 'elysia'
 import type { Deps } from '../deps'
-import { applyTableSnapshot } from './gauges'
+import { metricsFlowKeysRead } from './flow-sql'
+import { applyFlowKeys, applyTableSnapshot } from './gauges'
 import { primeKindQueue } from './known-labels'
 import { metricsSnapshotRead } from './sql'
 
 /** Reads the tables, then answers every metric in the Prometheus text format. */
 export async function scrape(deps: Deps): Promise<string> {
   const { metrics, sql, tables, log } = deps
+  // Side by side with the snapshot, on its own connection and timeout: its cost
+  // grows with the flow-controlled backlog, so a slow one must not cost the rest.
+  const flowKeys = metricsFlowKeysRead(sql, tables).catch((err) => {
+    log.warn({ err }, 'metrics: flow key read failed')
+    return null
+  })
   try {
     const snapshot = await metricsSnapshotRead(sql, tables)
     applyTableSnapshot(metrics.tables, snapshot)
@@ -19,6 +26,7 @@ export async function scrape(deps: Deps): Promise<string> {
     log.warn({ err }, 'metrics: table read failed')
     applyTableSnapshot(metrics.tables, null)
   }
+  applyFlowKeys(metrics.tables, await flowKeys)
   return metrics.registry.metrics()
 }
 

@@ -8,7 +8,8 @@ import type { Deps } from '../deps'
 import { until } from '../events/service'
 import { newRunId } from '../ids'
 import { jobNextDueIn } from '../jobs/sql'
-import { recordClaimed, recordJobTerminal } from '../metrics/record'
+import { claimWithinLimits } from '../limits/claim-sql'
+import { recordClaimed, recordJobTerminal, recordThrottled } from '../metrics/record'
 import type { ClaimBody, Claimed } from './model'
 import { type ClaimParams, runClaim } from './sql/claim'
 import { runGiveBack } from './sql/give-back'
@@ -18,12 +19,60 @@ import { runGiveBack } from './sql/give-back'
  * and announces and counts each. For a client that has gone (`clientSignal`
  * aborted) nothing is claimed; jobs claimed just as it went are given back at once.
  */
-function claimJobs(deps: Deps, body: ClaimBody, count: number, clientSignal?: AbortSignal): Promise<Claimed[]> {
+function claimJobs(
+  deps: Deps,
+  body: ClaimBody,
+  count: number,
+  clientSignal?: AbortSignal,
+  reopening?: Reopening,
+): Promise<Claimed[]> {
   if (clientSignal?.aborted) return Promise.resolve([])
   return afterCommit(deps, async (effects) => {
-    const claimed = await runClaim(deps.sql, deps.tables, claimParams(deps, body, body.worker_id, count))
+    const params = claimParams(deps, body, body.worker_id, count)
+    const claimed = await claimLimited(deps, effects, params, reopening)
+    if (claimed.length < count) {
+      claimed.push(
+        ...(await runClaim(deps.sql, deps.tables, { ...params, runIds: params.runIds.slice(claimed.length) })),
+      )
+    }
     return handOver(deps, effects, claimed, body.worker_id, clientSignal)
   })
+}
+
+/** Where a claim that found nothing notes when a rate window that held work back opens. */
+interface Reopening {
+  at: Date | null
+}
+
+/** How many times one claim call goes past keys that gave nothing (at a limit, nothing due) to the next ones. */
+const LIMITED_PASSES = 3
+
+/**
+ * Claims from the kinds among `params.kinds` that have limits (claimWithinLimits,
+ * kind by kind) up to the batch size, before the plain claim takes the rest:
+ * a limited kind's jobs can only be had this way, and the plain claim would fill
+ * the batch from the unlimited kinds first. Counts what the limits held back.
+ */
+export async function claimLimited(
+  deps: Deps,
+  effects: Effects,
+  params: ClaimParams,
+  reopening?: Reopening,
+): Promise<Claimed[]> {
+  const claimed: Claimed[] = []
+  for (const kind of await deps.events.limitedKinds.among(params.kinds)) {
+    for (let pass = 0; pass < LIMITED_PASSES && claimed.length < params.runIds.length; pass++) {
+      const runIds = params.runIds.slice(claimed.length)
+      const result = await claimWithinLimits(deps.sql, deps.tables, kind, { ...params, runIds })
+      claimed.push(...result.claimed)
+      effects.count((m) => recordThrottled(m, kind, result.throttled))
+      if (reopening && result.reopensAt && (!reopening.at || result.reopensAt < reopening.at)) {
+        reopening.at = result.reopensAt
+      }
+      if (!result.more) break
+    }
+  }
+  return claimed
 }
 
 /**
@@ -114,7 +163,8 @@ export async function claimJobsWaiting(
   let leftAfterWake = false
   try {
     for (let attempt = 0; ; attempt++) {
-      const claimed = await claimJobs(deps, body, count, clientSignal)
+      const reopening: Reopening = { at: null }
+      const claimed = await claimJobs(deps, body, count, clientSignal, reopening)
       const [first] = claimed
       if (first) {
         if (attempt > 0) deps.events.waiters.claimedOne(first.job)
@@ -123,7 +173,8 @@ export async function claimJobsWaiting(
       const left = deadline - performance.now()
       if (left <= 0 || signal.aborted) return []
       const dueInMs = await jobNextDueIn(deps.sql, deps.tables, body.kinds, body.queues)
-      await waiter.next(dueInMs === null ? left : Math.min(left, dueInMs), signal)
+      const reopensInMs = reopening.at === null ? null : Math.max(0, reopening.at.getTime() - Date.now())
+      await waiter.next(Math.min(left, dueInMs ?? left, reopensInMs ?? left), signal)
       // The wake may be the client leaving or the process closing: no claim after that.
       if (signal.aborted) {
         leftAfterWake = true

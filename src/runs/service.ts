@@ -5,7 +5,7 @@ import { InvalidInput, NotFound, NotOwned } from '../errors'
 import { pageSize } from '../http/schema'
 import type { Job, Run } from '../jobs/model'
 import { recordHeartbeat, recordJobTerminal, recordRunEnded } from '../metrics/record'
-import { claimParams, handOver } from './claiming'
+import { claimLimited, claimParams, handOver } from './claiming'
 import type {
   CompleteBody,
   CompleteManyBody,
@@ -62,14 +62,17 @@ export async function completeMany(
   const completing = { workerId: body.worker_id, runs: body.runs }
   const claim = body.claim && body.claim.max_jobs > 0 ? body.claim : undefined
   return afterCommit(deps, async (effects) => {
-    const { completed: rows, claimed } = claim
-      ? await runCompleteManyAndClaim(
-          deps.sql,
-          deps.tables,
-          completing,
-          claimParams(deps, claim, body.worker_id, claim.max_jobs),
-        )
+    const claiming = claim && claimParams(deps, claim, body.worker_id, claim.max_jobs)
+    const { completed: rows, claimed } = claiming
+      ? await runCompleteManyAndClaim(deps.sql, deps.tables, completing, claiming)
       : { completed: await runCompleteMany(deps.sql, deps.tables, completing), claimed: [] }
+    // The statement's claim skips kinds with limits; they are claimed after it,
+    // once the completions (which may free their slots) have committed.
+    if (claiming && claimed.length < claiming.runIds.length) {
+      claimed.push(
+        ...(await claimLimited(deps, effects, { ...claiming, runIds: claiming.runIds.slice(claimed.length) })),
+      )
+    }
     // The completions stand either way; the jobs it claimed go back if the client has gone.
     const handed = await handOver(deps, effects, claimed, body.worker_id, clientSignal)
     const results = rows.map(({ input_run_id, ...row }) => {

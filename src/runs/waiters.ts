@@ -4,7 +4,8 @@
  * claimers cost one claim query per new job, not a thousand. A waiter whose claim
  * then succeeds wakes the next one (there may be more work than hints, e.g. after
  * a missed NOTIFY); one whose claim finds nothing goes back to sleep. The safety
- * poll wakes one waiter per kind.
+ * poll wakes one waiter per kind. For a kind with limits, a run that ends (its job
+ * leaves `active`) also wakes one: it may have freed the slot a waiter needs.
  */
 import type { EventHub, HubEvent, JobChange } from '../events/hub'
 
@@ -28,7 +29,10 @@ export class ClaimWaiters {
   private line: Entry[] = []
   private readonly unsubscribe: () => void
 
-  constructor(hub: EventHub) {
+  constructor(
+    hub: EventHub,
+    private readonly limited: { has(kind: string): boolean },
+  ) {
     this.unsubscribe = hub.subscribe((event) => this.heard(event))
   }
 
@@ -75,7 +79,11 @@ export class ClaimWaiters {
       for (const kind of kinds) this.wakeOne({ kind, queue: null })
       return
     }
-    for (const change of event.changes) if (change.status === 'pending') this.wakeOne(change)
+    for (const change of event.changes) {
+      if (change.status === 'pending' || (change.status !== 'active' && this.limited.has(change.kind))) {
+        this.wakeOne(change)
+      }
+    }
   }
 
   /** Wakes the first sleeping waiter that wants this work, else marks the first busy one to retry. */

@@ -1,7 +1,7 @@
 /** Schemas (and their types) for schedules: recurring recipes that enqueue jobs. */
 import { t } from 'elysia'
 import { JsonValue, Limit, Name, Nullable, PrefixedId, StrictBoolean, StrictInteger, Timestamp } from '../http/schema'
-import { JobId } from '../jobs/model'
+import { ConcurrencyKey, JobId } from '../jobs/model'
 
 /** `sched_` + ULID. */
 export const ScheduleId = PrefixedId('sched_', 'Schedule')
@@ -12,6 +12,7 @@ export const Schedule = t.Object({
   kind: t.String(),
   queue: t.String(),
   service: t.String(),
+  concurrency_key: Nullable(t.String({ description: 'Concurrency key of every job it enqueues; null when none' })),
   params: JsonValue('Params of every job it enqueues'),
   priority: t.Integer(),
   max_attempts: t.Integer(),
@@ -32,6 +33,7 @@ export const ScheduleBody = t.Object({
   kind: Name('Kind of the jobs it enqueues'),
   queue: t.Optional(Name('Queue of the jobs it enqueues')),
   service: t.Optional(t.String({ maxLength: 200 })),
+  concurrency_key: ConcurrencyKey('Concurrency key of the jobs it enqueues (see POST /jobs)'),
   params: t.Optional(JsonValue('Params of every job it enqueues')),
   priority: t.Optional(StrictInteger(-1_000_000, 1_000_000, 'Priority of the jobs it enqueues')),
   max_attempts: t.Optional(StrictInteger(1, 1000, 'Attempts of the jobs it enqueues')),

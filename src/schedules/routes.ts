@@ -25,7 +25,7 @@ export const scheduleRoutes = (deps: Deps) =>
           tags,
           summary: 'Create a schedule',
           description:
-            'A recipe (kind, queue, service, params, priority, max_attempts) and when to enqueue it: 5-field cron, a descriptor (@hourly, @daily, @weekly, @monthly, @yearly, @annually, @midnight) or @every <duration>, in an IANA time zone. A bad expression or time zone is 400.',
+            'A recipe (kind, queue, service, concurrency_key, params, priority, max_attempts) and when to enqueue it: 5-field cron, a descriptor (@hourly, @daily, @weekly, @monthly, @yearly, @annually, @midnight) or @every <duration>, in an IANA time zone. A bad expression or time zone is 400.',
         },
       },
     )

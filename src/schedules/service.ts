@@ -27,6 +27,7 @@ function fieldsOf(body: ScheduleBody): { fields: ScheduleFields; nextFireAt: Dat
     kind: body.kind,
     queue: body.queue ?? 'default',
     service: body.service ?? '',
+    concurrencyKey: body.concurrency_key ?? null,
     params: body.params ?? {},
     priority: body.priority ?? 0,
     maxAttempts: body.max_attempts ?? 1,
@@ -92,10 +93,12 @@ export async function enqueueFromSchedule(
     queue: schedule.queue,
     service: schedule.service,
     idempotencyKey,
+    concurrencyKey: schedule.concurrency_key,
     params: schedule.params,
     priority: schedule.priority,
     maxAttempts: schedule.max_attempts,
     scheduledAt: null,
+    flowControlled: (await deps.events.limitedKinds.among([schedule.kind])).length > 0,
   }
   const outcome = await jobInsert(tx, deps.tables, insert)
   if (!outcome) throw new Error(`schedule ${schedule.id}: enqueue with key ${idempotencyKey} raced; retry next tick`)

@@ -8,6 +8,7 @@ export interface ScheduleFields {
   kind: string
   queue: string
   service: string
+  concurrencyKey: string | null
   params: unknown
   priority: number
   maxAttempts: number
@@ -26,9 +27,10 @@ export async function scheduleInsert(
 ): Promise<Schedule> {
   const [row] = await sql<Schedule[]>`
     insert into ${sql(t.schedules)}
-      (id, kind, queue, service, params, priority, max_attempts, cron_expr, timezone, enabled, next_fire_at)
-    values (${id}, ${f.kind}, ${f.queue}, ${f.service}, ${sql.json(f.params as never)}, ${f.priority},
-            ${f.maxAttempts}, ${f.cronExpr}, ${f.timezone}, ${f.enabled}, ${nextFireAt})
+      (id, kind, queue, service, concurrency_key, params, priority, max_attempts, cron_expr, timezone, enabled,
+       next_fire_at)
+    values (${id}, ${f.kind}, ${f.queue}, ${f.service}, ${f.concurrencyKey}, ${sql.json(f.params as never)},
+            ${f.priority}, ${f.maxAttempts}, ${f.cronExpr}, ${f.timezone}, ${f.enabled}, ${nextFireAt})
     returning *`
   if (!row) throw new Error('insert returned no row')
   return row
@@ -75,7 +77,8 @@ export async function scheduleReplace(
         when cron_expr <> ${f.cronExpr} or timezone <> ${f.timezone} or (not enabled and ${f.enabled})
         then ${recomputed}::timestamptz else next_fire_at end,
       last_error = case when ${f.enabled} then null else last_error end,
-      kind = ${f.kind}, queue = ${f.queue}, service = ${f.service}, params = ${sql.json(f.params as never)},
+      kind = ${f.kind}, queue = ${f.queue}, service = ${f.service}, concurrency_key = ${f.concurrencyKey},
+      params = ${sql.json(f.params as never)},
       priority = ${f.priority}, max_attempts = ${f.maxAttempts}, cron_expr = ${f.cronExpr},
       timezone = ${f.timezone}, enabled = ${f.enabled}, updated_at = now()
     where id = ${id}

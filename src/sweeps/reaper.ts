@@ -1,5 +1,6 @@
 import { afterCommit } from '../after-commit'
 import type { Deps } from '../deps'
+import { markStragglers } from '../limits/stragglers-sql'
 import { recordJobTerminal, recordRunEnded } from '../metrics/record'
 import type { Metrics } from '../metrics/registry'
 import { type AbandonedRun, runAbandonExpired } from '../runs/sql/reaper'
@@ -61,6 +62,7 @@ export function startReaper(deps: Deps): SweepLoop {
     name: 'reaper',
     intervalMs: deps.config.reaperIntervalSec * 1000,
     log: deps.log,
-    sweep: () => reapExpiredLeases(deps),
+    // Its tick also marks jobs enqueued unmarked as their kind gained limits.
+    sweep: async () => ({ ...(await reapExpiredLeases(deps)), marked: await markStragglers(deps.sql, deps.tables) }),
   })
 }

@@ -97,6 +97,8 @@ async function enqueue(sql: Sql, t: Tables, kind: string, scheduledAt: string | 
     queue: 'default',
     service: '',
     idempotencyKey: null,
+    concurrencyKey: null,
+    flowControlled: false,
     params: {},
     priority: 0,
     maxAttempts: 3,

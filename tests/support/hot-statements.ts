@@ -83,10 +83,12 @@ export async function recycle(ctx: HotContext, jobIds: string[]): Promise<void> 
         queue: 'default',
         service: '',
         idempotencyKey: null,
+        concurrencyKey: null,
         params: {},
         priority: 0,
         maxAttempts: 3,
         scheduledAt: null,
+        flowControlled: false,
       })
     }
   })

@@ -1,8 +1,9 @@
 /** The claim: pending jobs of some kinds become active, each with a running run, in one statement. */
-import type { Sql } from '../../db/client'
+import type { Queryable, Sql } from '../../db/client'
 import { literalLimit } from '../../db/literal'
 import { nextStamp, runFromJson } from '../../db/rows'
 import type { Tables } from '../../db/tables'
+import { jobColumns } from '../../jobs/columns'
 import type { Job, Run } from '../../jobs/model'
 import type { Claimed } from '../model'
 
@@ -49,23 +50,10 @@ export function claimCtes(sql: Sql, t: Tables, p: ClaimParams) {
   // few calls and stops planning each claim (arrays of unknown length kept it
   // planning every time: 0.4 ms a claim, about a third of its database time).
   const [onlyKind] = p.kinds
-  const [onlyRunId] = p.runIds
   const kinds =
     p.kinds.length === 1 && onlyKind !== undefined
       ? sql`(select ${onlyKind}::text as kind) as k`
       : sql`unnest(${p.kinds}::text[]) as k(kind)`
-  const opened =
-    p.runIds.length === 1 && onlyRunId !== undefined
-      ? sql`
-      insert into ${sql(t.runs)} (id, job_id, attempt, worker_id, status, lease_expires_at)
-      select ${onlyRunId}, c.id, c.attempt_count, ${p.workerId}, 'running', now() + make_interval(secs => ${p.leaseSec})
-      from claimed c`
-      : sql`
-      insert into ${sql(t.runs)} (id, job_id, attempt, worker_id, status, lease_expires_at)
-      select ids.run_id, numbered.job_id, numbered.attempt_count, ${p.workerId}, 'running',
-             now() + make_interval(secs => ${p.leaseSec})
-      from (select c.id as job_id, c.attempt_count, row_number() over (order by c.id) as n from claimed c) numbered
-      join unnest(${p.runIds}::text[]) with ordinality as ids(run_id, n) using (n)`
   return sql`
     picked as (
       select branch.id from ${kinds}
@@ -73,22 +61,63 @@ export function claimCtes(sql: Sql, t: Tables, p: ClaimParams) {
         select j.id, j.priority, ${dueAt(sql)} as due
         from ${sql(t.jobs)} j
         where j.status = 'pending' and j.kind = k.kind and ${dueAt(sql)} <= now()
-          and not (array[j.queue] <@ ${pausedQueues(sql, t)})
-          ${p.queues ? sql`and j.queue = any(${p.queues}::text[])` : sql``}
+          and ${claimableQueue(sql, t, p.queues)}
+          -- A kind with limits is claimed by claimWithinLimits (limits/claim-sql.ts),
+          -- whatever this instance believes: a one-time probe per kind, before its scan.
+          and not exists (select 1 from ${sql(t.limits)} l where l.kind = k.kind)
         order by j.priority desc, ${dueAt(sql)}, j.id
         limit ${limit}
         for update skip locked
       ) branch
       order by branch.priority desc, branch.due, branch.id
       limit ${limit}
-    ), claimed as (
+    ), ${claimedAndOpened(sql, t, p)}`
+}
+
+/**
+ * The CTEs `claimed` and `opened` after a CTE `picked (id)`: each picked job made
+ * active with one more attempt, and a running run opened for it with a fresh id
+ * from `p.runIds` (the plain claim's and the limited claim's common end). The
+ * limited claim (`mode: 'limited'`) stamps them with its last statement's start
+ * (see claim-sql.ts); the plain claim, a transaction of one statement, with now().
+ */
+export function claimedAndOpened(
+  sql: Queryable,
+  t: Tables,
+  p: Pick<ClaimParams, 'runIds' | 'workerId' | 'leaseSec'>,
+  mode: 'plain' | 'limited' = 'plain',
+) {
+  const [onlyRunId] = p.runIds
+  const at = mode === 'plain' ? sql`now()` : sql`statement_timestamp()`
+  const opened =
+    p.runIds.length === 1 && onlyRunId !== undefined
+      ? sql`
+      insert into ${sql(t.runs)} (id, job_id, attempt, worker_id, status, created_at, started_at, lease_expires_at)
+      select ${onlyRunId}, c.id, c.attempt_count, ${p.workerId}, 'running', ${at}, ${at},
+             ${at} + make_interval(secs => ${p.leaseSec})
+      from claimed c`
+      : sql`
+      insert into ${sql(t.runs)} (id, job_id, attempt, worker_id, status, created_at, started_at, lease_expires_at)
+      select ids.run_id, numbered.job_id, numbered.attempt_count, ${p.workerId}, 'running', ${at}, ${at},
+             ${at} + make_interval(secs => ${p.leaseSec})
+      from (select c.id as job_id, c.attempt_count, row_number() over (order by c.id) as n from claimed c) numbered
+      join unnest(${p.runIds}::text[]) with ordinality as ids(run_id, n) using (n)`
+  return sql`
+    claimed as (
       update ${sql(t.jobs)} j set
         status = 'active',
         attempt_count = j.attempt_count + 1,
-        started_at = coalesce(j.started_at, now()),
+        started_at = coalesce(j.started_at, ${at}),
         updated_at = ${nextStamp(sql, 'j.updated_at')}
-      from picked where j.id = picked.id
-      returning j.*
+      ${
+        mode === 'plain'
+          ? sql`from picked where j.id = picked.id`
+          : // The limited claim picks without row locks (see claim-sql.ts): the status
+            // is checked again on the row as locked. By primary key: joined to
+            // picked, with that check, Postgres chose a bitmap over the claim index.
+            sql`where j.id = any(array(select id from picked)) and j.status = 'pending'`
+      }
+      returning ${jobColumns(sql, 'j')}
     ), opened as (${opened}
       returning *
     )`
@@ -124,8 +153,14 @@ export function claimCtes(sql: Sql, t: Tables, p: ClaimParams) {
  * moving paused jobs out of the claim index, each a write on every enqueue or
  * pause. A kind that may stay paused behind a deep backlog wants a queue of its own.
  */
-function pausedQueues(sql: Sql, t: Tables) {
+function pausedQueues(sql: Queryable, t: Tables) {
   return sql`array(select queue from ${sql(t.pausedQueues)})`
+}
+
+/** A candidate row `j`'s queue is one a claim may take from: not paused, and among `queues` when given. */
+export function claimableQueue(sql: Queryable, t: Tables, queues: string[] | undefined) {
+  return sql`not (array[j.queue] <@ ${pausedQueues(sql, t)})
+    ${queues ? sql`and j.queue = any(${queues}::text[])` : sql``}`
 }
 
 /**
@@ -133,6 +168,6 @@ function pausedQueues(sql: Sql, t: Tables) {
  * after its backoff) or else when it was enqueued. The claim index is built on
  * this very expression (migrations/004), so it must be spelled the same way.
  */
-function dueAt(sql: Sql) {
+export function dueAt(sql: Queryable) {
   return sql`coalesce(j.scheduled_at, j.enqueued_at)`
 }

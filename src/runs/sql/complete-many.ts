@@ -5,6 +5,7 @@
 import type { Sql } from '../../db/client'
 import { nextStamp, runFromJson } from '../../db/rows'
 import type { Tables } from '../../db/tables'
+import { jobColumns } from '../../jobs/columns'
 import type { Job, Run } from '../../jobs/model'
 import type { Claimed } from '../model'
 import { type ClaimParams, claimCtes } from './claim'
@@ -114,7 +115,7 @@ function completeManyCtes(sql: Sql, t: Tables, p: CompleteManyParams) {
       update ${sql(t.jobs)} j set
         status = 'succeeded', result = finished.result, completed_at = now(), updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, finished.updated_at)
       from finished where j.id = finished.job_id
-      returning j.*, finished.run_id as ended_run_id, finished.started_at as run_started_at,
+      returning ${jobColumns(sql, 'j')}, finished.run_id as ended_run_id, finished.started_at as run_started_at,
                 finished.finished_at as run_finished_at
     )`
 }

@@ -5,6 +5,7 @@
 import type { Sql } from '../../db/client'
 import { nextStamp } from '../../db/rows'
 import type { Tables } from '../../db/tables'
+import { jobColumns } from '../../jobs/columns'
 import type { Job } from '../../jobs/model'
 
 /** The error a given-back run ends with. */
@@ -45,5 +46,5 @@ export async function runGiveBack(sql: Sql, t: Tables, p: GiveBackParams): Promi
       updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, returned.updated_at)
     from returned
     where j.id = returned.job_id and j.status = 'active'
-    returning j.*`
+    returning ${jobColumns(sql, 'j')}`
 }

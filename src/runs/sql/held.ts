@@ -6,6 +6,7 @@
 import type { Sql } from '../../db/client'
 import { nextStamp } from '../../db/rows'
 import type { Tables } from '../../db/tables'
+import { jobColumns } from '../../jobs/columns'
 import type { Job } from '../../jobs/model'
 import type { HeartbeatResult, RunTarget } from '../model'
 
@@ -111,7 +112,7 @@ export async function runComplete(
       update ${sql(t.jobs)} j set
         status = 'succeeded', result = finished.result, completed_at = now(), updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, finished.updated_at)
       from finished where j.id = finished.job_id
-      returning j.*
+      returning ${jobColumns(sql, 'j')}
     )
     select target.*, job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at
     from target left join job on true left join finished on true`
@@ -164,7 +165,7 @@ export async function runFail(
         completed_at = case when ${retries} then null else now() end,
         updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, f.updated_at)
       from finished f where j.id = f.job_id
-      returning j.*
+      returning ${jobColumns(sql, 'j')}
     )
     select target.*, job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at
     from target left join job on true left join finished on true`

@@ -96,15 +96,17 @@ export async function startTarget(): Promise<Target> {
 }
 
 /**
- * One digest over every row of the three tables. Cheap enough to take after
- * every case while the tables stay small (a few thousand rows: ~1-5 ms).
+ * One digest over every row of the tables a request can change (jobs, runs,
+ * schedules, limits). Cheap enough to take after every case while the tables
+ * stay small (a few thousand rows: ~1-5 ms).
  */
 export async function digestTables(sql: Sql, t: Tables): Promise<string> {
   const [row] = await sql<{ digest: string }[]>`
     select md5(
       coalesce((select string_agg(x::text, ',' order by x.id) from ${sql(t.jobs)} x), '') || '|' ||
       coalesce((select string_agg(x::text, ',' order by x.id) from ${sql(t.runs)} x), '') || '|' ||
-      coalesce((select string_agg(x::text, ',' order by x.id) from ${sql(t.schedules)} x), '')
+      coalesce((select string_agg(x::text, ',' order by x.id) from ${sql(t.schedules)} x), '') || '|' ||
+      coalesce((select string_agg(x::text, ',' order by x.kind) from ${sql(t.limits)} x), '')
     ) as digest`
   return row!.digest
 }

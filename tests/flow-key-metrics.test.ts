@@ -4,7 +4,7 @@
  * over every kind in the tables, so no other test's jobs may be in them.
  */
 import { describe, expect, test } from 'bun:test'
-import { postOk, uniqueKind } from './support/factories'
+import { holdLock, postOk, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 
 const f = await startFixture()
@@ -110,22 +110,4 @@ describe(GAUGE, () => {
 })
 
 /** Holds an exclusive lock on `table` until the returned function is called. */
-async function lockTable(table: string): Promise<() => Promise<void>> {
-  let release!: () => void
-  let locked!: () => void
-  const isLocked = new Promise<void>((resolve) => {
-    locked = resolve
-  })
-  const tx = f.sql.begin(async (tx) => {
-    await tx`lock table ${tx(table)} in access exclusive mode`
-    locked()
-    await new Promise<void>((resolve) => {
-      release = resolve
-    })
-  })
-  await isLocked
-  return async () => {
-    release()
-    await tx
-  }
-}
+const lockTable = (table: string) => holdLock(f, (tx) => tx`lock table ${tx(table)} in access exclusive mode`)

@@ -62,6 +62,22 @@ export interface HubOptions {
 /** How long stop() waits for UNLISTEN; the connection closes with the pool either way. */
 export const UNLISTEN_WAIT_MS = 2000
 
+/**
+ * UNLISTEN, waiting at most `ms`. It runs on the LISTEN connection, outside the
+ * pool's deadlines: on a connection that stopped answering it would hold the
+ * shutdown for good.
+ */
+export async function unlistenWithin(unlisten: (() => Promise<unknown>) | undefined, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  await Promise.race([
+    unlisten?.().catch(() => {}),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, ms)
+    }),
+  ])
+  clearTimeout(timer)
+}
+
 /** Postgres rejects NOTIFY payloads of 8,000 bytes or more; stay clear of it. */
 const MAX_PAYLOAD_BYTES = 7_500
 
@@ -146,16 +162,7 @@ export class EventHub {
     clearInterval(this.pollTimer)
     this.pollTimer = undefined
     await this.flushing
-    // UNLISTEN runs on the LISTEN connection, outside the pool's deadlines: on a
-    // connection that stopped answering it would hold the shutdown for good.
-    let timer: ReturnType<typeof setTimeout> | undefined
-    await Promise.race([
-      this.unlisten?.().catch(() => {}),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, UNLISTEN_WAIT_MS)
-      }),
-    ])
-    clearTimeout(timer)
+    await unlistenWithin(this.unlisten, UNLISTEN_WAIT_MS)
     this.unlisten = undefined
   }
 

@@ -10,6 +10,7 @@
  */
 import type { Sql } from '../db/client'
 import type { Tables } from '../db/tables'
+import { unlistenWithin } from '../events/hub'
 
 /** The NOTIFY channel that says "limits changed" to every instance on these tables. */
 export const limitsChannelFor = (tables: Tables) => `${tables.prefix}limits`
@@ -56,14 +57,7 @@ export class LimitedKinds {
 
   /** Stops listening; gives up after `waitMs` on a connection that no longer answers (the hub does the same). */
   async stop(waitMs: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    await Promise.race([
-      this.unlisten?.().catch(() => {}),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, waitMs)
-      }),
-    ])
-    clearTimeout(timer)
+    await unlistenWithin(this.unlisten, waitMs)
     this.unlisten = undefined
   }
 

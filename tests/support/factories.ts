@@ -1,5 +1,6 @@
 /** Small factories so tests read like the rules they check. */
 import { expect } from 'bun:test'
+import type postgres from 'postgres'
 import type { Fixture } from './harness'
 
 let seq = 0
@@ -31,14 +32,22 @@ export async function postOk(f: Fixture, path: string, body: unknown) {
 }
 
 /** Holds a lock on a run's row, as a concurrent statement would, until the returned function is called. */
-export async function lockRun(f: Fixture, runId: string): Promise<() => Promise<void>> {
+export function lockRun(f: Fixture, runId: string): Promise<() => Promise<void>> {
+  return holdLock(f, (tx) => tx`select 1 from ${tx(f.tables.runs)} where id = ${runId} for update`)
+}
+
+/** Runs `take` (a statement that takes a lock) in a transaction kept open until the returned function is called. */
+export async function holdLock(
+  f: Fixture,
+  take: (tx: postgres.TransactionSql) => Promise<unknown>,
+): Promise<() => Promise<void>> {
   let release!: () => void
   let locked!: () => void
   const isLocked = new Promise<void>((resolve) => {
     locked = resolve
   })
   const tx = f.sql.begin(async (tx) => {
-    await tx`select 1 from ${tx(f.tables.runs)} where id = ${runId} for update`
+    await take(tx)
     locked()
     await new Promise<void>((resolve) => {
       release = resolve

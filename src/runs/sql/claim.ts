@@ -79,7 +79,7 @@ export function claimCtes(sql: Sql, t: Tables, p: ClaimParams) {
  * active with one more attempt, and a running run opened for it with a fresh id
  * from `p.runIds` (the plain claim's and the limited claim's common end). The
  * limited claim (`mode: 'limited'`) stamps them with its last statement's start
- * (see claim-sql.ts); the plain claim, a transaction of one statement, with now().
+ * (see slot-claim-sql.ts); the plain claim, a transaction of one statement, with now().
  */
 export function claimedAndOpened(
   sql: Queryable,
@@ -112,7 +112,7 @@ export function claimedAndOpened(
       ${
         mode === 'plain'
           ? sql`from picked where j.id = picked.id`
-          : // The limited claim picks without row locks (see claim-sql.ts): the status
+          : // The limited claim picks without row locks (see slot-claim-sql.ts): the status
             // is checked again on the row as locked. By primary key: joined to
             // picked, with that check, Postgres chose a bitmap over the claim index.
             sql`where j.id = any(array(select id from picked)) and j.status = 'pending'`

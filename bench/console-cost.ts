@@ -22,7 +22,7 @@ import postgres from 'postgres'
 import { dropTables } from '../src/db/migrate'
 import { tablesFor } from '../src/db/tables'
 import { launchBrowser } from '../tests/support/browser'
-import { reader } from './before-after/cpu'
+import { postmasterPid, reader } from './before-after/cpu'
 import { LIMITS, repo } from './before-after/options'
 import { round } from './before-after/sample'
 import { type Context, RUNNERS } from './before-after/scenarios'
@@ -102,11 +102,7 @@ const tables = tablesFor(prefix)
 const results: PhaseResult[] = []
 let postmaster: number | null = null
 try {
-  const [settings] = await admin<
-    { data_dir: string | null }[]
-  >`select current_setting('data_directory', true) as data_dir`
-  if (!process.env.DATABASE_URL && settings?.data_dir)
-    postmaster = Number(readFileSync(join(settings.data_dir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  postmaster = await postmasterPid(admin)
   const server = await startForemanProcess(repo, db.url, prefix)
   const ctx: Context = {
     server,

@@ -17,12 +17,12 @@
  * per job of the server and of Postgres; medians over the rounds.
  * Results: bench/results/flow-limits-<date>.{json,md} and flow-limits-latest.*.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { dropTables } from '../src/db/migrate'
 import { tablesFor } from '../src/db/tables'
-import { postgresCpuUs, reader } from './before-after/cpu'
+import { postmasterPid, reader } from './before-after/cpu'
 import { drive, expectStatus, post } from './before-after/drive'
 import type { Outcome } from './before-after/sample'
 import { startForemanProcess } from './foreman-process'
@@ -56,12 +56,7 @@ interface Cell {
 
 const db = await benchDatabase()
 const admin = postgres(db.url, { max: 2, onnotice: () => {} })
-const [settings] = await admin<{ data_dir: string }[]>`select current_setting('data_directory', true) as data_dir`
-const postmaster =
-  !process.env.DATABASE_URL && settings?.data_dir
-    ? Number(readFileSync(join(settings.data_dir, 'postmaster.pid'), 'utf8').split('\n')[0])
-    : null
-if (postmaster !== null) postgresCpuUs(postmaster)
+const postmaster = await postmasterPid(admin)
 
 const prefix = `fl_${Date.now().toString(36)}_`
 const tables = tablesFor(prefix)

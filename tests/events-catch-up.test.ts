@@ -7,22 +7,16 @@
 import { afterAll, expect, test } from 'bun:test'
 import pino from 'pino'
 import { type FeedUpdate, JobFeed, type StreamWatcher } from '../src/events/feed'
-import type { EventHub, HubEvent } from '../src/events/hub'
 import { toVersion } from '../src/events/sql'
+import { drivenHub } from './support/driven-hub'
 import { postOk, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 import { eventually } from './support/sse-client'
 
 const f = await startFixture({ eventsPollSec: 3600 })
 
-/** The one thing JobFeed takes from a hub: a subscription, driven here by the test. */
-let hear: (event: HubEvent) => void = () => {}
-const hub = {
-  subscribe(listener: (event: HubEvent) => void) {
-    hear = listener
-    return () => {}
-  },
-} as unknown as EventHub
+/** The feed's hub, driven here by the test. */
+const { hub, hear } = drivenHub()
 
 // Every call the feed makes on its client (statements and the fragments they are built of), counted.
 let calls = 0

@@ -8,8 +8,8 @@ import { afterAll, expect, test } from 'bun:test'
 import pino from 'pino'
 import { createSql } from '../src/db/client'
 import { type FeedUpdate, JobFeed } from '../src/events/feed'
-import type { EventHub, HubEvent } from '../src/events/hub'
 import { toVersion } from '../src/events/sql'
+import { drivenHub } from './support/driven-hub'
 import { postOk, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 import { eventually } from './support/sse-client'
@@ -24,14 +24,8 @@ proxied.port = String(proxy.port)
 // The feed reads through the proxy; the test's own writes go straight to Postgres.
 const feedSql = createSql({ url: proxied.toString(), max: 1 })
 
-/** The one thing JobFeed takes from a hub: a subscription, driven here by the test. */
-let hear: (event: HubEvent) => void = () => {}
-const hub = {
-  subscribe(listener: (event: HubEvent) => void) {
-    hear = listener
-    return () => {}
-  },
-} as unknown as EventHub
+/** The feed's hub, driven here by the test. */
+const { hub, hear } = drivenHub()
 
 const warnings: string[] = []
 const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) })

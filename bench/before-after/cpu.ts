@@ -3,6 +3,8 @@
  * process (the load generator), and the rates of a timed phase between two readings.
  */
 import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type postgres from 'postgres'
 import { type Outcome, round } from './sample'
 
 /** One tick of /proc's utime/stime in µs (CLK_TCK is 100 on Linux). */
@@ -80,4 +82,18 @@ export function measured(start: Reading, end: Reading, jobs: number): Outcome {
     pg_cpu_us_per_job: start.pg === null || end.pg === null ? null : perJob(end.pg - start.pg),
     client_cpu_us_per_job: perJob(end.client - start.client),
   }
+}
+
+/**
+ * The pid of the Postgres server behind `admin`, to read its CPU: our own embedded
+ * server's is the first line of its postmaster.pid. Null for someone else's
+ * (DATABASE_URL), which may be on another machine: no Postgres CPU then.
+ */
+export async function postmasterPid(admin: postgres.Sql): Promise<number | null> {
+  if (process.env.DATABASE_URL) return null
+  const [row] = await admin<{ data_dir: string | null }[]>`select current_setting('data_directory', true) as data_dir`
+  if (!row?.data_dir) return null
+  const pid = Number(readFileSync(join(row.data_dir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  postgresCpuUs(pid) // throws now, not mid-run, if it cannot be read
+  return pid
 }

@@ -30,14 +30,14 @@
  * readings), sample.ts (what is recorded), report.ts (summary and results).
  */
 import { spawnSync } from 'node:child_process'
-import { readFileSync, rmSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { mkdtemp, symlink } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { liveForemanProcesses } from '../foreman-process'
 import { benchDatabase } from '../support'
-import { postgresCpuUs } from './cpu'
+import { postmasterPid } from './cpu'
 import { baselineRef, LIMITS, quick, repo, rounds, sizes } from './options'
 import { writeResults } from './report'
 import { round, type Sample, type Version } from './sample'
@@ -101,16 +101,9 @@ try {
     onnotice: () => {},
     connection: { statement_timeout: LIMITS.statementMs },
   })
-  const [settings] = await admin<{ version: string; fsync: string; synchronous_commit: string; data_dir: string }[]>`
-    select version(), current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit,
-      current_setting('data_directory', true) as data_dir`
-  // Our own embedded server: its postmaster's pid is the first line of postmaster.pid.
-  // Someone else's (DATABASE_URL) may be on another machine: no Postgres CPU then.
-  let postmaster: number | null = null
-  if (!process.env.DATABASE_URL && settings!.data_dir) {
-    postmaster = Number(readFileSync(join(settings!.data_dir, 'postmaster.pid'), 'utf8').split('\n')[0])
-    postgresCpuUs(postmaster)
-  }
+  const [settings] = await admin<{ version: string; fsync: string; synchronous_commit: string }[]>`
+    select version(), current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit`
+  const postmaster = await postmasterPid(admin)
   console.log(`${settings!.version}; fsync=${settings!.fsync} synchronous_commit=${settings!.synchronous_commit}`)
   console.log(
     `${quick ? 'quick' : 'full'} run: ${rounds} round(s), sizes ${JSON.stringify(sizes)}, load average ${loadAtStart.join(' ')}`,

@@ -37,3 +37,18 @@ export function flowSlotsEnsured(sql: Queryable, t: Tables, rows: string, every 
     order by 1, 2
     on conflict (kind, key) do update set kind = excluded.kind where false`
 }
+
+/**
+ * The CTEs `marked` and `slotted` after a CTE `ids (id)`: each of those jobs that
+ * is still pending or active becomes flow-controlled and gets its slot row. What
+ * a kind's first limits (marking-sql.ts) and the straggler sweep
+ * (stragglers-sql.ts) do to jobs enqueued before their kind had limits.
+ */
+export function markedWithSlots(sql: Queryable, t: Tables, ids: string) {
+  return sql`
+    marked as (
+      update ${sql(t.jobs)} j set flow_controlled = true
+      from ${sql(ids)} m where j.id = m.id and j.status in ('pending', 'active')
+      returning j.kind, j.concurrency_key
+    ), slotted as (${flowSlotsEnsured(sql, t, 'marked', true)})`
+}

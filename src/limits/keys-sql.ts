@@ -7,23 +7,20 @@ import type { Fragment, Queryable, Sql } from '../db/client'
 import type { Tables } from '../db/tables'
 import type { FlowKey, LimitsDetail, RateWindow } from './model'
 import { limitsColumns } from './sql'
+import { claimsInWindow, windowOpensAt } from './window-sql'
 
 /**
- * A rate window as the limited claim judges it (claim-sql.ts): the claims in
- * `claims` newer than `seconds` ago, and, when they reach `limit`, the instant the
- * `limit`-th newest leaves the window, which is when a claim next fits. Null when
- * `limit` is (the kind has no such rate).
+ * A rate window as the limited claim judges it (window-sql.ts): the claims in
+ * the window, and, when they fill it, when a claim next fits. Null when `limit`
+ * is (the kind has no such rate).
  */
 function rateWindow(sql: Queryable, claims: Fragment, limit: Fragment, seconds: Fragment) {
+  const claimed = claimsInWindow(sql, claims, seconds, sql`now()`)
   return sql`
-    case when ${limit} is not null then (
-      select json_build_object(
-        'claims', count(*)::int,
-        'per_seconds', ${seconds},
-        'opens_at', case when count(*) >= ${limit}
-          then (array_agg(r.at order by r.at desc))[${limit}] + make_interval(secs => ${seconds}) end)
-      from unnest(${claims}) r(at)
-      where r.at > now() - make_interval(secs => ${seconds}))
+    case when ${limit} is not null then json_build_object(
+      'claims', ${claimed},
+      'per_seconds', ${seconds},
+      'opens_at', case when ${claimed} >= ${limit} then ${windowOpensAt(sql, claims, limit, seconds)} end)
     end`
 }
 

@@ -20,7 +20,7 @@
 import type { Queryable, Sql } from '../db/client'
 import { literalLimit } from '../db/literal'
 import type { Tables } from '../db/tables'
-import { flowSlotsEnsured } from './enqueue-sql'
+import { markedWithSlots } from './enqueue-sql'
 
 /** Jobs marked per statement outside the lock. */
 const BATCH = 5000
@@ -34,11 +34,7 @@ export async function markLiveJobsAhead(sql: Sql, t: Tables, kind: string): Prom
         select id from ${sql(t.jobs)}
         where kind = ${kind} and id > ${after} and status in ('pending', 'active') and not flow_controlled
         order by id limit ${literalLimit(sql, BATCH)}
-      ), marked as (
-        update ${sql(t.jobs)} j set flow_controlled = true
-        from batch where j.id = batch.id and j.status in ('pending', 'active')
-        returning j.id, j.kind, j.concurrency_key, j.flow_controlled
-      ), slotted as (${flowSlotsEnsured(sql, t, 'marked')})
+      ), ${markedWithSlots(sql, t, 'batch')}
       select max(id) as last from batch`
     if (!row?.last) return
     after = row.last
@@ -58,10 +54,6 @@ export async function markLiveJobsLocked(tx: Queryable, t: Tables, kind: string)
       select id from ${tx(t.jobs)} where status = 'pending' and kind = ${kind} and not flow_controlled
       union all
       select id from ${tx(t.jobs)} where status = 'active' and kind = ${kind} and not flow_controlled
-    ), marked as (
-      update ${tx(t.jobs)} j set flow_controlled = true
-      from late where j.id = late.id
-      returning j.kind, j.concurrency_key, j.flow_controlled
-    )
-    ${flowSlotsEnsured(tx, t, 'marked')}`
+    ), ${markedWithSlots(tx, t, 'late')}
+    select count(*) from marked`
 }

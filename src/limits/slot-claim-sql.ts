@@ -11,6 +11,7 @@ import { jobColumns } from '../jobs/columns'
 import type { Job, Run } from '../jobs/model'
 import type { Claimed } from '../runs/model'
 import { type ClaimParams, claimableQueue, claimedAndOpened, dueAt } from '../runs/sql/claim'
+import { claimsInWindow, claimsPushed, windowOpensAt } from './window-sql'
 
 /** Why a limited claim passed work over: the limit that held it. */
 export type ThrottleReason = 'max_active' | 'max_active_per_key' | 'rate' | 'rate_per_key'
@@ -76,8 +77,8 @@ export async function claimFromSlots(
   // Whether a row exists, as a scalar subquery with a LIMIT: an EXISTS here was
   // planned as a hashed subplan that read every running job of every kind.
   const probe = (from: Fragment) => sql`((select 1 ${from} limit 1) is not null)`
-  const inWindow = (claims: Fragment, seconds: number) =>
-    sql`(select count(*)::int from unnest(${claims}) r(at) where r.at > statement_timestamp() - make_interval(secs => ${seconds}))`
+  const now = sql`statement_timestamp()`
+  const inWindow = (claims: Fragment, seconds: number) => claimsInWindow(sql, claims, seconds, now)
   const perKeyActive =
     l.max_active_per_key === null
       ? sql`null::int`
@@ -95,10 +96,7 @@ export async function claimFromSlots(
   const kindRecent = sql`(select l.recent_claims from ${sql(t.limits)} l where l.kind = ${kind})`
   const kindRecentCount =
     l.rate_limit === null || l.rate_seconds === null ? sql`null::int` : inWindow(kindRecent, l.rate_seconds)
-  // The newest claim times, most `limit` of them, newest first: enough to tell
-  // whether any window of the limit's length holds `limit` claims.
-  const pushClaims = (claims: Fragment, count: Fragment, limit: number) => sql`
-    array(select at from unnest(array_fill(statement_timestamp(), array[${count}]) || ${claims}) at order by at desc limit ${limit})`
+  const pushClaims = (claims: Fragment, count: Fragment, limit: number) => claimsPushed(sql, claims, count, limit, now)
   const rows = await sql<SlotClaimRow[]>`
     with cand as (
       select c.key, c.ord, s.recent_claims
@@ -189,9 +187,9 @@ export async function claimFromSlots(
          select k.held_by, 1 from kind_room k where k.held_by is not null and exists (select 1 from room where room > 0)
        ) held),
       least(
-        (select min(o.recent_claims[${l.rate_per_key_limit ?? 1}::int]) + make_interval(secs => ${l.rate_per_key_seconds ?? 0}::int)
+        (select min(${windowOpensAt(sql, sql`o.recent_claims`, sql`${l.rate_per_key_limit ?? 1}::int`, sql`${l.rate_per_key_seconds ?? 0}::int`)})
          from judged o where o.throttled and o.held_by = 'rate_per_key'),
-        (select (${kindRecent})[${l.rate_limit ?? 1}::int] + make_interval(secs => ${l.rate_seconds ?? 0}::int)
+        (select ${windowOpensAt(sql, kindRecent, sql`${l.rate_limit ?? 1}::int`, sql`${l.rate_seconds ?? 0}::int`)}
          from kind_room k where k.held_by = 'rate')),
       exists (select 1 from judged o where not o.offered)
     from (select (null::${sql(t.jobs)}).*) n

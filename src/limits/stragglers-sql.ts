@@ -8,7 +8,7 @@
  */
 import type { Sql } from '../db/client'
 import type { Tables } from '../db/tables'
-import { flowSlotsEnsured } from './enqueue-sql'
+import { markedWithSlots } from './enqueue-sql'
 
 /**
  * How long after a kind gains limits its unmarked jobs are looked for: well past
@@ -33,11 +33,7 @@ export async function markStragglers(sql: Sql, t: Tables): Promise<number> {
       select j.id from ${sql(t.jobs)} j, recent
       where j.status = 'pending' and j.kind = any(recent.kinds) and not j.flow_controlled
       for update of j skip locked
-    ), marked as (
-      update ${sql(t.jobs)} j set flow_controlled = true
-      from late where j.id = late.id
-      returning j.kind, j.concurrency_key, j.flow_controlled
-    ), slotted as (${flowSlotsEnsured(sql, t, 'marked')})
+    ), ${markedWithSlots(sql, t, 'late')}
     select count(*)::int as n from marked`
   return row?.n ?? 0
 }

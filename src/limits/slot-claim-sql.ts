@@ -51,11 +51,16 @@ type SlotClaimRow = Job & {
 }
 
 /**
- * Statement 3 of claimWithinLimits. Its times are statement_timestamp(), not
- * now(): now() is when the transaction began, before statement 1 locked the keys
- * (and possibly waited), so a run stamped with it could seem to start before the
- * run whose end freed its slot, and a rate window could hold claims stamped out
- * of order. This statement starts after the previous holder of each key committed.
+ * Statement 3 of claimWithinLimits. What it writes (the runs' and jobs' start,
+ * the claim times of the rate windows, the turns) is stamped with `stamp`, the
+ * clock read once while the statement runs, after its snapshot: any run whose end
+ * freed the slot committed before that snapshot, so its finished_at (its own
+ * statement's start) is earlier. now() is the transaction's start, before
+ * statement 1 locked the keys (and maybe waited): runs stamped with it seemed to
+ * start before the run whose slot they took. statement_timestamp() is a little
+ * before the snapshot, which under load was enough for three runs of a key to
+ * seem to overlap under a limit of 2. What it decides with (due times, windows)
+ * reads statement_timestamp(), a little earlier, which only errs on holding back.
  */
 export async function claimFromSlots(
   tx: Queryable,
@@ -78,6 +83,7 @@ export async function claimFromSlots(
   // planned as a hashed subplan that read every running job of every kind.
   const probe = (from: Fragment) => sql`((select 1 ${from} limit 1) is not null)`
   const now = sql`statement_timestamp()`
+  const stamp = sql`(select at from stamp)`
   const inWindow = (claims: Fragment, seconds: number) => claimsInWindow(sql, claims, seconds, now)
   const perKeyActive =
     l.max_active_per_key === null
@@ -96,9 +102,12 @@ export async function claimFromSlots(
   const kindRecent = sql`(select l.recent_claims from ${sql(t.limits)} l where l.kind = ${kind})`
   const kindRecentCount =
     l.rate_limit === null || l.rate_seconds === null ? sql`null::int` : inWindow(kindRecent, l.rate_seconds)
-  const pushClaims = (claims: Fragment, count: Fragment, limit: number) => claimsPushed(sql, claims, count, limit, now)
+  const pushClaims = (claims: Fragment, count: Fragment, limit: number) =>
+    claimsPushed(sql, claims, count, limit, stamp)
   const rows = await sql<SlotClaimRow[]>`
-    with cand as (
+    with stamp as materialized (
+      select clock_timestamp() as at
+    ), cand as (
       select c.key, c.ord, s.recent_claims
       from unnest(${keys}::text[]) with ordinality as c(key, ord)
       join ${sql(t.flowSlots)} s on s.kind = ${kind} and s.key = c.key
@@ -137,7 +146,7 @@ export async function claimFromSlots(
     ), picked as (
       -- One job per key per round, rounds in turn order, up to what the kind allows.
       select id, key from offered order by turn, ord limit (select room from kind_room)
-    ), ${claimedAndOpened(sql, t, p, 'limited')},
+    ), ${claimedAndOpened(sql, t, p, { at: stamp })},
     served as (
       select coalesce(concurrency_key, '') as key, count(*)::int as n from claimed group by 1
     ), outcome as (
@@ -158,7 +167,7 @@ export async function claimFromSlots(
       -- A key served, or one that could give nothing, goes to the back of the line;
       -- one that was offered but not reached (the batch was full) keeps its turn.
       update ${sql(t.flowSlots)} s set
-        last_served_at = statement_timestamp(),
+        last_served_at = ${stamp},
         recent_claims = ${
           l.rate_per_key_limit === null
             ? sql`s.recent_claims`

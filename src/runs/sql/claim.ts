@@ -1,5 +1,5 @@
 /** The claim: pending jobs of some kinds become active, each with a running run, in one statement. */
-import type { Queryable, Sql } from '../../db/client'
+import type { Fragment, Queryable, Sql } from '../../db/client'
 import { literalLimit } from '../../db/literal'
 import { nextStamp, runFromJson } from '../../db/rows'
 import type { Tables } from '../../db/tables'
@@ -78,17 +78,18 @@ export function claimCtes(sql: Sql, t: Tables, p: ClaimParams) {
  * The CTEs `claimed` and `opened` after a CTE `picked (id)`: each picked job made
  * active with one more attempt, and a running run opened for it with a fresh id
  * from `p.runIds` (the plain claim's and the limited claim's common end). The
- * limited claim (`mode: 'limited'`) stamps them with its last statement's start
- * (see slot-claim-sql.ts); the plain claim, a transaction of one statement, with now().
+ * plain claim, a transaction of one statement, stamps them with now(); the
+ * limited claim passes `limited.at`, a time read after its snapshot (see
+ * slot-claim-sql.ts).
  */
 export function claimedAndOpened(
   sql: Queryable,
   t: Tables,
   p: Pick<ClaimParams, 'runIds' | 'workerId' | 'leaseSec'>,
-  mode: 'plain' | 'limited' = 'plain',
+  limited?: { at: Fragment },
 ) {
   const [onlyRunId] = p.runIds
-  const at = mode === 'plain' ? sql`now()` : sql`statement_timestamp()`
+  const at = limited ? limited.at : sql`now()`
   const opened =
     p.runIds.length === 1 && onlyRunId !== undefined
       ? sql`
@@ -110,7 +111,7 @@ export function claimedAndOpened(
         started_at = coalesce(j.started_at, ${at}),
         updated_at = ${nextStamp(sql, 'j.updated_at')}
       ${
-        mode === 'plain'
+        !limited
           ? sql`from picked where j.id = picked.id`
           : // The limited claim picks without row locks (see slot-claim-sql.ts): the status
             // is checked again on the row as locked. By primary key: joined to

@@ -1,6 +1,8 @@
 /**
- * The job columns the API answers with, in table order: every column but
- * `flow_controlled`, which only the claim reads (docs/design/flow-control.md).
+ * The job columns the API answers with, in table order: every column but the
+ * ones only statements read: `flow_controlled` (the claim,
+ * docs/design/flow-control.md), `depends_on`, `dependents`, `waiting_on`,
+ * `on_dependency_failure` and `unique_while_active` (docs/design/orchestration.md).
  * Statements that answer jobs name these rather than `*`: a row with a column the
  * response schema lacks has it deleted on the way out, and that deletion cost
  * the enqueue route about a fifth more server CPU per job (objects that lose a
@@ -27,6 +29,9 @@ export const JOB_COLUMNS = [
   'completed_at',
   'updated_at',
   'concurrency_key',
+  'error',
+  'expires_at',
+  'timeout_seconds',
 ] as const
 
 const unqualified = JOB_COLUMNS.join(', ')

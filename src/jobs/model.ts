@@ -14,7 +14,7 @@ import {
   Timestamp,
 } from '../http/schema'
 
-export const JOB_STATUSES = ['pending', 'active', 'succeeded', 'failed', 'cancelled'] as const
+export const JOB_STATUSES = ['waiting', 'pending', 'active', 'succeeded', 'failed', 'cancelled'] as const
 export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'abandoned'] as const
 
 const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled'])
@@ -58,6 +58,18 @@ export const MAX_CONCURRENCY_KEY = 200
 export const ConcurrencyKey = (description: string) =>
   t.Optional(Nullable(t.String({ minLength: 1, maxLength: MAX_CONCURRENCY_KEY, description })))
 
+/** Most dependencies one job may have (`depends_on`). */
+export const MAX_DEPENDENCIES = 1000
+
+/** A job a job depends on, as the dependent (its claim, GET /jobs/:id) sees it: enough to join results. */
+export const Dependency = t.Object({
+  id: JobId,
+  kind: t.String(),
+  status: JobStatus,
+  result: JsonValue("The dependency's result (its winning run's)"),
+})
+export type Dependency = typeof Dependency.static
+
 /** A unit of work and its overall outcome. */
 export const Job = t.Object({
   id: JobId,
@@ -78,7 +90,16 @@ export const Job = t.Object({
   started_at: Nullable(Timestamp),
   completed_at: Nullable(Timestamp),
   updated_at: Timestamp,
+  error: Nullable(
+    t.String({
+      description:
+        'Why the job ended without a run saying so: `dependency <id> <status>` (a dependency failed or was cancelled) or `expired`; null otherwise',
+    }),
+  ),
+  expires_at: Nullable(Timestamp),
+  timeout_seconds: Nullable(t.Integer({ description: 'A run longer than this fails with "timed out"' })),
   current_run: t.Optional(Nullable(Run)),
+  dependencies: t.Optional(t.Array(Dependency, { description: 'The jobs this one depends on, with their results' })),
 })
 export type Job = typeof Job.static
 
@@ -97,6 +118,36 @@ export const EnqueueBody = t.Object({
   priority: t.Optional(StrictInteger(-1_000_000, 1_000_000, 'Higher is claimed first')),
   max_attempts: t.Optional(StrictInteger(1, 1000, 'Attempts before the job fails for good (default 1)')),
   scheduled_at: t.Optional(Nullable(t.String({ format: 'date-time', description: 'Not claimable before this time' }))),
+  depends_on: t.Optional(
+    t.Array(t.String({ minLength: 1, maxLength: 200 }), {
+      maxItems: MAX_DEPENDENCIES,
+      description: `Job ids (in a batch, also \`ref\`s of the same batch) this job waits for: it stays \`waiting\` until all have succeeded (at most ${MAX_DEPENDENCIES})`,
+    }),
+  ),
+  on_dependency_failure: t.Optional(
+    OneOf(
+      ['cancel', 'run'] as const,
+      'When a dependency fails or is cancelled: cancel this job (default) or run it anyway (a clean-up step)',
+    ),
+  ),
+  unique_while_active: t.Optional(
+    StrictBoolean(
+      "The idempotency_key is unique only among this kind's waiting, pending and active jobs: once the earlier job has ended, the key can be used again",
+    ),
+  ),
+  debounce_seconds: t.Optional(
+    StrictNumber(
+      0,
+      86_400,
+      'With an idempotency_key: while the job holding the key is pending and not yet due, replace its params and move it to now + this many seconds (answers 200 with `debounced: true`)',
+    ),
+  ),
+  expires_in_seconds: t.Optional(
+    StrictNumber(0.001, 31_536_000, 'Cancel the job with error "expired" if no worker has claimed it by then'),
+  ),
+  timeout_seconds: t.Optional(
+    StrictInteger(1, 604_800, 'A run longer than this fails with error "timed out" (retried as any failure)'),
+  ),
   wait_seconds: t.Optional(
     StrictNumber(0, 30, 'Hold the answer until the job is terminal or this many seconds pass (default 0)'),
   ),
@@ -106,8 +157,21 @@ export type EnqueueBody = typeof EnqueueBody.static
 /** Most jobs one POST /jobs/batch may carry. */
 export const MAX_ENQUEUE_BATCH = 1000
 
-/** One job of POST /jobs/batch: the body of POST /jobs without `wait_seconds` (a batch answers at once). */
-export const EnqueueBatchItem = t.Omit(EnqueueBody, ['wait_seconds'])
+/** One job of POST /jobs/batch: the body of POST /jobs without `wait_seconds` (a batch answers at once), plus `ref`. */
+export const EnqueueBatchItem = t.Composite([
+  t.Omit(EnqueueBody, ['wait_seconds']),
+  t.Object({
+    ref: t.Optional(
+      t.String({
+        minLength: 1,
+        maxLength: 200,
+        pattern: '^(?!job_)',
+        description:
+          "This job's name within the batch, for other items' `depends_on` (unique in the batch; not `job_…`)",
+      }),
+    ),
+  }),
+])
 export type EnqueueBatchItem = typeof EnqueueBatchItem.static
 
 /** POST /jobs/batch. */
@@ -125,12 +189,16 @@ export const EnqueueOutcome = t.Object({
   created: t.Boolean({
     description: 'False when the idempotency key already held the job (stored, or earlier in the batch)',
   }),
+  debounced: t.Optional(t.Boolean({ description: 'True when debounce_seconds moved the job holding the key' })),
   job: Job,
 })
 export type EnqueueOutcome = typeof EnqueueOutcome.static
 
 /** The answer of POST /jobs/batch: one outcome per job, in input order. */
-export const EnqueueBatchResult = t.Object({ jobs: t.Array(EnqueueOutcome) })
+export const EnqueueBatchResult = t.Object({
+  jobs: t.Array(EnqueueOutcome),
+  refs: t.Optional(t.Record(t.String(), JobId, { description: 'Each `ref` of the batch and the id of its job' })),
+})
 export type EnqueueBatchResult = typeof EnqueueBatchResult.static
 
 /**

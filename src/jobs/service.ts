@@ -107,6 +107,8 @@ function insertOf(body: EnqueueBatchItem, at: string, flowControlled: boolean): 
     maxAttempts: body.max_attempts ?? 1,
     scheduledAt:
       body.scheduled_at == null ? null : parseTimestamp(body.scheduled_at, `${at}scheduled_at`).toISOString(),
+    expiresInSeconds: body.expires_in_seconds ?? null,
+    timeoutSeconds: body.timeout_seconds ?? null,
   }
 }
 

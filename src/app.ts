@@ -2,6 +2,7 @@
 import { swagger } from '@elysiajs/swagger'
 import { Elysia, t } from 'elysia'
 import { consoleRoutes } from './console/routes'
+import { dependencyRoutes } from './dependencies/routes'
 import type { Deps } from './deps'
 import { docsRoutes } from './docs/routes'
 import { toErrorResponse } from './errors'
@@ -76,6 +77,7 @@ export function buildApp(deps: Deps) {
     .use(healthRoutes(deps))
     .use(metricsRoutes(deps))
     .use(jobRoutes(deps))
+    .use(dependencyRoutes(deps))
     .use(runRoutes(deps))
     .use(eventRoutes(deps))
     .use(scheduleRoutes(deps))

@@ -24,7 +24,7 @@ type JobRow = Omit<Job, 'current_run'>
 export function actionApplies(sql: Sql, action: BulkAction) {
   switch (action) {
     case 'cancel':
-      return sql`(j.status = 'pending' or (j.status = 'active' and not j.cancel_requested))`
+      return sql`(j.status in ('waiting', 'pending') or (j.status = 'active' and not j.cancel_requested))`
     case 'retry':
       return sql`j.status in ('failed', 'cancelled')`
     case 'delete':

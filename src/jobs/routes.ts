@@ -51,7 +51,7 @@ export const jobRoutes = (deps: Deps) =>
         },
       },
     )
-    .post('/jobs/batch', async ({ body }) => ({ jobs: await enqueueJobs(deps, body.jobs) }), {
+    .post('/jobs/batch', ({ body }) => enqueueJobs(deps, body.jobs), {
       transform: ({ body }) => refuseWaitInBatch(body),
       body: EnqueueBatchBody,
       response: { 200: Unchecked(EnqueueBatchResult), 400: ErrorBody, 413: ErrorBody },

@@ -1,5 +1,7 @@
 /** The rules of the producer side: enqueue, read, list, cancel. */
 import { afterCommit, type Effects } from '../after-commit'
+import { dependentsMoved, withoutDependentsColumns } from '../dependencies/effects'
+import { enqueueGraph, type GraphNode } from '../dependencies/enqueue'
 import type { Deps } from '../deps'
 import { Conflict, InvalidInput, NotFound } from '../errors'
 import { findUnstorable } from '../http/json-walk'
@@ -7,7 +9,7 @@ import { pageSize, parseTimestamp } from '../http/schema'
 import { newJobId } from '../ids'
 import { recordEnqueued, recordJobTerminal } from '../metrics/record'
 import { type JobInsertItem, jobInsertMany } from './insert-sql'
-import type { EnqueueBatchItem, EnqueueBody, Job, JobListQuery, Run } from './model'
+import type { EnqueueBatchItem, EnqueueBatchResult, EnqueueBody, Job, JobListQuery, Run } from './model'
 import { type JobInsert, jobCancel, jobGet, jobInsert, jobList, jobRunsList } from './sql'
 
 /** The outcome of an enqueue: a new job, or the one that already holds the key. */
@@ -31,6 +33,10 @@ const MAX_INSERT_ATTEMPTS = 5
 export async function enqueueJob(deps: Deps, body: EnqueueBody): Promise<Enqueued> {
   const { sql, tables } = deps
   const limited = await deps.events.limitedKinds.among([body.kind])
+  if (body.depends_on !== undefined) {
+    const { answers } = await enqueueGraph(deps, [body], [graphNodeOf(body, '', limited.length > 0)], () => '')
+    return answers[0] as Enqueued
+  }
   const insert = insertOf(body, '', limited.length > 0)
   // The only way to come back empty is losing a race to a concurrent insert of the
   // same key that committed after our snapshot; the next attempt sees its row.
@@ -60,10 +66,15 @@ function enqueueEffects(effects: Effects, answers: Enqueued[]): void {
  * concurrent insert are re-sent alone (see jobInsertMany); the rest are not
  * written twice.
  */
-export async function enqueueJobs(deps: Deps, bodies: EnqueueBatchItem[]): Promise<Enqueued[]> {
+export async function enqueueJobs(deps: Deps, bodies: EnqueueBatchItem[]): Promise<EnqueueBatchResult> {
   const { sql, tables } = deps
   const answers: (Enqueued | undefined)[] = new Array(bodies.length)
   const limited = new Set(await deps.events.limitedKinds.among([...new Set(bodies.map((b) => b.kind))]))
+  if (bodies.some((b) => b.ref !== undefined || b.depends_on !== undefined)) {
+    const nodes = bodies.map((b, i) => graphNodeOf(b, `jobs.${i}.`, limited.has(b.kind)))
+    const { answers, refs } = await enqueueGraph(deps, bodies, nodes, (i) => `jobs.${i}.`)
+    return { jobs: answers, refs }
+  }
   let unresolved: JobInsertItem[] = bodies.map((body, ord) => ({
     ord,
     ...insertOf(body, `jobs.${ord}.`, limited.has(body.kind)),
@@ -82,7 +93,17 @@ export async function enqueueJobs(deps: Deps, bodies: EnqueueBatchItem[]): Promi
     const [first] = unresolved
     throw new Error(`batch enqueue of ${first?.kind}/${first?.idempotencyKey} found neither a new nor an existing job`)
   }
-  return resolved
+  return { jobs: resolved }
+}
+
+/** The row of a job enqueued with dependencies (or as a node of a batch graph). */
+function graphNodeOf(body: EnqueueBatchItem, at: string, flowControlled: boolean): GraphNode {
+  return {
+    ...insertOf(body, at, flowControlled),
+    dependsOn: body.depends_on ?? [],
+    uniqueWhileActive: body.unique_while_active === true,
+    onDependencyFailure: body.on_dependency_failure === 'run' ? 'run' : null,
+  }
 }
 
 /**
@@ -162,10 +183,12 @@ export function cancelJob(deps: Deps, id: string): Promise<Job> {
   return afterCommit(deps, async (effects) => {
     const row = await jobCancel(deps.sql, deps.tables, id)
     if (!row) throw new NotFound(`job ${id} not found`)
-    const { prior_status, ...job } = row
-    // Only the call that moved a pending job to cancelled counts it as terminal.
-    if (prior_status === 'pending') effects.count((m) => recordJobTerminal(m, job))
+    const { prior_status, ...rest } = row
+    const job = withoutDependentsColumns(rest)
+    // Only the call that moved a waiting or pending job to cancelled counts it as terminal.
+    if (prior_status === 'pending' || prior_status === 'waiting') effects.count((m) => recordJobTerminal(m, job))
     effects.announce([job])
+    await dependentsMoved(deps.sql, deps.tables, effects, row)
     return job
   })
 }

@@ -6,10 +6,12 @@ import { plannedPerCall, type Queryable, type Sql } from '../db/client'
 import { literalLimit } from '../db/literal'
 import { nextStamp, runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
+import { dependenciesOf, withDependencies } from '../dependencies/reads-sql'
+import { type DependentsAnswer, dependentsAnswer, dependentsSettled } from '../dependencies/settle-sql'
 import type { JobChange } from '../events/hub'
 import { flowSlotsEnsured } from '../limits/enqueue-sql'
 import { jobColumns } from './columns'
-import type { Job, JobListQuery, Run } from './model'
+import type { Dependency, Job, JobListQuery, Run } from './model'
 
 /** A job row as stored (no current_run). */
 type JobRow = Omit<Job, 'current_run'>
@@ -120,12 +122,13 @@ async function jobInsertKeyless(sql: Queryable, t: Tables, j: JobInsert): Promis
 
 /** One job, optionally with its running run as `current_run`. */
 export async function jobGet(sql: Sql, t: Tables, id: string, withCurrentRun: boolean): Promise<Job | null> {
-  const [row] = await sql<Job[]>`
-    select ${jobColumns(sql, 'j')} ${withCurrentRun ? sql`, cr.current_run` : sql``}
+  const [row] = await sql<(Job & { dependencies: Dependency[] | null })[]>`
+    select ${jobColumns(sql, 'j')}, ${dependenciesOf(sql, t, 'j')} as dependencies
+      ${withCurrentRun ? sql`, cr.current_run` : sql``}
     from ${sql(t.jobs)} j
     ${withCurrentRun ? currentRunJoin(sql, t) : sql``}
     where j.id = ${id}`
-  return row ? withRunParsed(row) : null
+  return row ? withRunParsed(withDependencies(row)) : null
 }
 
 /** What the job lists and bulk actions filter on; `params` is a JSON object the job's params must contain. */
@@ -173,33 +176,42 @@ export async function jobList(
 }
 
 /**
- * Cancels in one statement: pending → cancelled now; active → cancel_requested
- * (the worker sees it on its next heartbeat); terminal → unchanged. Also answers
- * the status it found, so the caller knows whether this call ended the job. The
- * locking read gives the latest committed status (RETURNING sees only new values).
+ * Cancels in one statement: waiting or pending → cancelled now, and the jobs
+ * waiting on it with it (settle-sql.ts); active → cancel_requested (the worker sees
+ * it on its next heartbeat, and the cascade follows when its run ends); terminal →
+ * unchanged. Also answers the status it found, so the caller knows whether this
+ * call ended the job. The locking read gives the latest committed status
+ * (RETURNING sees only new values).
  */
-export async function jobCancel(sql: Sql, t: Tables, id: string): Promise<(JobRow & { prior_status: string }) | null> {
-  const [row] = await sql<(JobRow & { prior_status: string })[]>`
-    with prior as (
+export async function jobCancel(
+  sql: Sql,
+  t: Tables,
+  id: string,
+): Promise<(JobRow & DependentsAnswer & { prior_status: string; dependents?: unknown }) | null> {
+  const [row] = await sql<(JobRow & DependentsAnswer & { prior_status: string })[]>`
+    with recursive prior as (
       select id, status from ${sql(t.jobs)} where id = ${id} for update
-    )
-    update ${sql(t.jobs)} j set ${cancelSet(sql)}
-    from prior
-    where j.id = prior.id
-    returning ${jobColumns(sql, 'j')}, prior.status as prior_status`
+    ), job as (
+      update ${sql(t.jobs)} j set ${cancelSet(sql)}
+      from prior
+      where j.id = prior.id
+      returning ${jobColumns(sql, 'j')}, j.dependents, prior.status as prior_status
+    ), ${dependentsSettled(sql, t, 'job')}
+    select job.*, ${dependentsAnswer(sql, t, true)} from job`
   return row ?? null
 }
 
 /**
- * Cancel, on row `j` (jobCancel's rule, and a bulk cancel's): pending → cancelled
- * now; active → cancel_requested; terminal → unchanged.
+ * Cancel, on row `j` (jobCancel's rule, and a bulk cancel's): waiting or pending →
+ * cancelled now; active → cancel_requested; terminal → unchanged.
  */
 export function cancelSet(sql: Sql) {
   return sql`
-    status = case when j.status = 'pending' then 'cancelled' else j.status end,
-    completed_at = case when j.status = 'pending' then now() else j.completed_at end,
-    cancel_requested = j.cancel_requested or j.status in ('pending', 'active'),
-    updated_at = case when j.status in ('pending', 'active') then ${nextStamp(sql, 'j.updated_at')} else j.updated_at end`
+    status = case when j.status in ('waiting', 'pending') then 'cancelled' else j.status end,
+    completed_at = case when j.status in ('waiting', 'pending') then now() else j.completed_at end,
+    cancel_requested = j.cancel_requested or j.status in ('waiting', 'pending', 'active'),
+    updated_at = case when j.status in ('waiting', 'pending', 'active') then ${nextStamp(sql, 'j.updated_at')}
+                 else j.updated_at end`
 }
 
 /** Every run of a job, oldest first; null when the job does not exist. */

@@ -1,5 +1,7 @@
 /** The rules of the worker side on held runs: heartbeat, complete (with the hand-off), fail, and run reads. */
 import { afterCommit, type Effects } from '../after-commit'
+import { dependentsMoved } from '../dependencies/effects'
+import type { DependentsAnswer } from '../dependencies/settle-sql'
 import type { Deps } from '../deps'
 import { InvalidInput, NotFound, NotOwned } from '../errors'
 import { pageSize } from '../http/schema'
@@ -43,7 +45,9 @@ export function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBody): P
 export function complete(deps: Deps, target: RunTarget, body: CompleteBody): Promise<Job> {
   return afterCommit(deps, async (effects) => {
     const row = await runComplete(deps.sql, deps.tables, target, { workerId: body.worker_id, result: body.result })
-    return ended(effects, acted(row, target, body.worker_id), 'succeeded')
+    const job = ended(effects, acted(row, target, body.worker_id), 'succeeded')
+    await dependentsMoved(deps.sql, deps.tables, effects, row ?? undefined)
+    return job
   })
 }
 
@@ -73,6 +77,8 @@ export async function completeMany(
         ...(await claimLimited(deps, effects, { ...claiming, runIds: claiming.runIds.slice(claimed.length) })),
       )
     }
+    // Every row carries the statement's dependents answer; one applies it.
+    await dependentsMoved(deps.sql, deps.tables, effects, rows[0])
     // The completions stand either way; the jobs it claimed go back if the client has gone.
     const handed = await handOver(deps, effects, claimed, body.worker_id, clientSignal)
     const results = rows.map(({ input_run_id, ...row }) => {
@@ -101,7 +107,9 @@ export function fail(deps: Deps, target: RunTarget, body: FailBody): Promise<Job
       backoffSec: body.backoff_seconds ?? null,
       result: body.result,
     })
-    return ended(effects, acted(row, target, body.worker_id), 'failed')
+    const job = ended(effects, acted(row, target, body.worker_id), 'failed')
+    await dependentsMoved(deps.sql, deps.tables, effects, row ?? undefined)
+    return job
   })
 }
 
@@ -163,8 +171,12 @@ function refusal(
 }
 
 /** The effects of a run that complete or fail just ended (job announced, run and job counted); answers the job without the run's times. */
-function ended(effects: Effects, row: Partial<Job> & RunEnded, runStatus: 'succeeded' | 'failed'): Job {
-  const { run_started_at, run_finished_at, ...rest } = row
+function ended(
+  effects: Effects,
+  row: Partial<Job> & RunEnded & DependentsAnswer & { dependents?: unknown },
+  runStatus: 'succeeded' | 'failed',
+): Job {
+  const { run_started_at, run_finished_at, dependents_changed, dependents_missed, dependents, ...rest } = row
   const job = rest as Job
   effects.announce([job])
   effects.count((m) => {

@@ -1,4 +1,5 @@
 import { afterCommit } from '../after-commit'
+import { dependentsMoved } from '../dependencies/effects'
 import type { Deps } from '../deps'
 import { markStragglers } from '../limits/stragglers-sql'
 import { recordJobTerminal, recordRunEnded } from '../metrics/record'
@@ -19,9 +20,10 @@ export async function reapExpiredLeases(deps: Deps): Promise<{ reaped: number }>
   try {
     for (;;) {
       const runs = await afterCommit(deps, async (effects) => {
-        const { runs, jobs, ended } = await runAbandonExpired(sql, tables, BATCH)
+        const { runs, jobs, ended, dependents } = await runAbandonExpired(sql, tables, BATCH)
         effects.announce(jobs)
         effects.count((m) => countReaped(m, ended))
+        await dependentsMoved(sql, tables, effects, dependents)
         return runs
       })
       reaped += runs

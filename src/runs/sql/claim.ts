@@ -3,6 +3,7 @@ import type { Fragment, Queryable, Sql } from '../../db/client'
 import { literalLimit } from '../../db/literal'
 import { nextStamp, runFromJson } from '../../db/rows'
 import type { Tables } from '../../db/tables'
+import { dependenciesOf, withDependencies } from '../../dependencies/reads-sql'
 import { jobColumns } from '../../jobs/columns'
 import type { Job, Run } from '../../jobs/model'
 import type { Claimed } from '../model'
@@ -28,7 +29,7 @@ export async function runClaim(sql: Sql, t: Tables, p: ClaimParams): Promise<Cla
     select c.*, to_jsonb(o) as run
     from claimed c join opened o on o.job_id = c.id
     order by c.priority desc, coalesce(c.scheduled_at, c.enqueued_at), c.id`
-  return rows.map(({ run, ...job }) => ({ job, run: runFromJson(run) as Run }))
+  return rows.map(({ run, ...job }) => ({ job: withDependencies(job) as Job, run: runFromJson(run) as Run }))
 }
 
 /**
@@ -118,7 +119,7 @@ export function claimedAndOpened(
             // picked, with that check, Postgres chose a bitmap over the claim index.
             sql`where j.id = any(array(select id from picked)) and j.status = 'pending'`
       }
-      returning ${jobColumns(sql, 'j')}
+      returning ${jobColumns(sql, 'j')}, ${dependenciesOf(sql, t, 'j')} as dependencies
     ), opened as (${opened}
       returning *
     )`

@@ -6,6 +6,12 @@
 import type { Sql } from '../../db/client'
 import { nextStamp } from '../../db/rows'
 import type { Tables } from '../../db/tables'
+import {
+  type DependentsAnswer,
+  dependentsAnswer,
+  dependentsReleased,
+  dependentsSettled,
+} from '../../dependencies/settle-sql'
 import { jobColumns } from '../../jobs/columns'
 import type { Job } from '../../jobs/model'
 import type { HeartbeatResult, RunTarget } from '../model'
@@ -98,9 +104,9 @@ export async function runComplete(
   t: Tables,
   target: RunTarget,
   p: { workerId: string; result: unknown },
-): Promise<(TargetSeen & Partial<Job> & RunEnded) | null> {
+): Promise<(TargetSeen & Partial<Job> & RunEnded & DependentsAnswer) | null> {
   const result = p.result === undefined ? null : sql.json(p.result as never)
-  const [row] = await sql<(TargetSeen & Partial<Job> & RunEnded)[]>`
+  const [row] = await sql<(TargetSeen & Partial<Job> & RunEnded & DependentsAnswer)[]>`
     with target as (${targetCte(sql, t, target)}),
     finished as (
       update ${sql(t.runs)} r set
@@ -112,9 +118,10 @@ export async function runComplete(
       update ${sql(t.jobs)} j set
         status = 'succeeded', result = finished.result, completed_at = now(), updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, finished.updated_at)
       from finished where j.id = finished.job_id
-      returning ${jobColumns(sql, 'j')}
-    )
-    select target.*, job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at
+      returning ${jobColumns(sql, 'j')}, j.dependents
+    ), ${dependentsReleased(sql, t, 'job')}
+    select target.*, job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at,
+           ${dependentsAnswer(sql, t, false)}
     from target left join job on true left join finished on true`
   return row ?? null
 }
@@ -144,11 +151,11 @@ export async function runFail(
   t: Tables,
   target: RunTarget,
   p: FailParams,
-): Promise<(TargetSeen & Partial<Job> & RunEnded) | null> {
+): Promise<(TargetSeen & Partial<Job> & RunEnded & DependentsAnswer) | null> {
   const result = p.result === undefined ? null : sql.json(p.result as never)
   const retries = sql`(not j.cancel_requested and ${p.retryable} and j.attempt_count < j.max_attempts)`
-  const [row] = await sql<(TargetSeen & Partial<Job> & RunEnded)[]>`
-    with target as (${targetCte(sql, t, target)}),
+  const [row] = await sql<(TargetSeen & Partial<Job> & RunEnded & DependentsAnswer)[]>`
+    with recursive target as (${targetCte(sql, t, target)}),
     finished as (
       update ${sql(t.runs)} r set
         status = 'failed', error = ${p.error}, result = ${result}, lease_expires_at = null,
@@ -165,9 +172,10 @@ export async function runFail(
         completed_at = case when ${retries} then null else now() end,
         updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, f.updated_at)
       from finished f where j.id = f.job_id
-      returning ${jobColumns(sql, 'j')}
-    )
-    select target.*, job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at
+      returning ${jobColumns(sql, 'j')}, j.dependents
+    ), ${dependentsSettled(sql, t, 'job')}
+    select target.*, job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at,
+           ${dependentsAnswer(sql, t, true)}
     from target left join job on true left join finished on true`
   return row ?? null
 }

@@ -3,6 +3,7 @@ import type { Sql } from '../../db/client'
 import { literalLimit } from '../../db/literal'
 import { nextStamp } from '../../db/rows'
 import type { Tables } from '../../db/tables'
+import { type DependentsAnswer, dependentsAnswer, dependentsSettled } from '../../dependencies/settle-sql'
 import { changeOf, type JobChange } from '../../events/hub'
 
 /** One run the reaper abandoned, with its job's kind and (when the job moved on) where it went. */
@@ -27,9 +28,9 @@ export async function runAbandonExpired(
   sql: Sql,
   t: Tables,
   batch: number,
-): Promise<{ runs: number; jobs: JobChange[]; ended: AbandonedRun[] }> {
-  const rows = await sql<(AbandonedRun & Partial<JobChange>)[]>`
-    with expired as (
+): Promise<{ runs: number; jobs: JobChange[]; ended: AbandonedRun[]; dependents?: DependentsAnswer }> {
+  const rows = await sql<(AbandonedRun & Partial<JobChange> & DependentsAnswer)[]>`
+    with recursive expired as (
       select id from ${sql(t.runs)}
       where status = 'running' and lease_expires_at < now()
       order by lease_expires_at
@@ -56,9 +57,9 @@ export async function runAbandonExpired(
         updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, a.updated_at)
       from abandoned a
       where j.id = a.job_id and j.status = 'active'
-      returning j.id, j.status, j.kind, j.queue, j.enqueued_at, j.completed_at
-    )
-    select a.id as run_id, a.started_at as run_started_at, a.finished_at as run_finished_at, k.kind as run_kind,
+      returning j.id, j.status, j.kind, j.queue, j.enqueued_at, j.completed_at, j.dependents
+    ), ${dependentsSettled(sql, t, 'moved')}
+    select ${dependentsAnswer(sql, t, true)}, a.id as run_id, a.started_at as run_started_at, a.finished_at as run_finished_at, k.kind as run_kind,
            m.enqueued_at as job_enqueued_at, m.completed_at as job_completed_at,
            m.id, m.status, m.kind, m.queue
     from abandoned a
@@ -68,5 +69,6 @@ export async function runAbandonExpired(
     runs: rows.length,
     jobs: rows.filter((r): r is typeof r & JobChange => r.id != null).map(changeOf),
     ended: rows,
+    dependents: rows[0],
   }
 }

@@ -1,0 +1,120 @@
+/**
+ * The statements of an enqueue with dependencies, run in one transaction by
+ * enqueueGraph (enqueue.ts): find the jobs that already hold the nodes' keys, lock
+ * the stored dependencies while appending the new jobs to their `dependents`, and
+ * insert the new jobs with the status their dependencies give them.
+ */
+import type { Queryable } from '../db/client'
+import type { Tables } from '../db/tables'
+import { jobColumns } from '../jobs/columns'
+import type { Job } from '../jobs/model'
+import { flowSlotsEnsured } from '../limits/enqueue-sql'
+
+/** A job row as stored (no current_run). */
+type JobRow = Omit<Job, 'current_run'>
+
+/** A key a node asks for: unique forever (`active` false) or while a job holding it is live. */
+export interface NodeKey {
+  kind: string
+  key: string
+  active: boolean
+}
+
+/** The stored jobs holding any of `keys`, each with the key it answers for. */
+export async function keyHolders(
+  sql: Queryable,
+  t: Tables,
+  keys: NodeKey[],
+): Promise<(JobRow & { unique_while_active: boolean | null })[]> {
+  if (keys.length === 0) return []
+  return sql<(JobRow & { unique_while_active: boolean | null })[]>`
+    select ${jobColumns(sql, 'j')}, j.unique_while_active
+    from jsonb_to_recordset(${sql.json(keys as never)}::jsonb) as k(kind text, key text, active boolean)
+    join ${sql(t.jobs)} j on j.kind = k.kind and j.idempotency_key = k.key
+    where case when k.active then j.unique_while_active and j.status in ('waiting', 'pending', 'active')
+               else j.unique_while_active is null end`
+}
+
+/** A stored dependency, locked, as the new jobs see it. */
+export interface LockedParent {
+  id: string
+  status: string
+}
+
+/**
+ * Appends each new job to the `dependents` of the stored jobs it depends on, and
+ * answers those jobs' statuses as they stand under that lock. Locked in id order,
+ * so two enqueues sharing dependencies wait for each other in the same order. A
+ * completion of one of them that began before this transaction commits sees the
+ * new jobs on the list it reads under the same lock (settle-sql.ts).
+ */
+export async function parentsLocked(
+  sql: Queryable,
+  t: Tables,
+  children: { id: string; children: string[] }[],
+): Promise<LockedParent[]> {
+  if (children.length === 0) return []
+  return sql<LockedParent[]>`
+    with input as (
+      select * from jsonb_to_recordset(${sql.json(children as never)}::jsonb) as x(id text, children text[])
+    ), locked as (
+      select p.id from ${sql(t.jobs)} p where p.id in (select id from input) order by p.id for no key update
+    )
+    update ${sql(t.jobs)} p set dependents = coalesce(p.dependents, '{}') || i.children
+    from input i join locked l on l.id = i.id
+    where p.id = i.id
+    returning p.id, p.status`
+}
+
+/** One new job of the graph, its status decided. */
+export interface GraphRow {
+  id: string
+  kind: string
+  queue: string
+  service: string
+  idempotency_key: string | null
+  unique_while_active: boolean | null
+  concurrency_key: string | null
+  params: unknown
+  priority: number
+  max_attempts: number
+  scheduled_at: string | null
+  status: 'waiting' | 'pending' | 'cancelled'
+  error: string | null
+  depends_on: string[] | null
+  dependents: string[] | null
+  waiting_on: number | null
+  on_dependency_failure: 'run' | null
+  expires_in_seconds: number | null
+  timeout_seconds: number | null
+  flow_controlled: boolean
+}
+
+/**
+ * Inserts the new jobs; answers each one inserted. A job whose key a concurrent
+ * enqueue took after keyHolders read is not inserted (and not answered): the
+ * caller rolls the transaction back and starts again, since others may depend on it.
+ */
+export async function graphInserted(sql: Queryable, t: Tables, rows: GraphRow[]): Promise<JobRow[]> {
+  const flowing = rows.some((r) => r.flow_controlled)
+  return sql<JobRow[]>`
+    with inserted as (
+      insert into ${sql(t.jobs)}
+        (id, kind, queue, service, idempotency_key, unique_while_active, concurrency_key, params, priority,
+         max_attempts, scheduled_at, status, error, completed_at, depends_on, dependents, waiting_on,
+         on_dependency_failure, expires_at, timeout_seconds, flow_controlled)
+      select id, kind, queue, service, idempotency_key, unique_while_active, concurrency_key, params, priority,
+             max_attempts, scheduled_at, status, error, case when status = 'cancelled' then now() end, depends_on,
+             dependents, waiting_on, on_dependency_failure, now() + make_interval(secs => expires_in_seconds),
+             timeout_seconds, flow_controlled
+      from jsonb_to_recordset(${sql.json(rows as never)}::jsonb) as x(
+        id text, kind text, queue text, service text, idempotency_key text, unique_while_active boolean,
+        concurrency_key text, params jsonb, priority int, max_attempts int, scheduled_at timestamptz, status text,
+        error text, depends_on text[], dependents text[], waiting_on int, on_dependency_failure text,
+        expires_in_seconds float8, timeout_seconds int, flow_controlled boolean)
+      order by kind, idempotency_key, id
+      on conflict do nothing
+      returning ${jobColumns(sql)}, flow_controlled
+    )${flowing ? sql`, slotted as (${flowSlotsEnsured(sql, t, 'inserted')})` : sql``}
+    select ${jobColumns(sql)} from inserted`
+}

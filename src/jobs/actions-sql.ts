@@ -4,10 +4,11 @@
  * job or to a bounded batch. One job and a batch share the fragments, so a job
  * moves by the same rule either way (cancel's is jobCancel's, in sql.ts).
  */
-import { plannedPerCall, type Sql } from '../db/client'
+import { plannedPerCall, type Queryable, type Sql } from '../db/client'
 import { literalLimit } from '../db/literal'
 import { nextStamp } from '../db/rows'
 import type { Tables } from '../db/tables'
+import { type DependentsAnswer, dependentsAnswer, dependentsSettled } from '../dependencies/settle-sql'
 import { flowControlled, flowSlotsEnsured } from '../limits/enqueue-sql'
 import { jobColumns } from './columns'
 import type { BulkAction, Job } from './model'
@@ -21,7 +22,7 @@ type JobRow = Omit<Job, 'current_run'>
  * 409; bulk calls match only these. (Cancel of one job also answers a terminal or
  * already cancel-requested job, unchanged.)
  */
-export function actionApplies(sql: Sql, action: BulkAction) {
+export function actionApplies(sql: Queryable, action: BulkAction) {
   switch (action) {
     case 'cancel':
       return sql`(j.status in ('waiting', 'pending') or (j.status = 'active' and not j.cancel_requested))`
@@ -40,9 +41,13 @@ export function actionApplies(sql: Sql, action: BulkAction) {
  * when its attempts are used up. attempt_count and the runs stay: the next claim
  * is attempt attempt_count + 1.
  */
-function retrySet(sql: Sql, t: Tables) {
+function retrySet(sql: Queryable, t: Tables) {
   return sql`
-    status = 'pending',
+    status = case when j.depends_on is null then 'pending' else 'waiting' end,
+    waiting_on = cardinality(j.depends_on),
+    error = null,
+    -- A retry is a request to run it now: an expiry that passed would cancel it again.
+    expires_at = null,
     flow_controlled = ${flowControlled(sql, t, sql`j.kind`)},
     scheduled_at = now(),
     completed_at = null,
@@ -55,25 +60,58 @@ function retrySet(sql: Sql, t: Tables) {
 /**
  * Retries one job in one statement; answers the status it found (locked, so the
  * latest committed) and the job when it moved, or null when no such job exists.
+ * A job with dependencies goes back to `waiting` (the caller settles it: see
+ * settleWaiting). With `cascade`, the jobs its end cancelled (error `dependency
+ * …`, transitively) go back to `waiting` too, and are answered as `rearmed`.
  */
 export async function jobRetry(
-  sql: Sql,
+  sql: Queryable,
   t: Tables,
   id: string,
-): Promise<{ prior_status: string; job: JobRow | null } | null> {
-  const [row] = await sql<(Partial<JobRow> & { prior_status: string })[]>`
-    with prior as (
-      select id, status from ${sql(t.jobs)} where id = ${id} for update
+  cascade = false,
+): Promise<{ prior_status: string; job: JobRow | null; rearmed: JobRow[] } | null> {
+  const jobs = sql(t.jobs)
+  const [row] = await sql<(Partial<JobRow> & { prior_status: string; rearmed: JobRow[] | null })[]>`
+    with recursive prior as (
+      select id, status from ${jobs} where id = ${id} for update
     ), retried as (
-      update ${sql(t.jobs)} j set ${retrySet(sql, t)}
+      update ${jobs} j set ${retrySet(sql, t)}
       from prior
       where j.id = prior.id and ${actionApplies(sql, 'retry')}
-      returning ${jobColumns(sql, 'j')}, j.flow_controlled
-    ), slotted as (${flowSlotsEnsured(sql, t, 'retried')})
-    select prior.status as prior_status, ${jobColumns(sql, 'retried')} from prior left join retried on true`
+      returning ${jobColumns(sql, 'j')}, j.flow_controlled, j.dependents
+    ), slotted as (${flowSlotsEnsured(sql, t, 'retried')}),
+    ${cascade ? rearmedCtes(sql, t) : sql`rearmed as (select null::jsonb as job where false)`}
+    select prior.status as prior_status, ${jobColumns(sql, 'retried')},
+           (select jsonb_agg(job) from rearmed) as rearmed
+    from prior left join retried on true`
   if (!row) return null
-  const { prior_status, ...job } = row
-  return { prior_status, job: job.id ? (job as JobRow) : null }
+  const { prior_status, rearmed, ...job } = row
+  return { prior_status, job: job.id ? (job as JobRow) : null, rearmed: rearmed ?? [] }
+}
+
+/**
+ * The CTEs `rearm` and `rearmed` after `retried`: every job the retried job's
+ * end cancelled through its dependencies (error `dependency …`), following
+ * dependents down, back to `waiting` with nothing counted yet (settled after).
+ */
+function rearmedCtes(sql: Queryable, t: Tables) {
+  const jobs = sql(t.jobs)
+  return sql`
+    rearm(id) as (
+      select x.id from retried r cross join unnest(r.dependents) as x(id) where r.dependents is not null
+      union
+      select x.id from rearm a
+      join ${jobs} d on d.id = a.id and d.status = 'cancelled' and d.error like 'dependency %'
+      cross join unnest(d.dependents) as x(id)
+      where d.dependents is not null
+    ), rearmed as (
+      update ${jobs} d set
+        status = 'waiting', error = null, completed_at = null, cancel_requested = false,
+        waiting_on = cardinality(d.depends_on), updated_at = ${nextStamp(sql, 'd.updated_at')}
+      where d.id in (select id from rearm) and d.status = 'cancelled' and d.error like 'dependency %'
+      returning to_jsonb(d) - 'flow_controlled' - 'depends_on' - 'dependents' - 'waiting_on'
+                - 'on_dependency_failure' - 'unique_while_active' as job
+    )`
 }
 
 /** What a delete removed: enough for its `deleted` hint. */
@@ -110,7 +148,7 @@ export async function jobDelete(
 /** Which jobs a bulk call looks at: a list of ids, or a filter. */
 export type BulkSelection = { ids: string[] } | { filter: JobFilter }
 
-function selectionWhere(sql: Sql, s: BulkSelection) {
+function selectionWhere(sql: Queryable, s: BulkSelection) {
   return 'ids' in s ? sql`and j.id = any(${s.ids}::text[])` : jobFilterWhere(sql, s.filter)
 }
 
@@ -163,14 +201,15 @@ export interface BulkMoved {
  * the latest committed row, so a job that moved on since the read is not touched.
  */
 export async function jobBulkApply(
-  sql: Sql,
+  sql: Queryable,
   t: Tables,
   action: BulkAction,
   s: BulkSelection,
   limit: number,
-): Promise<{ found: number; moved: BulkMoved[] }> {
-  const rows = await plannedPerCall(sql<(Partial<BulkMoved> & { found: number })[]>`
-    with candidates as (
+): Promise<{ found: number; moved: BulkMoved[]; dependents?: DependentsAnswer }> {
+  const cancels = action === 'cancel'
+  const rows = await plannedPerCall(sql<(Partial<BulkMoved> & DependentsAnswer & { found: number })[]>`
+    with recursive candidates as (
       select j.id from ${sql(t.jobs)} j
       where ${actionApplies(sql, action)} ${selectionWhere(sql, s)}
       order by j.id
@@ -183,16 +222,18 @@ export async function jobBulkApply(
       for update skip locked
     ), moved as (${movedCte(sql, t, action)})${
       action === 'retry' ? sql`, slotted as (${flowSlotsEnsured(sql, t, 'moved')})` : sql``
-    }
+    }${cancels ? sql`, ${dependentsSettled(sql, t, 'moved')}` : sql``}
     select c.found, moved.id, moved.status, moved.prior_status, moved.kind, moved.queue, moved.enqueued_at,
-           moved.completed_at
+           moved.completed_at ${cancels ? sql`, ${dependentsAnswer(sql, t, true)}` : sql``}
     from (select count(*)::int as found from candidates) c left join moved on true`)
   const found = rows[0]?.found ?? 0
-  const moved = rows.filter((r): r is BulkMoved & { found: number } => r.id != null).map(({ found: _, ...m }) => m)
-  return { found, moved }
+  const moved = rows
+    .filter((r): r is BulkMoved & DependentsAnswer & { found: number } => r.id != null)
+    .map(({ found: _, dependents_changed: _c, dependents_missed: _m, ...m }) => m)
+  return { found, moved, dependents: rows[0] }
 }
 
-function movedCte(sql: Sql, t: Tables, action: BulkAction) {
+function movedCte(sql: Queryable, t: Tables, action: BulkAction) {
   const answer = sql`j.kind, j.queue, j.enqueued_at, j.completed_at, locked.prior_status`
   if (action === 'delete') {
     return sql`
@@ -202,5 +243,5 @@ function movedCte(sql: Sql, t: Tables, action: BulkAction) {
   const set = action === 'cancel' ? cancelSet(sql) : retrySet(sql, t)
   return sql`
     update ${sql(t.jobs)} j set ${set} from locked where j.id = locked.id
-    returning j.id, j.status, ${answer}, j.concurrency_key, j.flow_controlled`
+    returning j.id, j.status, ${answer}, j.concurrency_key, j.flow_controlled, j.dependents`
 }

@@ -1,5 +1,7 @@
 /** The operator's actions on jobs beyond cancel: retry, delete, and cancel/retry/delete in bulk. */
 import { afterCommit } from '../after-commit'
+import { dependentsMoved } from '../dependencies/effects'
+import { settleWaiting } from '../dependencies/settle-sql'
 import type { Deps } from '../deps'
 import { Conflict, InvalidInput, NotFound } from '../errors'
 import { recordJobTerminal } from '../metrics/record'
@@ -10,14 +12,27 @@ import { type BulkBody, type BulkResult, type Job, type JobDeleted, MAX_BULK } f
  * Sends a failed or cancelled job back to pending, due now, with one more attempt
  * when its attempts are used up; its runs stay. 404 unknown; 409 in any other state.
  */
-export function retryJob(deps: Deps, id: string): Promise<Job> {
+export function retryJob(deps: Deps, id: string, cascade = false): Promise<Job> {
   return afterCommit(deps, async (effects) => {
-    const row = await jobRetry(deps.sql, deps.tables, id)
-    if (!row) throw new NotFound(`job ${id} not found`)
-    if (!row.job) throw new Conflict(`job ${id} is ${row.prior_status}: only failed or cancelled jobs can be retried`)
-    // Pending again: the hub wakes a waiting claimer of its kind.
-    effects.announce([row.job])
-    return row.job
+    // One transaction: a job with dependencies (and each rearmed dependent) goes
+    // back to waiting and is counted against its dependencies as they now stand.
+    const { job, settled } = await deps.sql.begin(async (tx) => {
+      const row = await jobRetry(tx, deps.tables, id, cascade)
+      if (!row) throw new NotFound(`job ${id} not found`)
+      if (!row.job) throw new Conflict(`job ${id} is ${row.prior_status}: only failed or cancelled jobs can be retried`)
+      const waiting = [row.job, ...row.rearmed].filter((j) => j.status === 'waiting').map((j) => j.id)
+      const settled = waiting.length > 0 ? await settleWaiting(tx, deps.tables, waiting) : null
+      // Pending again: the hub wakes a waiting claimer of its kind.
+      effects.announce([row.job, ...row.rearmed])
+      return { job: row.job, settled }
+    })
+    if (settled) {
+      // What the settling moved (the retried jobs themselves), then what that moved in turn.
+      await dependentsMoved(deps.sql, deps.tables, effects, { dependents_changed: settled.settled })
+      await dependentsMoved(deps.sql, deps.tables, effects, settled)
+    }
+    const now = settled?.settled?.find((j) => j.id === job.id)
+    return now ? { ...job, status: now.status as Job['status'] } : job
   })
 }
 
@@ -50,10 +65,20 @@ export async function bulkAction(deps: Deps, body: BulkBody): Promise<BulkResult
     return { matched: Math.min(found, limit), changed: 0, more: found > limit }
   }
   return afterCommit(deps, async (effects) => {
-    const { found, moved } = await jobBulkApply(sql, tables, body.action, selection, limit)
+    // A retried job with dependencies is waiting again: counted against them in the same transaction.
+    const { found, moved, dependents, settled } = await sql.begin(async (tx) => {
+      const applied = await jobBulkApply(tx, tables, body.action, selection, limit)
+      const waiting = applied.moved.filter((j) => j.status === 'waiting').map((j) => j.id)
+      return { ...applied, settled: waiting.length > 0 ? await settleWaiting(tx, tables, waiting) : null }
+    })
     effects.announce(moved)
+    await dependentsMoved(sql, tables, effects, dependents)
+    if (settled) {
+      await dependentsMoved(sql, tables, effects, { dependents_changed: settled.settled })
+      await dependentsMoved(sql, tables, effects, settled)
+    }
     if (body.action === 'cancel') {
-      const ended = moved.filter((job) => job.prior_status === 'pending')
+      const ended = moved.filter((job) => job.prior_status === 'pending' || job.prior_status === 'waiting')
       effects.count((m) => {
         for (const job of ended) recordJobTerminal(m, job)
       })

@@ -92,14 +92,21 @@ export const jobRoutes = (deps: Deps) =>
           'Pending: cancelled at once. Active: cancel_requested is set and the worker sees it on its next heartbeat. Terminal: unchanged.',
       },
     })
-    .post('/jobs/:id/retry', ({ params }) => retryJob(deps, params.id), {
+    .post('/jobs/:id/retry', ({ params, query }) => retryJob(deps, params.id, query.cascade === 'true'), {
       params: JobParams,
+      query: t.Object({
+        cascade: t.Optional(
+          t.Union([t.Literal('true'), t.Literal('false')], {
+            description: "Also send back to waiting the jobs this job's end cancelled through their dependencies",
+          }),
+        ),
+      }),
       response: { 200: Job, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
       detail: {
         tags,
         summary: 'Retry a failed or cancelled job',
         description:
-          'The job goes back to `pending`, due now (`scheduled_at` = now), with `cancel_requested` false and `completed_at`/`result` cleared; when its attempts are used up, `max_attempts` becomes `attempt_count + 1`. Its runs stay as history. 409 unless the job is `failed` or `cancelled`.',
+          'The job goes back to `pending`, due now (`scheduled_at` = now), with `cancel_requested` false and `completed_at`/`result`/`error`/`expires_at` cleared; when its attempts are used up, `max_attempts` becomes `attempt_count + 1`. Its runs stay as history. A job with dependencies goes back to `waiting` and is counted against them as they now stand (pending at once if all succeeded; cancelled again if one failed). With `cascade=true`, the jobs its failure or cancel cancelled through their dependencies (transitively) go back to `waiting` too. 409 unless the job is `failed` or `cancelled`.',
       },
     })
     .delete('/jobs/:id', ({ params }) => deleteJob(deps, params.id), {

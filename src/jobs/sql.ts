@@ -145,7 +145,7 @@ export interface JobFilter {
  * optional GIN index (FOREMAN_PARAMS_INDEX); without it the other conditions'
  * rows are filtered.
  */
-export function jobFilterWhere(sql: Sql, f: JobFilter) {
+export function jobFilterWhere(sql: Queryable, f: JobFilter) {
   return sql`
     ${f.status ? sql`and j.status = ${f.status}` : sql``}
     ${f.kind !== undefined ? sql`and j.kind = ${f.kind}` : sql``}
@@ -205,7 +205,7 @@ export async function jobCancel(
  * Cancel, on row `j` (jobCancel's rule, and a bulk cancel's): waiting or pending →
  * cancelled now; active → cancel_requested; terminal → unchanged.
  */
-export function cancelSet(sql: Sql) {
+export function cancelSet(sql: Queryable) {
   return sql`
     status = case when j.status in ('waiting', 'pending') then 'cancelled' else j.status end,
     completed_at = case when j.status in ('waiting', 'pending') then now() else j.completed_at end,

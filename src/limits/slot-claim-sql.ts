@@ -11,7 +11,7 @@ import { withDependencies } from '../dependencies/reads-sql'
 import { jobColumns } from '../jobs/columns'
 import type { Job, Run } from '../jobs/model'
 import type { Claimed } from '../runs/model'
-import { type ClaimParams, claimableQueue, claimedAndOpened, dueAt } from '../runs/sql/claim'
+import { type ClaimParams, claimableQueue, claimedAndOpened, dueAt, unexpired } from '../runs/sql/claim'
 import { claimsInWindow, claimsPushed, windowOpensAt } from './window-sql'
 
 /** Why a limited claim passed work over: the limit that held it. */
@@ -76,10 +76,13 @@ export async function claimFromSlots(
   const activeOf = (key: Fragment) => sql`
     from ${sql(t.jobs)} a
     where a.kind = ${kind} and coalesce(a.concurrency_key, '') = ${key} and a.status = 'active' and a.flow_controlled`
+  // dueOnly: claimable now, so due and not expired; a key whose pending jobs have
+  // all expired is neither offered nor counted as held back, only kept (not
+  // empty) until the expiry sweep cancels them.
   const pendingOf = (key: Fragment, dueOnly: boolean) => sql`
     from ${sql(t.jobs)} j
     where j.status = 'pending' and j.flow_controlled and j.kind = ${kind} and coalesce(j.concurrency_key, '') = ${key}
-      ${dueOnly ? sql`and ${dueAt(sql)} <= statement_timestamp()` : sql``}`
+      ${dueOnly ? sql`and ${dueAt(sql)} <= statement_timestamp() and ${unexpired(sql, sql`statement_timestamp()`)}` : sql``}`
   // Whether a row exists, as a scalar subquery with a LIMIT: an EXISTS here was
   // planned as a hashed subplan that read every running job of every kind.
   const probe = (from: Fragment) => sql`((select 1 ${from} limit 1) is not null)`

@@ -6,6 +6,7 @@ import { recordJobTerminal, recordRunEnded } from '../metrics/record'
 import type { Metrics } from '../metrics/registry'
 import { type AbandonedRun, runAbandonExpired } from '../runs/sql/reaper'
 import { type SweepLoop, startSweepLoop } from './loop'
+import { expireUnclaimed, timeOutRuns } from './time-limits'
 
 const BATCH = 500
 
@@ -64,7 +65,13 @@ export function startReaper(deps: Deps): SweepLoop {
     name: 'reaper',
     intervalMs: deps.config.reaperIntervalSec * 1000,
     log: deps.log,
-    // Its tick also marks jobs enqueued unmarked as their kind gained limits.
-    sweep: async () => ({ ...(await reapExpiredLeases(deps)), marked: await markStragglers(deps.sql, deps.tables) }),
+    // Its tick also enforces the time limits (sweeps/time-limits.ts) and marks jobs
+    // enqueued unmarked as their kind gained limits.
+    sweep: async () => ({
+      ...(await reapExpiredLeases(deps)),
+      ...(await timeOutRuns(deps)),
+      ...(await expireUnclaimed(deps)),
+      marked: await markStragglers(deps.sql, deps.tables),
+    }),
   })
 }

@@ -62,6 +62,7 @@ export function claimCtes(sql: Sql, t: Tables, p: ClaimParams) {
         select j.id, j.priority, ${dueAt(sql)} as due
         from ${sql(t.jobs)} j
         where j.status = 'pending' and j.kind = k.kind and ${dueAt(sql)} <= now()
+          and ${unexpired(sql, sql`now()`)}
           and ${claimableQueue(sql, t, p.queues)}
           -- A kind with limits is claimed by claimWithinLimits (limits/claim-sql.ts),
           -- whatever this instance believes: a one-time probe per kind, before its scan.
@@ -163,6 +164,17 @@ function pausedQueues(sql: Queryable, t: Tables) {
 export function claimableQueue(sql: Queryable, t: Tables, queues: string[] | undefined) {
   return sql`not (array[j.queue] <@ ${pausedQueues(sql, t)})
     ${queues ? sql`and j.queue = any(${queues}::text[])` : sql``}`
+}
+
+/**
+ * A candidate row `j` is not past its time to live (expires_in_seconds) as of
+ * `now`. Checked on the row the claim scan already visits, so a job is never
+ * claimed after its expiry even before the sweep (runs/sql/expiry.ts) cancels it.
+ * A job claimed once before it expired (attempt_count > 0) was "claimed by then":
+ * its retries stay claimable, and the sweep leaves it alone too.
+ */
+export function unexpired(sql: Queryable, now: Fragment) {
+  return sql`(j.expires_at is null or j.expires_at > ${now} or j.attempt_count > 0)`
 }
 
 /**

@@ -3,7 +3,7 @@
  * locked row that the run is still running and held by the caller, and moves the
  * run and its job together in one statement.
  */
-import type { Sql } from '../../db/client'
+import type { Queryable, Sql } from '../../db/client'
 import { nextStamp } from '../../db/rows'
 import type { Tables } from '../../db/tables'
 import {
@@ -126,6 +126,15 @@ export async function runComplete(
   return row ?? null
 }
 
+/**
+ * The retry delay when a failure names none, in seconds: 2^attempt (2 s, 4 s,
+ * 8 s …) with ±20% jitter so jobs that failed together do not retry together,
+ * capped at an hour. `attempt` names the failed run's attempt column.
+ */
+export function defaultBackoff(sql: Queryable, attempt: string) {
+  return sql`least(3600, power(2, least(${sql(attempt)}, 12)) * (0.8 + random() * 0.4))`
+}
+
 /** What fail stores and decides with. */
 export interface FailParams {
   workerId: string
@@ -166,8 +175,7 @@ export async function runFail(
       update ${sql(t.jobs)} j set
         status = case when j.cancel_requested then 'cancelled' when ${retries} then 'pending' else 'failed' end,
         scheduled_at = case when ${retries} then now() + make_interval(secs => coalesce(
-                         ${p.backoffSec}::float8,
-                         least(3600, power(2, least(f.attempt, 12)) * (0.8 + random() * 0.4))
+                         ${p.backoffSec}::float8, ${defaultBackoff(sql, 'f.attempt')}
                        )) else j.scheduled_at end,
         completed_at = case when ${retries} then null else now() end,
         updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, f.updated_at)

@@ -1,0 +1,68 @@
+/**
+ * The time limits' sweeps, run on the reaper's tick: jobs past their time to live
+ * (expires_in_seconds) are cancelled, runs past their job's timeout_seconds fail.
+ * Both go in batches, so one sweep never holds thousands of row locks, and both are
+ * idempotent: two instances sweeping at once skip each other's locked rows.
+ */
+import { afterCommit, type Effects } from '../after-commit'
+import type { Deps } from '../deps'
+import { recordJobTerminal, recordRunEnded } from '../metrics/record'
+import type { Metrics } from '../metrics/registry'
+import { jobExpireMany } from '../runs/sql/expiry'
+import { runTimeOutMany, type TimedOutRun } from '../runs/sql/timeout'
+
+const BATCH = 500
+
+/** Cancels every job not claimed before it expired, with error "expired"; answers how many. */
+export async function expireUnclaimed(deps: Deps): Promise<{ expired: number }> {
+  const expired = await inBatches(deps, async (effects) => {
+    const jobs = await jobExpireMany(deps.sql, deps.tables, BATCH)
+    effects.announce(jobs)
+    effects.count((m) => {
+      for (const job of jobs) recordJobTerminal(m, job)
+    })
+    return jobs.length
+  })
+  return { expired }
+}
+
+/** Fails every run that outlived its job's timeout_seconds, with error "timed out"; answers how many. */
+export async function timeOutRuns(deps: Deps): Promise<{ timedOut: number }> {
+  const timedOut = await inBatches(deps, async (effects) => {
+    const { jobs, ended } = await runTimeOutMany(deps.sql, deps.tables, BATCH)
+    effects.announce(jobs)
+    effects.count((m) => countTimedOut(m, ended))
+    return ended.length
+  })
+  return { timedOut }
+}
+
+/** Runs `batch` (one statement, its effects after its commit) until it does less than a full batch; answers the total. */
+async function inBatches(deps: Deps, batch: (effects: Effects) => Promise<number>): Promise<number> {
+  let total = 0
+  for (;;) {
+    const n = await afterCommit(deps, batch)
+    total += n
+    if (n < BATCH) return total
+  }
+}
+
+/** Counts one batch: the failed runs, and the jobs that ended with them (no attempts left, or cancelled). */
+function countTimedOut(m: Metrics, runs: TimedOutRun[]): void {
+  for (const r of runs) {
+    recordRunEnded(m, {
+      kind: r.run_kind,
+      status: 'failed',
+      started_at: r.run_started_at,
+      finished_at: r.run_finished_at,
+    })
+    if (r.status && r.job_enqueued_at) {
+      recordJobTerminal(m, {
+        kind: r.run_kind,
+        status: r.status,
+        enqueued_at: r.job_enqueued_at,
+        completed_at: r.job_completed_at,
+      })
+    }
+  }
+}

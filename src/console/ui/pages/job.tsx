@@ -1,6 +1,6 @@
 /** One job: what it was given, what came of it, every run (progress moving live), and what an operator can do. */
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { api, type Job, type Run } from '../api'
+import { api, type Dependency, type Job, type Run } from '../api'
 import { Confirm, ErrorNote, Json, Link, Loading, PageHeader, Progress, Status, Time } from '../components'
 import { between, dateTime, duration } from '../format'
 import { useAction, useLoad } from '../hooks'
@@ -53,6 +53,22 @@ function Runs(props: { runs: Run[] }) {
         </tbody>
       </table>
     </div>
+  )
+}
+
+/** The jobs this one waits for, as its last read answered them. */
+function Dependencies(props: { dependencies: Dependency[] }) {
+  return (
+    <ul class="dependencies" data-testid="job-dependencies">
+      {props.dependencies.map((d) => (
+        <li key={d.id} data-testid="dependency" data-id={d.id} data-status={d.status}>
+          <Link to={`/jobs/${d.id}`}>
+            <code>{d.id}</code>
+          </Link>{' '}
+          {d.kind} <Status status={d.status} />
+        </li>
+      ))}
+    </ul>
   )
 }
 
@@ -170,7 +186,8 @@ export function JobPage(props: { id: string }) {
           return
         }
         if (event.job.id !== props.id) return
-        setJob(event.job)
+        // Events carry the job without `dependencies`: keep those of the last read.
+        setJob((shownJob) => ({ ...event.job, dependencies: event.job.dependencies ?? shownJob?.dependencies }))
         const run = event.job.current_run
         if (!run) return
         // A new attempt: read the list again for its order and the previous run's end.
@@ -187,7 +204,8 @@ export function JobPage(props: { id: string }) {
       </p>
     )
   if (!job) return loaded.error ? <ErrorNote error={loaded.error} /> : <Loading />
-  const lastError = [...runList].reverse().find((r) => r.error)?.error
+  // `job.error` says why a job ended with no run to blame (a dependency, expiry).
+  const lastError = job.error ?? [...runList].reverse().find((r) => r.error)?.error
   return (
     <section aria-labelledby="page-title" data-testid="page-job" data-id={job.id}>
       <PageHeader title={job.kind}>
@@ -250,7 +268,27 @@ export function JobPage(props: { id: string }) {
           <dt>Idempotency key</dt>
           <dd>{job.idempotency_key ?? '—'}</dd>
         </div>
+        {job.expires_at && (
+          <div>
+            <dt>Expires</dt>
+            <dd title={dateTime(job.expires_at)} data-testid="job-expires">
+              <Time at={job.expires_at} />
+            </dd>
+          </div>
+        )}
+        {job.timeout_seconds !== null && (
+          <div>
+            <dt>Run timeout</dt>
+            <dd data-testid="job-timeout">{duration(job.timeout_seconds)}</dd>
+          </div>
+        )}
       </dl>
+      {job.dependencies && job.dependencies.length > 0 && (
+        <section class="card">
+          <h2>Depends on</h2>
+          <Dependencies dependencies={job.dependencies} />
+        </section>
+      )}
       <div class="grid">
         <section class="card">
           <h2>Params</h2>

@@ -56,7 +56,7 @@ function Runs(props: { runs: Run[] }) {
   )
 }
 
-/** The jobs this one waits for, as its last read answered them. */
+/** The jobs this one depends on, with their statuses (read again when one of them changes). */
 function Dependencies(props: { dependencies: Dependency[] }) {
   return (
     <ul class="dependencies" data-testid="job-dependencies">
@@ -156,7 +156,14 @@ function Actions(props: { job: Job; onChange: (job: Job) => void; onDeleting: ()
 
 /** The job page. Live: the job and its running run come with every event; the run list is read again when a run starts or ends. */
 export function JobPage(props: { id: string }) {
-  const loaded = useLoad(() => api.getJob(props.id), props.id, { affects: () => false })
+  // The ids of the jobs this one depends on, as last shown.
+  const dependencyIds = useRef<ReadonlySet<string>>(new Set())
+  // The job's own events keep it current; only its dependencies' events call for a
+  // read, since events carry no `dependencies` (their statuses and results).
+  const loaded = useLoad(() => api.getJob(props.id), props.id, {
+    affects: (e) => e.type === 'job' && dependencyIds.current.has(e.job.id),
+    throttleMs: 300,
+  })
   // Set once this page deletes the job: a run-list re-read still queued from an
   // earlier event would only meet a 404.
   const deleting = useRef(false)
@@ -169,6 +176,7 @@ export function JobPage(props: { id: string }) {
     },
   )
   const [job, setJob] = useState<Job>()
+  dependencyIds.current = new Set(job?.dependencies?.map((d) => d.id))
   const [runList, setRunList] = useState<Run[]>([])
   const shown = useRef(runList)
   shown.current = runList
@@ -187,7 +195,10 @@ export function JobPage(props: { id: string }) {
         }
         if (event.job.id !== props.id) return
         // Events carry the job without `dependencies`: keep those of the last read.
-        setJob((shownJob) => ({ ...event.job, dependencies: event.job.dependencies ?? shownJob?.dependencies }))
+        setJob((shownJob) => ({
+          ...event.job,
+          dependencies: event.job.dependencies ?? (shownJob?.id === event.job.id ? shownJob.dependencies : undefined),
+        }))
         const run = event.job.current_run
         if (!run) return
         // A new attempt: read the list again for its order and the previous run's end.

@@ -16,6 +16,8 @@ export interface JobContext {
    * `result`, as the claim answered them: what a join step combines. `[]` for a
    * job without dependencies. A dependency's status is `succeeded` unless the job
    * was enqueued with `on_dependency_failure: 'run'`.
+   * @example
+   * worker.handle('merge', (_job, ctx) => ctx.dependencies.map((d) => d.result))
    */
   dependencies: Dependency[]
   /** Fires on a cooperative cancel, when the lease is lost, and when stop() gives up on the job. */

@@ -1,7 +1,8 @@
 /**
  * ForemanClient against a real server: every method, the 409 and 204 answers that
  * are not errors, ForemanError on the rest, bearer auth, SSE as an async iterator,
- * retries of idempotent calls on 503 and on a refused connection.
+ * retries of idempotent calls on 503 and on a refused connection. (Dependencies,
+ * refs, debounce and retry cascade against the server: client-orchestration.test.ts.)
  */
 import { describe, expect, test } from 'bun:test'
 import { ForemanClient, ForemanError, parseSse } from '../src/client'
@@ -93,6 +94,42 @@ describe('ForemanClient: jobs and runs', () => {
     const refused = await foreman.fail(claimed!.run.id, body).catch((e) => e)
     expect(refused).toBeInstanceOf(ForemanError)
     expect(refused.status).toBe(409)
+  })
+
+  test('expires_in_seconds and timeout_seconds come back as expires_at and timeout_seconds; error is null', async () => {
+    const kind = uniqueKind('client-lifecycle')
+    const before = Date.now()
+    const { job } = await foreman.enqueue({ kind, expires_in_seconds: 600, timeout_seconds: 45 })
+    expect(job).toMatchObject({ status: 'pending', timeout_seconds: 45, error: null })
+    const expiresIn = (Date.parse(job.expires_at!) - before) / 1000
+    expect(expiresIn).toBeGreaterThan(595)
+    expect(expiresIn).toBeLessThan(605)
+    expect(await foreman.getJob(job.id)).toMatchObject({ expires_at: job.expires_at, timeout_seconds: 45 })
+    // Without them: both null, and no `dependencies` for a job that has none.
+    const plain = (await foreman.enqueue({ kind })).job
+    expect(plain).toMatchObject({ expires_at: null, timeout_seconds: null, error: null })
+    expect((await foreman.getJob(plain.id)).dependencies).toBeUndefined()
+  })
+
+  test('waiting is a status listJobs filters by', async () => {
+    const kind = uniqueKind('client-waiting')
+    await foreman.enqueue({ kind })
+    expect(await foreman.listJobs({ kind, status: 'waiting' })).toEqual([])
+    const refused = await foreman.listJobs({ kind, status: 'sleeping' as never }).catch((e) => e)
+    expect(refused).toMatchObject({ name: 'ForemanError', status: 400 })
+  })
+
+  test('enqueueGraph answers each item as enqueueMany does, and refs {} when no item has a ref', async () => {
+    const kind = uniqueKind('client-graph-plain')
+    const graph = await foreman.enqueueGraph([
+      { kind, idempotency_key: 'g1' },
+      { kind, timeout_seconds: 5 },
+    ])
+    expect(graph.refs).toEqual({})
+    expect(graph.jobs.map((j) => j.created)).toEqual([true, true])
+    expect(graph.jobs[1]?.job).toMatchObject({ kind, status: 'pending', timeout_seconds: 5 })
+    const again = await foreman.enqueueMany([{ kind, idempotency_key: 'g1' }])
+    expect(again).toEqual([{ created: false, job: graph.jobs[0]!.job }])
   })
 
   test('bad input and unknown ids throw ForemanError with the status and the server message', async () => {
@@ -226,6 +263,22 @@ describe('ForemanClient: transport', () => {
     const client = new ForemanClient({ baseUrl: `http://127.0.0.1:${slow.port}`, timeoutMs: 100, retries: 0 })
     expect(await client.ping().catch((e) => e.name)).toBe('TimeoutError')
     slow.stop(true)
+  })
+
+  test('a 200 with debounced: true answers the moved job, not created; retry cascade goes in the query', async () => {
+    const { job } = await foreman.enqueue({ kind: uniqueKind('client-debounce-shape') })
+    const urls: string[] = []
+    // The server side of debounce is not needed to check how the client reads its answer.
+    const stub = (async (input: RequestInfo | URL) => {
+      urls.push(String(input))
+      return Response.json({ ...job, debounced: true }, { status: 200 })
+    }) as typeof fetch
+    const client = new ForemanClient({ baseUrl: f.serve(), fetch: stub })
+    const moved = await client.enqueue({ kind: job.kind, idempotency_key: 'k', debounce_seconds: 5 })
+    expect(moved).toEqual({ created: false, debounced: true, job })
+    await client.retry(job.id, { cascade: true })
+    await client.retry(job.id)
+    expect(urls.slice(1).map((u) => new URL(u).search)).toEqual(['?cascade=true', ''])
   })
 
   test('parseSse handles CRLF, comments, multi-line data and sticky ids', async () => {

@@ -169,6 +169,33 @@ describe('the console', () => {
     await page.close()
   })
 
+  test('waiting is a status filter; a job page shows its expiry and run timeout', async () => {
+    const kind = uniqueKind('lifecycle')
+    const job = await enqueue(f, { kind, expires_in_seconds: 3600, timeout_seconds: 90 })
+    const { page, errors } = await open(`/jobs?status=waiting&kind=${kind}`)
+    const filter = page.getByTestId('filter-status')
+    expect(await filter.locator('option').allTextContents()).toEqual([
+      'any',
+      'waiting',
+      'pending',
+      'active',
+      'succeeded',
+      'failed',
+      'cancelled',
+    ])
+    expect(await filter.inputValue()).toBe('waiting')
+    // The job is pending, not waiting: the filter reaches the API (a row would show within a render).
+    await page.getByText('No jobs match.').waitFor()
+    await Bun.sleep(300)
+    expect(await page.getByTestId('job-row').count()).toBe(0)
+    await page.goto(`${base}/ui/jobs/${job.id}`)
+    expect(await page.getByTestId('job-timeout').textContent()).toBe('1m 30s')
+    expect(await page.getByTestId('job-expires').textContent()).toMatch(/^in 59m/)
+    expect(await page.getByTestId('job-dependencies').count()).toBe(0)
+    expect(errors).toEqual([])
+    await page.close()
+  })
+
   test('pause a queue in the UI: a claim skips it; resume: the claim gets the job', async () => {
     const kind = uniqueKind('paused')
     const queue = uniqueKind('q')

@@ -70,6 +70,20 @@ describe('Worker outcomes', () => {
     expect(run).toMatchObject({ progress_current: 1, progress_total: 2, progress_message: 'half' })
   })
 
+  test('ctx.dependencies is [] for a job without dependencies', async () => {
+    const kind = uniqueKind('w-nodeps')
+    const seen: unknown[] = []
+    worker()
+      .handle(kind, (_job, ctx) => {
+        seen.push(ctx.dependencies)
+        return null
+      })
+      .start()
+    const { job } = await foreman.enqueue({ kind })
+    expect(await until(job.id, terminal)).toMatchObject({ status: 'succeeded' })
+    expect(seen).toEqual([[]])
+  })
+
   test('a thrown error fails retryably with the default backoff', async () => {
     const kind = uniqueKind('w-retry')
     worker()

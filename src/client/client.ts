@@ -25,6 +25,7 @@ import type {
   EnqueueBatchResult,
   EnqueueBody,
   Enqueued,
+  EnqueuedGraph,
   EventsOptions,
   FailBody,
   HandoffClaim,
@@ -94,14 +95,30 @@ export class ForemanClient {
 
   /**
    * `POST /jobs`. A duplicate idempotency key is not an error: `created` is false and
-   * `job` is the existing one. Retried on connection errors only with an idempotency key.
+   * `job` is the existing one. With `debounce_seconds` (and a key) a job still
+   * pending and not yet due is moved instead: new params, due that many seconds
+   * from now; the answer has `debounced: true`. Retried on connection errors only
+   * with an idempotency key.
+   *
+   * Orchestration: `depends_on` (job ids) keeps the job `waiting` until each has
+   * succeeded; a failed or cancelled one cancels it (`error: "dependency <id>
+   * <status>"`) unless `on_dependency_failure: 'run'`. `unique_while_active` frees
+   * the key once the job holding it has ended. `expires_in_seconds` cancels the job
+   * (`error: "expired"`) if nobody claims it in time; `timeout_seconds` fails a run
+   * that takes longer (`"timed out"`, retried as any failure).
+   * @example
+   * const { job } = await foreman.enqueue({ kind: 'invoice', depends_on: [charge.id], expires_in_seconds: 3600 })
    */
   async enqueue(body: EnqueueBody): Promise<Enqueued> {
     const idempotent = typeof body.idempotency_key === 'string'
     const spec = { method: 'POST', path: '/jobs', body, idempotent, extraMs: (body.wait_seconds ?? 0) * 1000 }
-    const { status, body: answer } = await this.http.json<Job | typeof DuplicateJob.static>(spec, [409])
+    type Answer = (Job & { debounced?: boolean }) | typeof DuplicateJob.static
+    const { status, body: answer } = await this.http.json<Answer>(spec, [409])
     if (status === 409) return { created: false, job: (answer as typeof DuplicateJob.static).job }
-    return { created: true, job: answer as Job }
+    const { debounced, ...job } = answer as Job & { debounced?: boolean }
+    // A debounce answers 200 with the moved job, a creation 201 with the new one.
+    if (debounced) return { created: false, debounced: true, job }
+    return { created: true, job }
   }
 
   /**
@@ -110,13 +127,31 @@ export class ForemanClient {
    * already held the job, stored or earlier in the batch). Any invalid job refuses
    * the whole batch. Retried on connection errors only when every job has an
    * idempotency key, since a retry could otherwise store the keyless ones twice.
+   * (enqueueGraph sends the same request and also answers `refs`.)
    * @example
    * const answers = await foreman.enqueueMany(emails.map((to) => ({ kind: 'send-email', params: { to } })))
    */
   async enqueueMany(jobs: EnqueueBatchItem[]): Promise<Enqueued[]> {
+    return (await this.enqueueGraph(jobs)).jobs
+  }
+
+  /**
+   * `POST /jobs/batch` for jobs that depend on each other: an item names itself
+   * with `ref` and others list that ref in `depends_on` (beside stored job ids);
+   * answers each item's Enqueued in input order and `refs`, each ref's job id. A
+   * cycle or an unknown ref refuses the whole batch (400 naming the ref). Retried
+   * as enqueueMany.
+   * @example
+   * const { refs } = await foreman.enqueueGraph([
+   *   { kind: 'fetch', ref: 'a' }, { kind: 'fetch', ref: 'b' },
+   *   { kind: 'merge', ref: 'join', depends_on: ['a', 'b'] },
+   * ])
+   */
+  async enqueueGraph(jobs: EnqueueBatchItem[]): Promise<EnqueuedGraph> {
     const idempotent = jobs.every((job) => typeof job.idempotency_key === 'string')
     const spec = { method: 'POST', path: '/jobs/batch', body: { jobs }, idempotent }
-    return (await this.http.json<EnqueueBatchResult>(spec)).body.jobs
+    const answer = (await this.http.json<EnqueueBatchResult>(spec)).body
+    return { jobs: answer.jobs, refs: answer.refs ?? {} }
   }
 
   /**
@@ -139,15 +174,26 @@ export class ForemanClient {
     return this.get(`/jobs/${enc(id)}/runs`)
   }
 
+  /** `GET /jobs/:id/dependents`: the jobs that list this one in `depends_on` (`[]` when none; 404 for an unknown job). */
+  async listJobDependents(id: string): Promise<Job[]> {
+    return this.get(`/jobs/${enc(id)}/dependents`)
+  }
+
   /** `POST /jobs/:id/cancel`: pending → cancelled, active → cancel requested. */
   async cancel(id: string): Promise<Job> {
     return this.post(`/jobs/${enc(id)}/cancel`, undefined, true)
   }
 
-  /** `POST /jobs/:id/retry`: a failed or cancelled job goes back to pending, due now; answers it. */
-  async retry(id: string): Promise<Job> {
+  /**
+   * `POST /jobs/:id/retry`: a failed or cancelled job goes back to pending, due now;
+   * answers it. `cascade` also re-arms the dependents its end cancelled: they wait
+   * for it again.
+   */
+  async retry(id: string, options: { cascade?: boolean } = {}): Promise<Job> {
+    const query = { cascade: options.cascade ? 'true' : undefined }
     // Not retried: a second send after a lost answer would meet the job pending (409) or already claimed.
-    return this.post(`/jobs/${enc(id)}/retry`, undefined, false)
+    return (await this.http.json<Job>({ method: 'POST', path: `/jobs/${enc(id)}/retry`, query, idempotent: false }))
+      .body
   }
 
   /** `DELETE /jobs/:id`: removes a finished job and its runs; answers `{ id }`. */

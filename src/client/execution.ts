@@ -3,7 +3,7 @@
  * heartbeats, and reports exactly one outcome (done, failed, timed out, given up
  * at shutdown, or nothing when the lease was lost).
  */
-import type { ForemanClient, HeartbeatBody, Job, Run } from './client'
+import type { Dependency, ForemanClient, HeartbeatBody, Job, Run } from './client'
 import { ForemanError } from './errors'
 import { type Failure, failure } from './worker-support'
 
@@ -11,6 +11,15 @@ import { type Failure, failure } from './worker-support'
 export interface JobContext {
   /** The run (attempt) this handler executes. */
   run: Run
+  /**
+   * The jobs this one depends on (`depends_on`), each with its `status` and
+   * `result`, as the claim answered them: what a join step combines. `[]` for a
+   * job without dependencies. A dependency's status is `succeeded` unless the job
+   * was enqueued with `on_dependency_failure: 'run'`.
+   * @example
+   * worker.handle('merge', (_job, ctx) => ctx.dependencies.map((d) => d.result))
+   */
+  dependencies: Dependency[]
   /** Fires on a cooperative cancel, when the lease is lost, and when stop() gives up on the job. */
   signal: AbortSignal
   /** Records progress; sent with the next heartbeat. */
@@ -87,6 +96,8 @@ export class JobExecution {
   private runHandler(): Promise<Outcome> {
     const context: JobContext = {
       run: this.run,
+      // The claim answer carries `dependencies` only for jobs that have some.
+      dependencies: this.job.dependencies ?? [],
       signal: this.controller.signal,
       progress: (current, total, message) => {
         this.progress = { progress_current: current, progress_total: total, progress_message: message }

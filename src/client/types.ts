@@ -8,6 +8,7 @@ import type { EventsQuery } from '../events/model'
 import type {
   BulkBody,
   BulkResult,
+  Dependency,
   DuplicateJob,
   EnqueueBatchItem,
   EnqueueBatchResult,
@@ -61,6 +62,7 @@ export type {
   CompleteOutcome,
   DatabaseHealth,
   Deleted,
+  Dependency,
   DuplicateJob,
   EnqueueBatchItem,
   EnqueueBatchResult,
@@ -94,10 +96,24 @@ export type {
 /** Options of a ForemanClient: where Foreman is, the token, timeouts and retries. */
 export type ClientOptions = TransportOptions
 
-/** What enqueue answers: `created` is false when the idempotency key already held `job`. */
+/**
+ * What enqueue answers: `created` is false when the idempotency key already held
+ * `job`; `debounced` is true when `debounce_seconds` moved that job instead (new
+ * params, due later), and absent otherwise.
+ */
 export interface Enqueued {
   created: boolean
+  debounced?: boolean
   job: Job
+}
+
+/**
+ * What enqueueGraph answers: one Enqueued per item in input order, and the id of
+ * each item's job by its `ref` (`{}` when no item has one).
+ */
+export interface EnqueuedGraph {
+  jobs: Enqueued[]
+  refs: Record<string, string>
 }
 
 /** A job removed by retention, as `GET /events` announces it. */

@@ -1,6 +1,6 @@
 /** One job: what it was given, what came of it, every run (progress moving live), and what an operator can do. */
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { api, type Job, type Run } from '../api'
+import { api, type Dependency, type Job, type Run } from '../api'
 import { Confirm, ErrorNote, Json, Link, Loading, PageHeader, Progress, Status, Time } from '../components'
 import { between, dateTime, duration } from '../format'
 import { useAction, useLoad } from '../hooks'
@@ -53,6 +53,22 @@ function Runs(props: { runs: Run[] }) {
         </tbody>
       </table>
     </div>
+  )
+}
+
+/** The jobs this one depends on, with their statuses (read again when one of them changes). */
+function Dependencies(props: { dependencies: Dependency[] }) {
+  return (
+    <ul class="dependencies" data-testid="job-dependencies">
+      {props.dependencies.map((d) => (
+        <li key={d.id} data-testid="dependency" data-id={d.id} data-status={d.status}>
+          <Link to={`/jobs/${d.id}`}>
+            <code>{d.id}</code>
+          </Link>{' '}
+          {d.kind} <Status status={d.status} />
+        </li>
+      ))}
+    </ul>
   )
 }
 
@@ -140,7 +156,14 @@ function Actions(props: { job: Job; onChange: (job: Job) => void; onDeleting: ()
 
 /** The job page. Live: the job and its running run come with every event; the run list is read again when a run starts or ends. */
 export function JobPage(props: { id: string }) {
-  const loaded = useLoad(() => api.getJob(props.id), props.id, { affects: () => false })
+  // The ids of the jobs this one depends on, as last shown.
+  const dependencyIds = useRef<ReadonlySet<string>>(new Set())
+  // The job's own events keep it current; only its dependencies' events call for a
+  // read, since events carry no `dependencies` (their statuses and results).
+  const loaded = useLoad(() => api.getJob(props.id), props.id, {
+    affects: (e) => e.type === 'job' && dependencyIds.current.has(e.job.id),
+    throttleMs: 300,
+  })
   // Set once this page deletes the job: a run-list re-read still queued from an
   // earlier event would only meet a 404.
   const deleting = useRef(false)
@@ -153,6 +176,7 @@ export function JobPage(props: { id: string }) {
     },
   )
   const [job, setJob] = useState<Job>()
+  dependencyIds.current = new Set(job?.dependencies?.map((d) => d.id))
   const [runList, setRunList] = useState<Run[]>([])
   const shown = useRef(runList)
   shown.current = runList
@@ -170,7 +194,11 @@ export function JobPage(props: { id: string }) {
           return
         }
         if (event.job.id !== props.id) return
-        setJob(event.job)
+        // Events carry the job without `dependencies`: keep those of the last read.
+        setJob((shownJob) => ({
+          ...event.job,
+          dependencies: event.job.dependencies ?? (shownJob?.id === event.job.id ? shownJob.dependencies : undefined),
+        }))
         const run = event.job.current_run
         if (!run) return
         // A new attempt: read the list again for its order and the previous run's end.
@@ -187,7 +215,8 @@ export function JobPage(props: { id: string }) {
       </p>
     )
   if (!job) return loaded.error ? <ErrorNote error={loaded.error} /> : <Loading />
-  const lastError = [...runList].reverse().find((r) => r.error)?.error
+  // `job.error` says why a job ended with no run to blame (a dependency, expiry).
+  const lastError = job.error ?? [...runList].reverse().find((r) => r.error)?.error
   return (
     <section aria-labelledby="page-title" data-testid="page-job" data-id={job.id}>
       <PageHeader title={job.kind}>
@@ -250,7 +279,27 @@ export function JobPage(props: { id: string }) {
           <dt>Idempotency key</dt>
           <dd>{job.idempotency_key ?? '—'}</dd>
         </div>
+        {job.expires_at && (
+          <div>
+            <dt>Expires</dt>
+            <dd title={dateTime(job.expires_at)} data-testid="job-expires">
+              <Time at={job.expires_at} />
+            </dd>
+          </div>
+        )}
+        {job.timeout_seconds !== null && (
+          <div>
+            <dt>Run timeout</dt>
+            <dd data-testid="job-timeout">{duration(job.timeout_seconds)}</dd>
+          </div>
+        )}
       </dl>
+      {job.dependencies && job.dependencies.length > 0 && (
+        <section class="card">
+          <h2>Depends on</h2>
+          <Dependencies dependencies={job.dependencies} />
+        </section>
+      )}
       <div class="grid">
         <section class="card">
           <h2>Params</h2>

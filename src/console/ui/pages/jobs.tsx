@@ -9,7 +9,15 @@ import { onLiveEvent } from '../live'
 import { navigate } from '../router'
 
 const PAGE = 50
-const STATUSES = ['pending', 'active', 'succeeded', 'failed', 'cancelled']
+/** Every job status in lifecycle order; as a Record, tsc names any status the API gains and this list lacks. */
+const STATUSES = Object.keys({
+  waiting: true,
+  pending: true,
+  active: true,
+  succeeded: true,
+  failed: true,
+  cancelled: true,
+} satisfies Record<Job['status'], true>)
 
 function Filters(props: { initial: FilterForm; onApply: (form: FilterForm) => void }) {
   const [form, setForm] = useState(props.initial)

@@ -140,12 +140,13 @@ describe('dependencies through enqueue', () => {
     expect(doomed).toMatchObject({ status: 'cancelled', error: `dependency ${bad.id} failed` })
   })
 
-  test('an unknown dependency is a ForemanError 404; the dependents of an unknown job too', async () => {
+  test('an unknown dependency is a ForemanError 400 naming the entry; the dependents of an unknown job a 404', async () => {
     const refused = await foreman
       .enqueue({ kind: uniqueKind('orch-unknown'), depends_on: [UNKNOWN_JOB] })
       .catch((e) => e)
     expect(refused).toBeInstanceOf(ForemanError)
-    expect(refused.status).toBe(404)
+    expect(refused.status).toBe(400)
+    expect(refused.message).toContain('depends_on.0')
     expect(await foreman.listJobDependents(UNKNOWN_JOB).catch((e) => e.status)).toBe(404)
   })
 })

@@ -3,6 +3,7 @@ import type { Sql } from '../../db/client'
 import { literalLimit } from '../../db/literal'
 import { nextStamp } from '../../db/rows'
 import type { Tables } from '../../db/tables'
+import { type DependentsAnswer, dependentsAnswer, dependentsSettled } from '../../dependencies/settle-sql'
 import type { JobTimes } from '../../metrics/record'
 import { unexpired } from './claim'
 
@@ -24,12 +25,16 @@ export interface ExpiredJob extends JobTimes {
  * The jobs-updating CTE is `ended` and the answer reads from it, so a CTE that
  * cancels the ended jobs' dependents can be appended to the same statement.
  */
-export async function jobExpireMany(sql: Sql, t: Tables, batch: number): Promise<ExpiredJob[]> {
+export async function jobExpireMany(
+  sql: Sql,
+  t: Tables,
+  batch: number,
+): Promise<{ jobs: ExpiredJob[]; dependents?: DependentsAnswer }> {
   // "Not claimed by then": a job with an attempt behind it is not this sweep's.
   // Checked in `due` as well, so the batch's LIMIT counts only jobs it may end.
   const stillExpired = sql`j.status in ('waiting', 'pending') and not ${unexpired(sql, sql`now()`)}`
-  return await sql<ExpiredJob[]>`
-    with due as (
+  const rows = await sql<(ExpiredJob & DependentsAnswer)[]>`
+    with recursive due as (
       select j.id from ${sql(t.jobs)} j
       where j.expires_at is not null and j.status in ('waiting', 'pending') and j.expires_at <= now()
         and ${stillExpired}
@@ -43,6 +48,9 @@ export async function jobExpireMany(sql: Sql, t: Tables, batch: number): Promise
       from due
       where j.id = due.id and ${stillExpired}
       returning j.id, j.kind, j.queue, j.status, j.enqueued_at, j.completed_at, j.dependents
-    )
-    select e.id, e.kind, e.queue, e.status, e.enqueued_at, e.completed_at from ended e`
+    ), ${dependentsSettled(sql, t, 'ended')}
+    select e.id, e.kind, e.queue, e.status, e.enqueued_at, e.completed_at, ${dependentsAnswer(sql, t, true)}
+    from ended e`
+  const jobs = rows.map(({ dependents_changed: _c, dependents_missed: _m, ...job }) => job)
+  return { jobs, dependents: rows[0] }
 }

@@ -3,7 +3,7 @@
  * in the completing statement, cancel cascades, graphs by ref, reads.
  */
 import { describe, expect, test } from 'bun:test'
-import { claimOne, postOk, uniqueKind } from './support/factories'
+import { claimOne, holdLock, postOk, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 
 const f = await startFixture()
@@ -140,4 +140,37 @@ test('a retried graph submission creates nothing twice', async () => {
   expect(second.refs).toEqual(first.refs)
   expect(second.jobs.map((j: any) => j.created)).toEqual([false, false])
   expect((await f.call('GET', `/jobs?kind=${kind}`)).body).toHaveLength(2)
+})
+
+describe('races', () => {
+  /** Resolves once `n` backends of this database wait on a lock. */
+  async function lockWaiters(n: number) {
+    for (let i = 0; i < 200; i++) {
+      const [row] = await f.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock'`
+      if ((row?.n ?? 0) >= n) return
+      await Bun.sleep(20)
+    }
+    throw new Error(`fewer than ${n} backends ever waited on a lock`)
+  }
+
+  test('a dependent enqueued while its dependency completes is released all the same', async () => {
+    // The completion's snapshot is taken before the dependent commits, and it waits
+    // on the dependency's row, which the enqueue locked first: the dependent is on
+    // the list the completion reads under that lock, yet invisible to it.
+    const kind = uniqueKind('race')
+    const parent = await enqueue({ kind })
+    const { run } = await claimOne(f, kind)
+    const release = await holdLock(f, (tx) => tx`select 1 from ${tx(f.tables.jobs)} where id = ${parent.id} for update`)
+    const enqueued = f.call('POST', '/jobs', { kind: `${kind}-child`, depends_on: [parent.id] })
+    await lockWaiters(1)
+    const completed = f.call('POST', `/runs/${run.id}/complete`, { worker_id: 'worker-1' })
+    await lockWaiters(2)
+    await release()
+    const [child, done] = await Promise.all([enqueued, completed])
+    expect(child.status).toBe(201)
+    expect(done.status).toBe(200)
+    expect((await job(child.body.id)).status).toBe('pending')
+  })
 })

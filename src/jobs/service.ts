@@ -9,10 +9,13 @@ import { recordEnqueued, recordJobTerminal } from '../metrics/record'
 import { type JobInsertItem, jobInsertMany } from './insert-sql'
 import type { EnqueueBatchItem, EnqueueBody, Job, JobListQuery, Run } from './model'
 import { type JobInsert, jobCancel, jobGet, jobInsert, jobList, jobRunsList } from './sql'
+import { enqueueBatchWhileActive, enqueueUniqueJob, isKeyedWhileActive } from './unique'
 
 /** The outcome of an enqueue: a new job, or the one that already holds the key. */
 export interface Enqueued {
   created: boolean
+  /** True when debounce_seconds moved the live job holding the key (jobs/unique.ts). */
+  debounced?: boolean
   job: Job
 }
 
@@ -29,6 +32,7 @@ const MAX_INSERT_ATTEMPTS = 5
  * jsonb expansion, window and union have no work to amortise over one row.
  */
 export async function enqueueJob(deps: Deps, body: EnqueueBody): Promise<Enqueued> {
+  if (body.unique_while_active || body.debounce_seconds !== undefined) return enqueueUniqueJob(deps, body)
   const { sql, tables } = deps
   const limited = await deps.events.limitedKinds.among([body.kind])
   const insert = insertOf(body, '', limited.length > 0)
@@ -61,6 +65,7 @@ function enqueueEffects(effects: Effects, answers: Enqueued[]): void {
  * written twice.
  */
 export async function enqueueJobs(deps: Deps, bodies: EnqueueBatchItem[]): Promise<Enqueued[]> {
+  if (bodies.some(isKeyedWhileActive)) return enqueueBatchWhileActive(deps, bodies)
   const { sql, tables } = deps
   const answers: (Enqueued | undefined)[] = new Array(bodies.length)
   const limited = new Set(await deps.events.limitedKinds.among([...new Set(bodies.map((b) => b.kind))]))
@@ -93,7 +98,7 @@ export async function enqueueJobs(deps: Deps, bodies: EnqueueBatchItem[]): Promi
  * route, through the client's Date serializer, accepted). `flowControlled`: the
  * kind has limits (see JobInsert).
  */
-function insertOf(body: EnqueueBatchItem, at: string, flowControlled: boolean): JobInsert {
+export function insertOf(body: EnqueueBatchItem, at: string, flowControlled: boolean): JobInsert {
   return {
     flowControlled,
     id: newJobId(),

@@ -4,6 +4,7 @@
  * a pending holder instead of duplicating it; both under concurrent enqueues.
  */
 import { describe, expect, test } from 'bun:test'
+import { ForemanClient } from '../src/client'
 import { newJobId } from '../src/ids'
 import { blockedOn, claimOne, holdLock, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
@@ -297,6 +298,18 @@ describe('debounce_seconds', () => {
       expect(await storedJobs(kind)).toHaveLength(0)
     })
   }
+})
+
+test('the client answers a debounce as debounced, not created', async () => {
+  const foreman = new ForemanClient({ baseUrl: f.serve() })
+  const kind = uniqueKind('client')
+  const first = await foreman.enqueue({ kind, idempotency_key: 'k', debounce_seconds: 60, params: { n: 1 } })
+  expect(first.created).toBe(true)
+  const again = await foreman.enqueue({ kind, idempotency_key: 'k', debounce_seconds: 60, params: { n: 2 } })
+  expect(again).toMatchObject({ created: false, debounced: true, job: { id: first.job.id, params: { n: 2 } } })
+  expect(again.job).not.toHaveProperty('debounced')
+  const [item] = await foreman.enqueueMany([{ kind, idempotency_key: 'k', debounce_seconds: 60, params: { n: 3 } }])
+  expect(item).toMatchObject({ created: false, debounced: true, job: { id: first.job.id, params: { n: 3 } } })
 })
 
 describe('POST /jobs/batch with these options', () => {

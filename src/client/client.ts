@@ -18,6 +18,7 @@ import type {
   CompleteManyResult,
   CompleteOutcome,
   DatabaseHealth,
+  DebouncedJob,
   Deleted,
   DeletedJob,
   DuplicateJob,
@@ -94,13 +95,19 @@ export class ForemanClient {
 
   /**
    * `POST /jobs`. A duplicate idempotency key is not an error: `created` is false and
-   * `job` is the existing one. Retried on connection errors only with an idempotency key.
+   * `job` is the existing one (with `debounced` true when `debounce_seconds` moved it).
+   * Retried on connection errors only with an idempotency key.
    */
   async enqueue(body: EnqueueBody): Promise<Enqueued> {
     const idempotent = typeof body.idempotency_key === 'string'
     const spec = { method: 'POST', path: '/jobs', body, idempotent, extraMs: (body.wait_seconds ?? 0) * 1000 }
-    const { status, body: answer } = await this.http.json<Job | typeof DuplicateJob.static>(spec, [409])
+    type Answer = Job | typeof DuplicateJob.static | typeof DebouncedJob.static
+    const { status, body: answer } = await this.http.json<Answer>(spec, [409])
     if (status === 409) return { created: false, job: (answer as typeof DuplicateJob.static).job }
+    if (status === 200) {
+      const { debounced: _, ...job } = answer as typeof DebouncedJob.static
+      return { created: false, debounced: true, job }
+    }
     return { created: true, job: answer as Job }
   }
 

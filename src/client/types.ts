@@ -8,6 +8,7 @@ import type { EventsQuery } from '../events/model'
 import type {
   BulkBody,
   BulkResult,
+  DebouncedJob,
   DuplicateJob,
   EnqueueBatchItem,
   EnqueueBatchResult,
@@ -60,6 +61,7 @@ export type {
   CompleteManyResult,
   CompleteOutcome,
   DatabaseHealth,
+  DebouncedJob,
   Deleted,
   DuplicateJob,
   EnqueueBatchItem,
@@ -94,9 +96,13 @@ export type {
 /** Options of a ForemanClient: where Foreman is, the token, timeouts and retries. */
 export type ClientOptions = TransportOptions
 
-/** What enqueue answers: `created` is false when the idempotency key already held `job`. */
+/**
+ * What enqueue answers: `created` is false when the idempotency key already held
+ * `job`; `debounced` is true when `debounce_seconds` moved that job.
+ */
 export interface Enqueued {
   created: boolean
+  debounced?: boolean
   job: Job
 }
 

@@ -97,6 +97,24 @@ describe('unique_while_active', () => {
     expect(await storedJobs(kind)).toHaveLength(1)
   })
 
+  test('retrying an ended job whose key a newer live job holds answers 409 until that job ends', async () => {
+    const kind = uniqueKind('retry-held')
+    const first = await enqueueWhileActive(kind, 'k')
+    await finish(kind, first.body.id, 'cancelled')
+    const second = await enqueueWhileActive(kind, 'k')
+    expect(second.status).toBe(201)
+    const retry = await f.call('POST', `/jobs/${first.body.id}/retry`)
+    expect(retry.status).toBe(409)
+    expect(retry.body.error).toContain('unique_while_active')
+    const bulk = await f.call('POST', '/jobs/bulk', { action: 'retry', ids: [first.body.id] })
+    expect(bulk.status).toBe(409)
+    expect((await storedJobs(kind)).map((j) => j.status)).toEqual(['cancelled', 'pending'])
+    await finish(kind, second.body.id, 'cancelled')
+    const retried = await f.call('POST', `/jobs/${first.body.id}/retry`)
+    expect(retried.status).toBe(200)
+    expect(retried.body).toMatchObject({ id: first.body.id, status: 'pending' })
+  })
+
   test('a forever key and a while-active key with the same text are independent', async () => {
     const kind = uniqueKind('independent')
     const forever = await f.call('POST', '/jobs', { kind, idempotency_key: 'same' })

@@ -5,7 +5,10 @@
  */
 import { describe, expect, test } from 'bun:test'
 import { ForemanClient } from '../src/client'
+import type { Sql } from '../src/db/client'
 import { newJobId } from '../src/ids'
+import { jobDebounce, jobInsertWhileActive } from '../src/jobs/unique-sql'
+import { createExplainer } from './support/explain'
 import { blockedOn, claimOne, holdLock, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 
@@ -404,4 +407,45 @@ describe('POST /jobs/batch with these options', () => {
     expect(badPlain.body.error).toStartWith('jobs.1.scheduled_at: ')
     expect(await storedJobs(kind)).toHaveLength(0)
   })
+})
+
+test('lookups of a key read its live holder through the partial index, not the jobs that ended with it', async () => {
+  // A key reused all day leaves an ended job per use; none of them may be read again.
+  const kind = uniqueKind('plan')
+  const ended = Array.from({ length: 5000 }, () => newJobId())
+  await f.sql`
+    insert into ${f.sql(f.tables.jobs)} (id, kind, idempotency_key, unique_while_active, status, completed_at)
+    select id, ${kind}, 'k', true, 'succeeded', now() from unnest(${ended}::text[]) as u(id)`
+  const holder = await debounce(kind, 'k', 600)
+  expect(holder.status).toBe(201)
+  await f.sql`analyze ${f.sql(f.tables.jobs)}`
+  const explainer = createExplainer(process.env.DATABASE_URL as string)
+  try {
+    const insert = {
+      id: newJobId(),
+      kind,
+      queue: 'default',
+      service: '',
+      idempotencyKey: 'k',
+      concurrencyKey: null,
+      params: {},
+      priority: 0,
+      maxAttempts: 1,
+      scheduledAt: null,
+      flowControlled: false,
+    }
+    const calls = [
+      (sql: Sql) => jobInsertWhileActive(sql, f.tables, insert),
+      (sql: Sql) => jobDebounce(sql, f.tables, { ...insert, debounceSeconds: 60 }),
+    ]
+    for (const call of calls) {
+      // settle: the plan a pool connection settles on after repeated calls (generic or not).
+      const plan = await explainer.explainCall(call, { settle: 6 })
+      expect(plan.indexes).toContain(`${f.tables.prefix}jobs_kind_active_key_key`)
+      expect(plan.seqScans).toEqual([])
+      expect(plan.rowsRead).toBeLessThan(20)
+    }
+  } finally {
+    await explainer.close()
+  }
 })

@@ -32,7 +32,7 @@ const MAX_INSERT_ATTEMPTS = 5
  * jsonb expansion, window and union have no work to amortise over one row.
  */
 export async function enqueueJob(deps: Deps, body: EnqueueBody): Promise<Enqueued> {
-  if (body.unique_while_active || body.debounce_seconds !== undefined) return enqueueUniqueJob(deps, body)
+  if (isKeyedWhileActive(body)) return enqueueUniqueJob(deps, body)
   const { sql, tables } = deps
   const limited = await deps.events.limitedKinds.among([body.kind])
   const insert = insertOf(body, '', limited.length > 0)

@@ -90,6 +90,19 @@ const CLIENT_SQLSTATES: Record<string, string> = {
 }
 
 /**
+ * Unique indexes whose violation is the client's conflict, not a server fault,
+ * by the end of their name (after the table prefix). jobs_kind_active_key_key:
+ * a retry (single or bulk) would make an ended job keyed while active live again
+ * while a newer job of its kind holds the key (jobs/unique.ts).
+ */
+const CONFLICT_INDEXES: [string, string][] = [
+  [
+    'jobs_kind_active_key_key',
+    'a live job of this kind holds the idempotency_key (unique_while_active): it must end before this job can be retried',
+  ],
+]
+
+/**
  * Failures of the connection to Postgres, not of the statement: the database is
  * down, restarting or unreachable, and the same request may work in a moment.
  * postgres.js' own codes, the socket's errnos, and the SQLSTATEs a server sends
@@ -149,6 +162,11 @@ export function toErrorResponse(error: unknown, code?: string | number): ErrorRe
   if (code === 'NOT_FOUND') return { status: 404, body: { error: 'route not found' } }
   if (code === 'PARSE') return { status: 400, body: { error: 'body: is not valid JSON' } }
   const sqlState = (error as { code?: unknown } | null)?.code
+  if (sqlState === '23505') {
+    const index = (error as { constraint_name?: unknown }).constraint_name
+    const conflict = CONFLICT_INDEXES.find(([name]) => typeof index === 'string' && index.endsWith(name))
+    if (conflict) return { status: 409, body: { error: conflict[1] } }
+  }
   if (typeof sqlState === 'string' && Object.hasOwn(CLIENT_SQLSTATES, sqlState)) {
     return { status: 400, body: { error: `a value ${CLIENT_SQLSTATES[sqlState]}` }, log: 'warn' }
   }

@@ -142,6 +142,21 @@ test('a retried graph submission creates nothing twice', async () => {
   expect((await f.call('GET', `/jobs?kind=${kind}`)).body).toHaveLength(2)
 })
 
+test('a released job of a kind with limits is claimed through its key', async () => {
+  const kind = uniqueKind('limited')
+  expect((await f.call('PUT', `/limits/${kind}`, { max_active_per_key: 1 })).status).toBe(200)
+  const parent = await enqueue({ kind: `${kind}-parent` })
+  const child = await enqueue({ kind, concurrency_key: 'tenant-1', depends_on: [parent.id] })
+  // A claim of the kind while the child waits finds its key empty and drops the key's slot row.
+  expect((await f.call('POST', '/claim', { kinds: [kind], worker_id: 'worker-1' })).status).toBe(204)
+  const [slots] = await f.sql<{ n: number }[]>`
+    select count(*)::int as n from ${f.sql(f.tables.flowSlots)} where kind = ${kind}`
+  expect(slots?.n).toBe(0)
+  await runToEnd(`${kind}-parent`, 'complete')
+  const claimed = await claimOne(f, kind)
+  expect(claimed.job.id).toBe(child.id)
+})
+
 describe('races', () => {
   /** Resolves once `n` backends of this database wait on a lock. */
   async function lockWaiters(n: number) {

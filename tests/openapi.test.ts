@@ -10,7 +10,7 @@ const doc = (await f.call('GET', '/docs/json')).body as {
 
 const ROUTES: [string, string, string[]][] = [
   ['get', '/foreman/ping', ['200']],
-  ['post', '/foreman/jobs', ['201', '400', '409', '413']],
+  ['post', '/foreman/jobs', ['200', '201', '400', '409', '413']],
   ['post', '/foreman/jobs/batch', ['200', '400', '413']],
   ['get', '/foreman/jobs', ['200', '400']],
   ['get', '/foreman/jobs/{id}', ['200', '400', '404']],
@@ -88,6 +88,9 @@ describe('OpenAPI document at /foreman/docs/json', () => {
     const created = doc.paths['/foreman/jobs']!.post.responses['201'].content['application/json'].schema
     const props = created.properties ?? {}
     expect(Object.keys(props)).toEqual(expect.arrayContaining(['id', 'kind', 'status', 'attempt_count', 'result']))
+    const debounced = doc.paths['/foreman/jobs']!.post.responses['200'].content['application/json'].schema
+    expect(Object.keys(debounced.properties ?? {})).toEqual(expect.arrayContaining(['id', 'status', 'debounced']))
+    expect(debounced.required).toContain('debounced')
   })
 })
 

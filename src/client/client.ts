@@ -18,6 +18,7 @@ import type {
   CompleteManyResult,
   CompleteOutcome,
   DatabaseHealth,
+  DebouncedJob,
   Deleted,
   DeletedJob,
   DuplicateJob,
@@ -112,13 +113,14 @@ export class ForemanClient {
   async enqueue(body: EnqueueBody): Promise<Enqueued> {
     const idempotent = typeof body.idempotency_key === 'string'
     const spec = { method: 'POST', path: '/jobs', body, idempotent, extraMs: (body.wait_seconds ?? 0) * 1000 }
-    type Answer = (Job & { debounced?: boolean }) | typeof DuplicateJob.static
+    type Answer = Job | typeof DuplicateJob.static | typeof DebouncedJob.static
     const { status, body: answer } = await this.http.json<Answer>(spec, [409])
     if (status === 409) return { created: false, job: (answer as typeof DuplicateJob.static).job }
-    const { debounced, ...job } = answer as Job & { debounced?: boolean }
-    // A debounce answers 200 with the moved job, a creation 201 with the new one.
-    if (debounced) return { created: false, debounced: true, job }
-    return { created: true, job }
+    if (status === 200) {
+      const { debounced: _, ...job } = answer as typeof DebouncedJob.static
+      return { created: false, debounced: true, job }
+    }
+    return { created: true, job: answer as Job }
   }
 
   /**

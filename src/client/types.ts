@@ -8,6 +8,7 @@ import type { EventsQuery } from '../events/model'
 import type {
   BulkBody,
   BulkResult,
+  DebouncedJob,
   Dependency,
   DuplicateJob,
   EnqueueBatchItem,
@@ -61,6 +62,7 @@ export type {
   CompleteManyResult,
   CompleteOutcome,
   DatabaseHealth,
+  DebouncedJob,
   Deleted,
   Dependency,
   DuplicateJob,

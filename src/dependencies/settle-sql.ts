@@ -21,6 +21,7 @@
 import type { Fragment, Queryable } from '../db/client'
 import { nextStamp } from '../db/rows'
 import type { Tables } from '../db/tables'
+import { flowSlotsEnsured } from '../limits/enqueue-sql'
 
 /** One job a host statement moved on behalf of a dependency (released, cancelled, or counted down). */
 export interface DependentChange {
@@ -30,6 +31,9 @@ export interface DependentChange {
   status: string
   enqueued_at: string
   completed_at: string | null
+  /** Of a kind with limits: a released one needs its key's slot row (see slotsEnsured). */
+  flow_controlled: boolean
+  concurrency_key: string | null
 }
 
 /** The columns dependentsAnswer adds to a host's rows. */
@@ -40,7 +44,8 @@ export interface DependentsAnswer {
   dependents_missed?: string[] | null
 }
 
-const changedColumns = 'd.id, d.kind, d.queue, d.status, d.enqueued_at, d.completed_at'
+const changedColumns =
+  'd.id, d.kind, d.queue, d.status, d.enqueued_at, d.completed_at, d.flow_controlled, d.concurrency_key'
 
 /**
  * For hosts whose ended jobs all succeeded (complete, batch complete, hand-off):
@@ -99,7 +104,7 @@ export function dependentsSettled(sql: Queryable, t: Tables, ended: string) {
     ), dep_released as (
       ${countDown(sql, t, sql`select id from dep_counted`, sql`and d.id not in (select id from dep_doomed)`)}
     ), dep_changed as (
-      select id, kind, queue, status, enqueued_at, completed_at from dep_cancelled
+      select id, kind, queue, status, enqueued_at, completed_at, flow_controlled, concurrency_key from dep_cancelled
       union all
       select * from dep_released
     )`
@@ -175,8 +180,20 @@ export async function settleWaiting(
       where d.id = v.id and d.status = 'waiting'
       returning ${sql.unsafe(changedColumns)}, d.dependents
     ), ${dependentsSettled(sql, t, 'settled')}
-    select (select jsonb_agg(jsonb_build_object('id', id, 'kind', kind, 'queue', queue, 'status', status,
-              'enqueued_at', enqueued_at, 'completed_at', completed_at)) from settled where status <> 'waiting') as settled,
+    select (select jsonb_agg(to_jsonb(s) - 'dependents') from settled s where s.status <> 'waiting') as settled,
            ${dependentsAnswer(sql, t, true)}`
   return row ?? { settled: null }
+}
+
+/**
+ * The slot rows of released jobs of kinds with limits: a key whose only jobs were
+ * waiting had its row deleted by the limited claim as empty, and without it the
+ * claim cannot find the job (docs/design/flow-control.md).
+ */
+export async function slotsEnsured(sql: Queryable, t: Tables, jobs: DependentChange[]): Promise<void> {
+  const rows = jobs.map((j) => ({ kind: j.kind, concurrency_key: j.concurrency_key }))
+  await sql`
+    with released as (
+      select * from jsonb_to_recordset(${sql.json(rows as never)}::jsonb) as x(kind text, concurrency_key text)
+    ) ${flowSlotsEnsured(sql, t, 'released', true)}`
 }

@@ -239,6 +239,12 @@ export const IncludeQuery = t.Object({ include: t.Optional(t.Literal('current_ru
 /** The 409 answer to a duplicate enqueue: the job that already holds the key. */
 export const DuplicateJob = t.Object({ error: t.String(), job: Job })
 
+/** The 200 answer to a debounced enqueue: the live job holding the key, moved, and `debounced: true`. */
+export const DebouncedJob = t.Composite([
+  Job,
+  t.Object({ debounced: t.Literal(true, { description: 'debounce_seconds moved this job (it was not created)' }) }),
+])
+
 /** DELETE /jobs/:id: the id of the job removed. */
 export const JobDeleted = t.Object({ id: JobId })
 export type JobDeleted = typeof JobDeleted.static

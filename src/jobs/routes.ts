@@ -7,6 +7,7 @@ import { bulkAction, deleteJob, retryJob } from './actions'
 import {
   BulkBody,
   BulkResult,
+  DebouncedJob,
   DuplicateJob,
   EnqueueBatchBody,
   EnqueueBatchResult,
@@ -34,20 +35,27 @@ export const jobRoutes = (deps: Deps) =>
       '/jobs',
       async ({ body, set, request }) => {
         const enqueued = await enqueueJob(deps, body)
-        // With wait_seconds the answer (201 or 409 alike) waits for the outcome.
+        // With wait_seconds the answer (200, 201 or 409 alike) waits for the outcome.
         const job = await waitForTerminal(deps, enqueued.job, (body.wait_seconds ?? 0) * 1000, request.signal)
+        if (enqueued.debounced) return { ...job, debounced: true as const }
         if (!enqueued.created) throw duplicateError(job)
         set.status = 201
         return job
       },
       {
         body: EnqueueBody,
-        response: { 201: Unchecked(Job), 400: ErrorBody, 409: DuplicateJob, 413: ErrorBody },
+        response: {
+          200: Unchecked(DebouncedJob),
+          201: Unchecked(Job),
+          400: ErrorBody,
+          409: DuplicateJob,
+          413: ErrorBody,
+        },
         detail: {
           tags,
           summary: 'Enqueue a job',
           description:
-            'Creates a pending job. With an idempotency_key that already exists for this kind, creates nothing and answers 409 with the existing job. With `wait_seconds` (0–30) the answer is held until the job is terminal or the wait ends, and carries the job as it then stands.',
+            'Creates a pending job (201). With an idempotency_key that already exists for this kind, creates nothing and answers 409 with the existing job. With `unique_while_active`, the key only has to be unique among this kind\'s `waiting`, `pending` and `active` jobs: once the job holding it has ended, the key creates a new job (such keys and ordinary ones never meet, even with the same text). `debounce_seconds` (which implies `unique_while_active`) answers 200 with the holder and `"debounced": true` when the holder is `pending` and not yet due: its params become these and it comes due `debounce_seconds` from now; with no live holder it creates a job due then (201); a holder that is `active`, `waiting`, or `pending` and already due is left as it is and answered 409, as a duplicate (a worker may hold it already). Both need an `idempotency_key`. With `wait_seconds` (0–30) the answer is held until the job is terminal or the wait ends, and carries the job as it then stands.',
         },
       },
     )
@@ -58,7 +66,7 @@ export const jobRoutes = (deps: Deps) =>
       detail: {
         tags,
         summary: 'Enqueue a batch of jobs',
-        description: `Enqueues 1–${MAX_ENQUEUE_BATCH} jobs, each the body of POST /jobs, in one statement, and answers 200 with \`{"jobs": [{"created", "job"}]}\` in input order (200, not 201: items may find existing jobs). An idempotency key already stored answers its job with \`created: false\`; a key repeated within the batch (same kind) answers the first item's job with \`created: false\`; concurrent batches with overlapping keys never create a key twice. One invalid item refuses the whole batch with a 400 naming it (\`jobs.3.kind\`) and stores nothing. \`wait_seconds\` is refused in a batch. The body limit (FOREMAN_MAX_BODY_BYTES, 413) applies to the whole batch.`,
+        description: `Enqueues 1–${MAX_ENQUEUE_BATCH} jobs, each the body of POST /jobs, in one statement, and answers 200 with \`{"jobs": [{"created", "job"}]}\` in input order (200, not 201: items may find existing jobs). An idempotency key already stored answers its job with \`created: false\`; a key repeated within the batch (same kind) answers the first item's job with \`created: false\`; concurrent batches with overlapping keys never create a key twice. Items with \`unique_while_active\` or \`debounce_seconds\` follow the rules of POST /jobs, one statement each after the others' (a debounced item answers \`{"created": false, "debounced": true, "job"}\`; a live holder left as it is, \`created: false\`). One invalid item refuses the whole batch with a 400 naming it (\`jobs.3.kind\`) and stores nothing. \`wait_seconds\` is refused in a batch. The body limit (FOREMAN_MAX_BODY_BYTES, 413) applies to the whole batch.`,
       },
     })
     .get('/jobs', ({ query }) => listJobs(deps, query), {

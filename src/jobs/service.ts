@@ -11,10 +11,13 @@ import { recordEnqueued, recordJobTerminal } from '../metrics/record'
 import { type JobInsertItem, jobInsertMany } from './insert-sql'
 import type { EnqueueBatchItem, EnqueueBatchResult, EnqueueBody, Job, JobListQuery, Run } from './model'
 import { type JobInsert, jobCancel, jobGet, jobInsert, jobList, jobRunsList } from './sql'
+import { enqueueBatchWhileActive, enqueueUniqueJob, isKeyedWhileActive } from './unique'
 
 /** The outcome of an enqueue: a new job, or the one that already holds the key. */
 export interface Enqueued {
   created: boolean
+  /** True when debounce_seconds moved the live job holding the key (jobs/unique.ts). */
+  debounced?: boolean
   job: Job
 }
 
@@ -31,12 +34,16 @@ const MAX_INSERT_ATTEMPTS = 5
  * jsonb expansion, window and union have no work to amortise over one row.
  */
 export async function enqueueJob(deps: Deps, body: EnqueueBody): Promise<Enqueued> {
-  const { sql, tables } = deps
-  const limited = await deps.events.limitedKinds.among([body.kind])
+  // With dependencies (unique_while_active included), through the graph; keyed
+  // while active, through its own statements; every other job, today's.
   if (body.depends_on !== undefined) {
+    const limited = await deps.events.limitedKinds.among([body.kind])
     const { answers } = await enqueueGraph(deps, [body], [graphNodeOf(body, '', limited.length > 0)], () => '')
     return answers[0] as Enqueued
   }
+  if (isKeyedWhileActive(body)) return enqueueUniqueJob(deps, body)
+  const { sql, tables } = deps
+  const limited = await deps.events.limitedKinds.among([body.kind])
   const insert = insertOf(body, '', limited.length > 0)
   // The only way to come back empty is losing a race to a concurrent insert of the
   // same key that committed after our snapshot; the next attempt sees its row.
@@ -75,6 +82,7 @@ export async function enqueueJobs(deps: Deps, bodies: EnqueueBatchItem[]): Promi
     const { answers, refs } = await enqueueGraph(deps, bodies, nodes, (i) => `jobs.${i}.`)
     return { jobs: answers, refs }
   }
+  if (bodies.some(isKeyedWhileActive)) return { jobs: await enqueueBatchWhileActive(deps, bodies) }
   let unresolved: JobInsertItem[] = bodies.map((body, ord) => ({
     ord,
     ...insertOf(body, `jobs.${ord}.`, limited.has(body.kind)),
@@ -114,7 +122,7 @@ function graphNodeOf(body: EnqueueBatchItem, at: string, flowControlled: boolean
  * route, through the client's Date serializer, accepted). `flowControlled`: the
  * kind has limits (see JobInsert).
  */
-function insertOf(body: EnqueueBatchItem, at: string, flowControlled: boolean): JobInsert {
+export function insertOf(body: EnqueueBatchItem, at: string, flowControlled: boolean): JobInsert {
   return {
     flowControlled,
     id: newJobId(),

@@ -253,8 +253,8 @@ describe('lifecycle controls', () => {
 
   test('debounce: a later enqueue moves the job not yet due (new params, due later); a due one is a duplicate', async () => {
     const kind = uniqueKind('orch-debounce')
-    const later = new Date(Date.now() + 60_000).toISOString()
-    const first = await foreman.enqueue({ kind, idempotency_key: 'd', params: { n: 1 }, scheduled_at: later })
+    // The first debounced enqueue creates the job, due debounce_seconds from now.
+    const first = await foreman.enqueue({ kind, idempotency_key: 'd', params: { n: 1 }, debounce_seconds: 60 })
     expect(first.created).toBe(true)
     const before = Date.now()
     const moved = await foreman.enqueue({ kind, idempotency_key: 'd', params: { n: 2 }, debounce_seconds: 30 })
@@ -265,7 +265,12 @@ describe('lifecycle controls', () => {
     expect(dueIn).toBeLessThan(31)
 
     const dueKind = uniqueKind('orch-debounce-due')
-    const due = await foreman.enqueue({ kind: dueKind, idempotency_key: 'd', params: { n: 1 } })
+    const due = await foreman.enqueue({
+      kind: dueKind,
+      idempotency_key: 'd',
+      params: { n: 1 },
+      unique_while_active: true,
+    })
     const dup = await foreman.enqueue({ kind: dueKind, idempotency_key: 'd', params: { n: 2 }, debounce_seconds: 30 })
     expect(dup).toEqual({ created: false, job: due.job })
   })

@@ -101,6 +101,8 @@ export async function dropTables(sql: Sql, tables: Tables): Promise<void> {
       ${sql(tables.limits)}, ${sql(tables.flowSlots)},
       ${sql(tables.migrations)}
     cascade`
+  // The jobs table's trigger went with it; its function stays unless dropped by name.
+  await sql`drop function if exists ${sql(`${tables.prefix}jobs_dependents_settle`)}()`
 }
 
 /** The name of the optional GIN index on jobs.params (FOREMAN_PARAMS_INDEX). */

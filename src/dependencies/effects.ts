@@ -1,66 +1,52 @@
 /**
- * What a service does with a host statement's DependentsAnswer once it has
- * committed: announce the dependents it moved, count those it ended, and settle
- * the ones it could not see (committed after its snapshot: see settle-sql.ts).
+ * What a service does once a statement that ended jobs has committed: the
+ * trigger moved their dependents in that statement (migrations/008); this reads
+ * which, announces them (a released job wakes a claimer of its kind) and counts
+ * the ones it cancelled.
  */
 import type { Effects } from '../after-commit'
 import type { Queryable } from '../db/client'
 import type { Tables } from '../db/tables'
-import { isTerminal } from '../jobs/model'
 import { recordJobTerminal } from '../metrics/record'
-import { type DependentChange, type DependentsAnswer, settleWaiting, slotsEnsured } from './settle-sql'
+import { type DependentChange, dependentsMovedBy, type EndedWithDependents } from './settle-sql'
 
-/** Rounds of settling before giving up: each needs a dependent enqueued mid-statement, again. */
-const MAX_SETTLE_ROUNDS = 5
+/** A row of a statement that may have ended a job: nulls where it did not. */
+export interface EndedRow {
+  id?: string | null
+  status?: string | null
+  completed_at?: string | null
+  dependents?: string[] | null
+}
 
 /**
- * Applies the dependents part of a committed host statement's answer. Awaits the
- * settling statements (each commits on its own), so call it inside afterCommit's
- * work after the host statement.
+ * Announces and counts the dependents that the ends of `ended` moved. Costs a
+ * statement only when one of them had dependents; call it inside afterCommit's
+ * work, after the statement that ended them.
  */
 export async function dependentsMoved(
   sql: Queryable,
   t: Tables,
   effects: Effects,
-  answer: DependentsAnswer | undefined,
+  ended: readonly (EndedRow | null | undefined)[],
 ): Promise<void> {
-  let current = answer
-  for (let round = 0; current && round < MAX_SETTLE_ROUNDS; round++) {
-    await announced(sql, t, effects, current.dependents_changed)
-    const missed = current.dependents_missed
-    if (!missed || missed.length === 0) return
-    const settled = await settleWaiting(sql, t, missed)
-    await announced(sql, t, effects, settled.settled)
-    current = settled
-  }
+  const parents = ended.filter(
+    (e): e is EndedWithDependents => !!e?.id && !!e.status && e.dependents != null && e.completed_at != null,
+  )
+  if (parents.length === 0) return
+  movedAnnounced(effects, await dependentsMovedBy(sql, t, parents))
 }
 
-/**
- * Announces the moved dependents and counts those now terminal. Released jobs of
- * kinds with limits get their slot rows first (before the announcement wakes a
- * claimer). A statement of its own, after the release committed: one more CTE in
- * every completion would cost jobs without dependencies too; should the process
- * die between the two, the job waits for the next job of its key to recreate the row.
- */
-async function announced(
-  sql: Queryable,
-  t: Tables,
-  effects: Effects,
-  changed: DependentChange[] | null | undefined,
-): Promise<void> {
-  if (!changed || changed.length === 0) return
-  const limited = changed.filter((j) => j.status === 'pending' && j.flow_controlled)
-  if (limited.length > 0) await slotsEnsured(sql, t, limited)
-  effects.announce(changed)
+/** Announces moved dependents and counts those that this transition ended. */
+export function movedAnnounced(effects: Effects, moved: readonly DependentChange[]): void {
+  if (moved.length === 0) return
+  effects.announce(moved)
   effects.count((m) => {
-    for (const job of changed) if (isTerminal(job.status)) recordJobTerminal(m, job)
+    for (const job of moved) if (job.ended_here) recordJobTerminal(m, job)
   })
 }
 
-/** Drops the dependents columns from a host's row (they are not part of the job it answers). */
-export function withoutDependentsColumns<T extends DependentsAnswer & { dependents?: unknown }>(
-  row: T,
-): Omit<T, keyof DependentsAnswer | 'dependents'> {
-  const { dependents_changed: _c, dependents_missed: _m, dependents: _d, ...rest } = row
+/** A row without its `dependents` column (a statement reads it; the answer does not show it). */
+export function withoutDependents<T extends { dependents?: unknown }>(row: T): Omit<T, 'dependents'> {
+  const { dependents: _, ...rest } = row
   return rest
 }

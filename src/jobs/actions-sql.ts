@@ -8,7 +8,6 @@ import { plannedPerCall, type Queryable, type Sql } from '../db/client'
 import { literalLimit } from '../db/literal'
 import { nextStamp } from '../db/rows'
 import type { Tables } from '../db/tables'
-import { type DependentsAnswer, dependentsAnswer, dependentsSettled } from '../dependencies/settle-sql'
 import { flowControlled, flowSlotsEnsured } from '../limits/enqueue-sql'
 import { jobColumns } from './columns'
 import type { BulkAction, Job } from './model'
@@ -181,6 +180,8 @@ export interface BulkMoved {
   queue: string
   enqueued_at: string
   completed_at: string | null
+  /** Its dependents (what a cancel that ended it moved: see dependencies/effects.ts); null for a delete. */
+  dependents: string[] | null
 }
 
 /**
@@ -206,10 +207,9 @@ export async function jobBulkApply(
   action: BulkAction,
   s: BulkSelection,
   limit: number,
-): Promise<{ found: number; moved: BulkMoved[]; dependents?: DependentsAnswer }> {
-  const cancels = action === 'cancel'
-  const rows = await plannedPerCall(sql<(Partial<BulkMoved> & DependentsAnswer & { found: number })[]>`
-    with recursive candidates as (
+): Promise<{ found: number; moved: BulkMoved[] }> {
+  const rows = await plannedPerCall(sql<(Partial<BulkMoved> & { found: number })[]>`
+    with candidates as (
       select j.id from ${sql(t.jobs)} j
       where ${actionApplies(sql, action)} ${selectionWhere(sql, s)}
       order by j.id
@@ -222,15 +222,13 @@ export async function jobBulkApply(
       for update skip locked
     ), moved as (${movedCte(sql, t, action)})${
       action === 'retry' ? sql`, slotted as (${flowSlotsEnsured(sql, t, 'moved')})` : sql``
-    }${cancels ? sql`, ${dependentsSettled(sql, t, 'moved')}` : sql``}
+    }
     select c.found, moved.id, moved.status, moved.prior_status, moved.kind, moved.queue, moved.enqueued_at,
-           moved.completed_at ${cancels ? sql`, ${dependentsAnswer(sql, t, true)}` : sql``}
+           moved.completed_at, moved.dependents
     from (select count(*)::int as found from candidates) c left join moved on true`)
   const found = rows[0]?.found ?? 0
-  const moved = rows
-    .filter((r): r is BulkMoved & DependentsAnswer & { found: number } => r.id != null)
-    .map(({ found: _, dependents_changed: _c, dependents_missed: _m, ...m }) => m)
-  return { found, moved, dependents: rows[0] }
+  const moved = rows.filter((r): r is BulkMoved & { found: number } => r.id != null).map(({ found: _, ...m }) => m)
+  return { found, moved }
 }
 
 function movedCte(sql: Queryable, t: Tables, action: BulkAction) {
@@ -238,7 +236,7 @@ function movedCte(sql: Queryable, t: Tables, action: BulkAction) {
   if (action === 'delete') {
     return sql`
       delete from ${sql(t.jobs)} j using locked where j.id = locked.id
-      returning j.id, 'deleted'::text as status, ${answer}`
+      returning j.id, 'deleted'::text as status, ${answer}, null::text[] as dependents`
   }
   const set = action === 'cancel' ? cancelSet(sql) : retrySet(sql, t)
   return sql`

@@ -1,6 +1,6 @@
 /** The operator's actions on jobs beyond cancel: retry, delete, and cancel/retry/delete in bulk. */
 import { afterCommit } from '../after-commit'
-import { dependentsMoved } from '../dependencies/effects'
+import { dependentsMoved, movedAnnounced } from '../dependencies/effects'
 import { settleWaiting } from '../dependencies/settle-sql'
 import type { Deps } from '../deps'
 import { Conflict, InvalidInput, NotFound } from '../errors'
@@ -21,17 +21,15 @@ export function retryJob(deps: Deps, id: string, cascade = false): Promise<Job> 
       if (!row) throw new NotFound(`job ${id} not found`)
       if (!row.job) throw new Conflict(`job ${id} is ${row.prior_status}: only failed or cancelled jobs can be retried`)
       const waiting = [row.job, ...row.rearmed].filter((j) => j.status === 'waiting').map((j) => j.id)
-      const settled = waiting.length > 0 ? await settleWaiting(tx, deps.tables, waiting) : null
+      const settled = waiting.length > 0 ? await settleWaiting(tx, deps.tables, waiting) : []
       // Pending again: the hub wakes a waiting claimer of its kind.
       effects.announce([row.job, ...row.rearmed])
       return { job: row.job, settled }
     })
-    if (settled) {
-      // What the settling moved (the retried jobs themselves), then what that moved in turn.
-      await dependentsMoved(deps.sql, deps.tables, effects, { dependents_changed: settled.settled })
-      await dependentsMoved(deps.sql, deps.tables, effects, settled)
-    }
-    const now = settled?.settled?.find((j) => j.id === job.id)
+    // What the settling moved (the retried jobs themselves), then what their ends moved in turn.
+    movedAnnounced(effects, settled)
+    await dependentsMoved(deps.sql, deps.tables, effects, settled)
+    const now = settled.find((j) => j.id === job.id)
     return now ? { ...job, status: now.status as Job['status'] } : job
   })
 }
@@ -66,17 +64,15 @@ export async function bulkAction(deps: Deps, body: BulkBody): Promise<BulkResult
   }
   return afterCommit(deps, async (effects) => {
     // A retried job with dependencies is waiting again: counted against them in the same transaction.
-    const { found, moved, dependents, settled } = await sql.begin(async (tx) => {
+    const { found, moved, settled } = await sql.begin(async (tx) => {
       const applied = await jobBulkApply(tx, tables, body.action, selection, limit)
       const waiting = applied.moved.filter((j) => j.status === 'waiting').map((j) => j.id)
-      return { ...applied, settled: waiting.length > 0 ? await settleWaiting(tx, tables, waiting) : null }
+      return { ...applied, settled: waiting.length > 0 ? await settleWaiting(tx, tables, waiting) : [] }
     })
     effects.announce(moved)
-    await dependentsMoved(sql, tables, effects, dependents)
-    if (settled) {
-      await dependentsMoved(sql, tables, effects, { dependents_changed: settled.settled })
-      await dependentsMoved(sql, tables, effects, settled)
-    }
+    await dependentsMoved(sql, tables, effects, moved)
+    movedAnnounced(effects, settled)
+    await dependentsMoved(sql, tables, effects, settled)
     if (body.action === 'cancel') {
       const ended = moved.filter((job) => job.prior_status === 'pending' || job.prior_status === 'waiting')
       effects.count((m) => {

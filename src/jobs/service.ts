@@ -1,6 +1,6 @@
 /** The rules of the producer side: enqueue, read, list, cancel. */
 import { afterCommit, type Effects } from '../after-commit'
-import { dependentsMoved, withoutDependentsColumns } from '../dependencies/effects'
+import { dependentsMoved, withoutDependents } from '../dependencies/effects'
 import { enqueueGraph, type GraphNode } from '../dependencies/enqueue'
 import type { Deps } from '../deps'
 import { Conflict, InvalidInput, NotFound } from '../errors'
@@ -192,11 +192,11 @@ export function cancelJob(deps: Deps, id: string): Promise<Job> {
     const row = await jobCancel(deps.sql, deps.tables, id)
     if (!row) throw new NotFound(`job ${id} not found`)
     const { prior_status, ...rest } = row
-    const job = withoutDependentsColumns(rest)
+    const job = withoutDependents(rest)
     // Only the call that moved a waiting or pending job to cancelled counts it as terminal.
     if (prior_status === 'pending' || prior_status === 'waiting') effects.count((m) => recordJobTerminal(m, job))
     effects.announce([job])
-    await dependentsMoved(deps.sql, deps.tables, effects, row)
+    await dependentsMoved(deps.sql, deps.tables, effects, [row])
     return job
   })
 }

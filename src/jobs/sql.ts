@@ -7,7 +7,6 @@ import { literalLimit } from '../db/literal'
 import { nextStamp, runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
 import { dependenciesOf, withDependencies } from '../dependencies/reads-sql'
-import { type DependentsAnswer, dependentsAnswer, dependentsSettled } from '../dependencies/settle-sql'
 import type { JobChange } from '../events/hub'
 import { flowSlotsEnsured } from '../limits/enqueue-sql'
 import { jobColumns } from './columns'
@@ -187,17 +186,15 @@ export async function jobCancel(
   sql: Sql,
   t: Tables,
   id: string,
-): Promise<(JobRow & DependentsAnswer & { prior_status: string; dependents?: unknown }) | null> {
-  const [row] = await sql<(JobRow & DependentsAnswer & { prior_status: string })[]>`
-    with recursive prior as (
+): Promise<(JobRow & { prior_status: string; dependents: string[] | null }) | null> {
+  const [row] = await sql<(JobRow & { prior_status: string; dependents: string[] | null })[]>`
+    with prior as (
       select id, status from ${sql(t.jobs)} where id = ${id} for update
-    ), job as (
-      update ${sql(t.jobs)} j set ${cancelSet(sql)}
-      from prior
-      where j.id = prior.id
-      returning ${jobColumns(sql, 'j')}, j.dependents, prior.status as prior_status
-    ), ${dependentsSettled(sql, t, 'job')}
-    select job.*, ${dependentsAnswer(sql, t, true)} from job`
+    )
+    update ${sql(t.jobs)} j set ${cancelSet(sql)}
+    from prior
+    where j.id = prior.id
+    returning ${jobColumns(sql, 'j')}, j.dependents, prior.status as prior_status`
   return row ?? null
 }
 

@@ -1,7 +1,6 @@
 /** The rules of the worker side on held runs: heartbeat, complete (with the hand-off), fail, and run reads. */
 import { afterCommit, type Effects } from '../after-commit'
 import { dependentsMoved } from '../dependencies/effects'
-import type { DependentsAnswer } from '../dependencies/settle-sql'
 import type { Deps } from '../deps'
 import { InvalidInput, NotFound, NotOwned } from '../errors'
 import { pageSize } from '../http/schema'
@@ -46,7 +45,7 @@ export function complete(deps: Deps, target: RunTarget, body: CompleteBody): Pro
   return afterCommit(deps, async (effects) => {
     const row = await runComplete(deps.sql, deps.tables, target, { workerId: body.worker_id, result: body.result })
     const job = ended(effects, acted(row, target, body.worker_id), 'succeeded')
-    await dependentsMoved(deps.sql, deps.tables, effects, row ?? undefined)
+    await dependentsMoved(deps.sql, deps.tables, effects, [row])
     return job
   })
 }
@@ -77,8 +76,7 @@ export async function completeMany(
         ...(await claimLimited(deps, effects, { ...claiming, runIds: claiming.runIds.slice(claimed.length) })),
       )
     }
-    // Every row carries the statement's dependents answer; one applies it.
-    await dependentsMoved(deps.sql, deps.tables, effects, rows[0])
+    await dependentsMoved(deps.sql, deps.tables, effects, rows)
     // The completions stand either way; the jobs it claimed go back if the client has gone.
     const handed = await handOver(deps, effects, claimed, body.worker_id, clientSignal)
     const results = rows.map(({ input_run_id, ...row }) => {
@@ -108,7 +106,7 @@ export function fail(deps: Deps, target: RunTarget, body: FailBody): Promise<Job
       result: body.result,
     })
     const job = ended(effects, acted(row, target, body.worker_id), 'failed')
-    await dependentsMoved(deps.sql, deps.tables, effects, row ?? undefined)
+    await dependentsMoved(deps.sql, deps.tables, effects, [row])
     return job
   })
 }
@@ -173,10 +171,10 @@ function refusal(
 /** The effects of a run that complete or fail just ended (job announced, run and job counted); answers the job without the run's times. */
 function ended(
   effects: Effects,
-  row: Partial<Job> & RunEnded & DependentsAnswer & { dependents?: unknown },
+  row: Partial<Job> & RunEnded & { dependents?: unknown },
   runStatus: 'succeeded' | 'failed',
 ): Job {
-  const { run_started_at, run_finished_at, dependents_changed, dependents_missed, dependents, ...rest } = row
+  const { run_started_at, run_finished_at, dependents, ...rest } = row
   const job = rest as Job
   effects.announce([job])
   effects.count((m) => {

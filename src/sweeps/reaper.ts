@@ -21,10 +21,10 @@ export async function reapExpiredLeases(deps: Deps): Promise<{ reaped: number }>
   try {
     for (;;) {
       const runs = await afterCommit(deps, async (effects) => {
-        const { runs, jobs, ended, dependents } = await runAbandonExpired(sql, tables, BATCH)
+        const { runs, jobs, ended } = await runAbandonExpired(sql, tables, BATCH)
         effects.announce(jobs)
         effects.count((m) => countReaped(m, ended))
-        await dependentsMoved(sql, tables, effects, dependents)
+        await dependentsMoved(sql, tables, effects, ended)
         return runs
       })
       reaped += runs

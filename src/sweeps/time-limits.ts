@@ -17,12 +17,12 @@ const BATCH = 500
 /** Cancels every job not claimed before it expired, with error "expired"; answers how many. */
 export async function expireUnclaimed(deps: Deps): Promise<{ expired: number }> {
   const expired = await inBatches(deps, async (effects) => {
-    const { jobs, dependents } = await jobExpireMany(deps.sql, deps.tables, BATCH)
+    const jobs = await jobExpireMany(deps.sql, deps.tables, BATCH)
     effects.announce(jobs)
     effects.count((m) => {
       for (const job of jobs) recordJobTerminal(m, job)
     })
-    await dependentsMoved(deps.sql, deps.tables, effects, dependents)
+    await dependentsMoved(deps.sql, deps.tables, effects, jobs)
     return jobs.length
   })
   return { expired }
@@ -31,10 +31,10 @@ export async function expireUnclaimed(deps: Deps): Promise<{ expired: number }> 
 /** Fails every run that outlived its job's timeout_seconds, with error "timed out"; answers how many. */
 export async function timeOutRuns(deps: Deps): Promise<{ timedOut: number }> {
   const timedOut = await inBatches(deps, async (effects) => {
-    const { jobs, ended, dependents } = await runTimeOutMany(deps.sql, deps.tables, BATCH)
+    const { jobs, ended } = await runTimeOutMany(deps.sql, deps.tables, BATCH)
     effects.announce(jobs)
     effects.count((m) => countTimedOut(m, ended))
-    await dependentsMoved(deps.sql, deps.tables, effects, dependents)
+    await dependentsMoved(deps.sql, deps.tables, effects, ended)
     return ended.length
   })
   return { timedOut }

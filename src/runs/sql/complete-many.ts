@@ -6,15 +6,14 @@ import type { Sql } from '../../db/client'
 import { nextStamp, runFromJson } from '../../db/rows'
 import type { Tables } from '../../db/tables'
 import { withDependencies } from '../../dependencies/reads-sql'
-import { type DependentsAnswer, dependentsAnswer, dependentsReleased } from '../../dependencies/settle-sql'
 import { jobColumns } from '../../jobs/columns'
 import type { Dependency, Job, Run } from '../../jobs/model'
 import type { Claimed } from '../model'
 import { type ClaimParams, claimCtes } from './claim'
-import type { RunEnded, TargetSeen } from './held'
+import type { RunEnded, TargetSeen, WithDependents } from './held'
 
 /** One run of a batch complete, as the statement answers it (in input order). */
-export type CompletedRow = TargetSeen & Partial<Job> & RunEnded & DependentsAnswer & { input_run_id: string }
+export type CompletedRow = TargetSeen & Partial<Job> & RunEnded & WithDependents & { input_run_id: string }
 
 /**
  * Completes every listed run that is running and held by `workerId`, and its job,
@@ -25,7 +24,7 @@ export type CompletedRow = TargetSeen & Partial<Job> & RunEnded & DependentsAnsw
 export async function runCompleteMany(sql: Sql, t: Tables, p: CompleteManyParams): Promise<CompletedRow[]> {
   const rows = await sql<(CompletedRow & { ended_run_id?: string })[]>`
     with ${completeManyCtes(sql, t, p)}
-    ${completedRows(sql, sql`, ${dependentsAnswer(sql, t, false)}`)}`
+    ${completedRows(sql)}`
   return rows.map(withoutEndedRunId)
 }
 
@@ -47,8 +46,7 @@ export async function runCompleteManyAndClaim(
     with ${completeManyCtes(sql, t, p)}, ${claimCtes(sql, t, claim)}
     select * from (
       select 1 as part, target.ord, target.input_run_id, target.target_run_id, target.target_status,
-             target.target_worker_id, job.*, null::jsonb as run, null::jsonb as dependencies,
-             ${dependentsAnswer(sql, t, false)}
+             target.target_worker_id, job.*, null::jsonb as run, null::jsonb as dependencies
       from target left join job on job.ended_run_id = target.input_run_id
       union all
       select 2, row_number() over (order by c.priority desc, coalesce(c.scheduled_at, c.enqueued_at), c.id),
@@ -57,8 +55,7 @@ export async function runCompleteManyAndClaim(
              -- Runs by job id from a jsonb object built once (an uncorrelated InitPlan):
              -- joined instead, the two CTEs were planned as a nested loop (2,500 row
              -- visits for a batch of 50).
-             (select jsonb_object_agg(o.job_id, to_jsonb(o)) from opened o) -> c.id, c.dependencies,
-             null::jsonb, null::text[]
+             (select jsonb_object_agg(o.job_id, to_jsonb(o)) from opened o) -> c.id, c.dependencies
       from claimed c
     ) answer
     order by part, ord`
@@ -68,8 +65,7 @@ export async function runCompleteManyAndClaim(
     if (part === 1) completed.push(withoutEndedRunId(row))
     else {
       const { input_run_id, target_run_id, target_status, target_worker_id, ended_run_id, ...job } = row
-      const { run_started_at, run_finished_at, dependents_changed, dependents_missed, dependents, ...stored } =
-        job as typeof job & { dependents?: unknown }
+      const { run_started_at, run_finished_at, dependents, ...stored } = job
       claimed.push({ job: withDependencies({ ...stored, dependencies }) as Job, run: runFromJson(run) as Run })
     }
   }
@@ -129,7 +125,7 @@ function completeManyCtes(sql: Sql, t: Tables, p: CompleteManyParams) {
       from finished where j.id = finished.job_id
       returning ${jobColumns(sql, 'j')}, j.dependents, finished.run_id as ended_run_id,
                 finished.started_at as run_started_at, finished.finished_at as run_finished_at
-    ), ${dependentsReleased(sql, t, 'job')}`
+    )`
 }
 
 /**

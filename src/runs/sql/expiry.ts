@@ -3,7 +3,6 @@ import type { Sql } from '../../db/client'
 import { literalLimit } from '../../db/literal'
 import { nextStamp } from '../../db/rows'
 import type { Tables } from '../../db/tables'
-import { type DependentsAnswer, dependentsAnswer, dependentsSettled } from '../../dependencies/settle-sql'
 import type { JobTimes } from '../../metrics/record'
 import { unexpired } from './claim'
 
@@ -29,12 +28,12 @@ export async function jobExpireMany(
   sql: Sql,
   t: Tables,
   batch: number,
-): Promise<{ jobs: ExpiredJob[]; dependents?: DependentsAnswer }> {
+): Promise<(ExpiredJob & { dependents: string[] | null })[]> {
   // "Not claimed by then": a job with an attempt behind it is not this sweep's.
   // Checked in `due` as well, so the batch's LIMIT counts only jobs it may end.
   const stillExpired = sql`j.status in ('waiting', 'pending') and not ${unexpired(sql, sql`now()`)}`
-  const rows = await sql<(ExpiredJob & DependentsAnswer)[]>`
-    with recursive due as (
+  return sql<(ExpiredJob & { dependents: string[] | null })[]>`
+    with due as (
       select j.id from ${sql(t.jobs)} j
       where j.expires_at is not null and j.status in ('waiting', 'pending') and j.expires_at <= now()
         and ${stillExpired}
@@ -48,9 +47,6 @@ export async function jobExpireMany(
       from due
       where j.id = due.id and ${stillExpired}
       returning j.id, j.kind, j.queue, j.status, j.enqueued_at, j.completed_at, j.dependents
-    ), ${dependentsSettled(sql, t, 'ended')}
-    select e.id, e.kind, e.queue, e.status, e.enqueued_at, e.completed_at, ${dependentsAnswer(sql, t, true)}
-    from ended e`
-  const jobs = rows.map(({ dependents_changed: _c, dependents_missed: _m, ...job }) => job)
-  return { jobs, dependents: rows[0] }
+    )
+    select e.id, e.kind, e.queue, e.status, e.enqueued_at, e.completed_at, e.dependents from ended e`
 }

@@ -6,12 +6,6 @@
 import type { Queryable, Sql } from '../../db/client'
 import { nextStamp } from '../../db/rows'
 import type { Tables } from '../../db/tables'
-import {
-  type DependentsAnswer,
-  dependentsAnswer,
-  dependentsReleased,
-  dependentsSettled,
-} from '../../dependencies/settle-sql'
 import { jobColumns } from '../../jobs/columns'
 import type { Job } from '../../jobs/model'
 import type { HeartbeatResult, RunTarget } from '../model'
@@ -42,6 +36,11 @@ function targetCte(sql: Sql, t: Tables, target: RunTarget) {
 /** The running run addressed, if `workerId` holds it (re-checked on the locked row). */
 function heldRun(sql: Sql, workerId: string) {
   return sql`r.id = (select target_run_id from target) and r.status = 'running' and r.worker_id = ${workerId}`
+}
+
+/** The ended job's `dependents` (what its end moved: see dependencies/effects.ts); not part of the answer. */
+export interface WithDependents {
+  dependents?: string[] | null
 }
 
 /** When the run a complete or fail just ended started and finished (for its duration). */
@@ -104,9 +103,9 @@ export async function runComplete(
   t: Tables,
   target: RunTarget,
   p: { workerId: string; result: unknown },
-): Promise<(TargetSeen & Partial<Job> & RunEnded & DependentsAnswer) | null> {
+): Promise<(TargetSeen & Partial<Job> & RunEnded & WithDependents) | null> {
   const result = p.result === undefined ? null : sql.json(p.result as never)
-  const [row] = await sql<(TargetSeen & Partial<Job> & RunEnded & DependentsAnswer)[]>`
+  const [row] = await sql<(TargetSeen & Partial<Job> & RunEnded & WithDependents)[]>`
     with target as (${targetCte(sql, t, target)}),
     finished as (
       update ${sql(t.runs)} r set
@@ -119,9 +118,8 @@ export async function runComplete(
         status = 'succeeded', result = finished.result, completed_at = now(), updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, finished.updated_at)
       from finished where j.id = finished.job_id
       returning ${jobColumns(sql, 'j')}, j.dependents
-    ), ${dependentsReleased(sql, t, 'job')}
-    select target.*, job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at,
-           ${dependentsAnswer(sql, t, false)}
+    )
+    select target.*, job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at
     from target left join job on true left join finished on true`
   return row ?? null
 }
@@ -160,11 +158,11 @@ export async function runFail(
   t: Tables,
   target: RunTarget,
   p: FailParams,
-): Promise<(TargetSeen & Partial<Job> & RunEnded & DependentsAnswer) | null> {
+): Promise<(TargetSeen & Partial<Job> & RunEnded & WithDependents) | null> {
   const result = p.result === undefined ? null : sql.json(p.result as never)
   const retries = sql`(not j.cancel_requested and ${p.retryable} and j.attempt_count < j.max_attempts)`
-  const [row] = await sql<(TargetSeen & Partial<Job> & RunEnded & DependentsAnswer)[]>`
-    with recursive target as (${targetCte(sql, t, target)}),
+  const [row] = await sql<(TargetSeen & Partial<Job> & RunEnded & WithDependents)[]>`
+    with target as (${targetCte(sql, t, target)}),
     finished as (
       update ${sql(t.runs)} r set
         status = 'failed', error = ${p.error}, result = ${result}, lease_expires_at = null,
@@ -181,9 +179,8 @@ export async function runFail(
         updated_at = greatest(${nextStamp(sql, 'j.updated_at')}, f.updated_at)
       from finished f where j.id = f.job_id
       returning ${jobColumns(sql, 'j')}, j.dependents
-    ), ${dependentsSettled(sql, t, 'job')}
-    select target.*, job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at,
-           ${dependentsAnswer(sql, t, true)}
+    )
+    select target.*, job.*, finished.started_at as run_started_at, finished.finished_at as run_finished_at
     from target left join job on true left join finished on true`
   return row ?? null
 }

@@ -3,7 +3,6 @@ import type { Sql } from '../../db/client'
 import { literalLimit } from '../../db/literal'
 import { nextStamp } from '../../db/rows'
 import type { Tables } from '../../db/tables'
-import { type DependentsAnswer, dependentsAnswer, dependentsSettled } from '../../dependencies/settle-sql'
 import { changeOf, type JobChange } from '../../events/hub'
 
 /** One run the reaper abandoned, with its job's kind and (when the job moved on) where it went. */
@@ -16,6 +15,9 @@ export interface AbandonedRun {
   status?: string | null
   job_enqueued_at: string | null
   job_completed_at: string | null
+  /** The job's, when it moved (what its end moved: see dependencies/effects.ts). */
+  dependents?: string[] | null
+  completed_at?: string | null
 }
 
 /**
@@ -28,9 +30,9 @@ export async function runAbandonExpired(
   sql: Sql,
   t: Tables,
   batch: number,
-): Promise<{ runs: number; jobs: JobChange[]; ended: AbandonedRun[]; dependents?: DependentsAnswer }> {
-  const rows = await sql<(AbandonedRun & Partial<JobChange> & DependentsAnswer)[]>`
-    with recursive expired as (
+): Promise<{ runs: number; jobs: JobChange[]; ended: AbandonedRun[] }> {
+  const rows = await sql<(AbandonedRun & Partial<JobChange>)[]>`
+    with expired as (
       select id from ${sql(t.runs)}
       where status = 'running' and lease_expires_at < now()
       order by lease_expires_at
@@ -58,10 +60,10 @@ export async function runAbandonExpired(
       from abandoned a
       where j.id = a.job_id and j.status = 'active'
       returning j.id, j.status, j.kind, j.queue, j.enqueued_at, j.completed_at, j.dependents
-    ), ${dependentsSettled(sql, t, 'moved')}
-    select ${dependentsAnswer(sql, t, true)}, a.id as run_id, a.started_at as run_started_at, a.finished_at as run_finished_at, k.kind as run_kind,
+    )
+    select a.id as run_id, a.started_at as run_started_at, a.finished_at as run_finished_at, k.kind as run_kind,
            m.enqueued_at as job_enqueued_at, m.completed_at as job_completed_at,
-           m.id, m.status, m.kind, m.queue
+           m.id, m.status, m.kind, m.queue, m.dependents, m.completed_at
     from abandoned a
     join ${sql(t.jobs)} k on k.id = a.job_id
     left join moved m on m.id = a.job_id`
@@ -69,6 +71,5 @@ export async function runAbandonExpired(
     runs: rows.length,
     jobs: rows.filter((r): r is typeof r & JobChange => r.id != null).map(changeOf),
     ended: rows,
-    dependents: rows[0],
   }
 }

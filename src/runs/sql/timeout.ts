@@ -3,7 +3,6 @@ import type { Sql } from '../../db/client'
 import { literalLimit } from '../../db/literal'
 import { nextStamp } from '../../db/rows'
 import type { Tables } from '../../db/tables'
-import { type DependentsAnswer, dependentsAnswer, dependentsSettled } from '../../dependencies/settle-sql'
 import { changeOf, type JobChange } from '../../events/hub'
 import { defaultBackoff } from './held'
 
@@ -17,6 +16,9 @@ export interface TimedOutRun {
   status?: string | null
   job_enqueued_at: string | null
   job_completed_at: string | null
+  /** The job's, when it moved (what its end moved: see dependencies/effects.ts). */
+  dependents?: string[] | null
+  completed_at?: string | null
 }
 
 /**
@@ -40,10 +42,10 @@ export async function runTimeOutMany(
   sql: Sql,
   t: Tables,
   batch: number,
-): Promise<{ jobs: JobChange[]; ended: TimedOutRun[]; dependents?: DependentsAnswer }> {
+): Promise<{ jobs: JobChange[]; ended: TimedOutRun[] }> {
   const retries = sql`(not j.cancel_requested and j.attempt_count < j.max_attempts)`
-  const rows = await sql<(TimedOutRun & Partial<JobChange> & DependentsAnswer)[]>`
-    with recursive due as (
+  const rows = await sql<(TimedOutRun & Partial<JobChange>)[]>`
+    with due as (
       select r.id
       from ${sql(t.jobs)} j
       join ${sql(t.runs)} r on r.job_id = j.id and r.lease_expires_at is not null
@@ -69,16 +71,15 @@ export async function runTimeOutMany(
       from timed_out f
       where j.id = f.job_id and j.status = 'active'
       returning j.id, j.kind, j.queue, j.status, j.enqueued_at, j.completed_at, j.dependents
-    ), ${dependentsSettled(sql, t, 'ended')}
-    select ${dependentsAnswer(sql, t, true)}, f.id as run_id, f.started_at as run_started_at, f.finished_at as run_finished_at, k.kind as run_kind,
+    )
+    select f.id as run_id, f.started_at as run_started_at, f.finished_at as run_finished_at, k.kind as run_kind,
            e.enqueued_at as job_enqueued_at, e.completed_at as job_completed_at,
-           e.id, e.status, e.kind, e.queue
+           e.id, e.status, e.kind, e.queue, e.dependents, e.completed_at
     from timed_out f
     join ${sql(t.jobs)} k on k.id = f.job_id
     left join ended e on e.id = f.job_id`
   return {
     jobs: rows.filter((r): r is typeof r & JobChange => r.id != null).map(changeOf),
     ended: rows,
-    dependents: rows[0],
   }
 }

@@ -188,4 +188,24 @@ describe('races', () => {
     expect(done.status).toBe(200)
     expect((await job(child.body.id)).status).toBe('pending')
   })
+
+  test('a job enqueued onto a waiting job while a cascade cancels it is cancelled too', async () => {
+    // The cascade's first statement reads the dependents lists before the enqueue
+    // commits; the cancelled job's own firing of the trigger reads them after.
+    const kind = uniqueKind('cascade-race')
+    const a = await enqueue({ kind })
+    const b = await enqueue({ kind: `${kind}-b`, depends_on: [a.id] })
+    const { run } = await claimOne(f, kind)
+    const release = await holdLock(f, (tx) => tx`select 1 from ${tx(f.tables.jobs)} where id = ${b.id} for update`)
+    const enqueued = f.call('POST', '/jobs', { kind: `${kind}-c`, depends_on: [b.id] })
+    await lockWaiters(1)
+    const failed = f.call('POST', `/runs/${run.id}/fail`, { worker_id: 'worker-1', error: 'boom' })
+    await lockWaiters(2)
+    await release()
+    const [c, done] = await Promise.all([enqueued, failed])
+    expect(c.status).toBe(201)
+    expect(done.body.status).toBe('failed')
+    expect(await job(b.id)).toMatchObject({ status: 'cancelled', error: `dependency ${a.id} failed` })
+    expect(await job(c.body.id)).toMatchObject({ status: 'cancelled', error: `dependency ${b.id} cancelled` })
+  })
 })

@@ -4,27 +4,35 @@ import type { Tables } from '../db/tables'
 import { jobColumns } from '../jobs/columns'
 import type { Dependency, Job } from '../jobs/model'
 
-/**
- * Row `alias`'s dependencies as a jsonb array of `{id, kind, status, result}` in
- * the order they were given, or null for a job without any: the join step of a
- * fan-in reads its inputs with its claim. A job without dependencies does not
- * run the subquery at all.
- */
-export function dependenciesOf(sql: Queryable, t: Tables, alias: string) {
-  const depends = sql.unsafe(`${alias}.depends_on`)
-  return sql`case when ${depends} is null then null else (
-      select jsonb_agg(jsonb_build_object('id', p.id, 'kind', p.kind, 'status', p.status, 'result', p.result)
-                       order by u.n)
-      from unnest(${depends}) with ordinality as u(id, n) join ${sql(t.jobs)} p on p.id = u.id
-    ) end`
-}
+/** A job row as a statement that may answer a job with dependencies reads it. */
+export type WithDependsOn<T> = T & { depends_on?: string[] | null }
 
-/** A row with a `dependencies` column: without the key when null (the answer schema has no null for it). */
-export function withDependencies<T extends { dependencies?: Dependency[] | null }>(
-  row: T,
-): Omit<T, 'dependencies'> & { dependencies?: Dependency[] } {
-  const { dependencies, ...rest } = row
-  return dependencies ? { ...rest, dependencies } : rest
+/**
+ * The jobs as answered, each with `dependencies: [{id, kind, status, result}]`
+ * (in `depends_on` order) when it has any, and without `depends_on`. One read for
+ * all of them, by primary key, and none when no job has dependencies: the claim
+ * answers `depends_on` instead of joining the dependencies in, since a subquery in
+ * the claim's statement cost every claim its set-up, used or not (the hand-off
+ * ~10% more Postgres CPU).
+ */
+export async function withDependencies<T extends object>(
+  sql: Queryable,
+  t: Tables,
+  rows: WithDependsOn<T>[],
+): Promise<(T & { dependencies?: Dependency[] })[]> {
+  const ids = [...new Set(rows.flatMap((r) => r.depends_on ?? []))]
+  const found =
+    ids.length === 0
+      ? []
+      : await sql<Dependency[]>`
+        select id, kind, status, result from ${sql(t.jobs)} where id = any(${ids}::text[])`
+  const byId = new Map(found.map((d) => [d.id, d]))
+  return rows.map(({ depends_on, ...job }) => {
+    if (!depends_on) return job as T
+    // A dependency deleted since (an ended job, by retention or DELETE) drops out.
+    const dependencies = depends_on.flatMap((id) => byId.get(id) ?? [])
+    return { ...(job as T), dependencies }
+  })
 }
 
 /** The jobs waiting on (or once waiting on) job `id`, in the order they were enqueued; null when no such job. */

@@ -63,6 +63,9 @@ export async function dependentsMovedBy(
     order by id`
 }
 
+/** A job settleWaiting moved: as announced, with its dependents (its cancel moved them too). */
+export type SettledJob = DependentChange & { dependents: string[] | null }
+
 /**
  * Settles waiting jobs from scratch: each one's dependencies are read under a
  * share lock (so a completion in flight finishes first and its outcome is read),
@@ -77,7 +80,7 @@ export async function settleWaiting(
   ids: string[],
 ): Promise<EndedWithDependents[] & DependentChange[]> {
   const jobs = sql(t.jobs)
-  return sql<EndedWithDependents[] & DependentChange[]>`
+  return sql<SettledJob[]>`
     with parents as (
       select p.id, p.status from ${jobs} p
       where p.id in (select unnest(c.depends_on) from ${jobs} c where c.id = any(${ids}::text[]) and c.status = 'waiting')

@@ -6,7 +6,7 @@ import { plannedPerCall, type Queryable, type Sql } from '../db/client'
 import { literalLimit } from '../db/literal'
 import { nextStamp, runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
-import { dependenciesOf, withDependencies } from '../dependencies/reads-sql'
+import { type WithDependsOn, withDependencies } from '../dependencies/reads-sql'
 import type { JobChange } from '../events/hub'
 import { flowSlotsEnsured } from '../limits/enqueue-sql'
 import { jobColumns } from './columns'
@@ -121,13 +121,14 @@ async function jobInsertKeyless(sql: Queryable, t: Tables, j: JobInsert): Promis
 
 /** One job, optionally with its running run as `current_run`. */
 export async function jobGet(sql: Sql, t: Tables, id: string, withCurrentRun: boolean): Promise<Job | null> {
-  const [row] = await sql<(Job & { dependencies: Dependency[] | null })[]>`
-    select ${jobColumns(sql, 'j')}, ${dependenciesOf(sql, t, 'j')} as dependencies
+  const rows = await sql<WithDependsOn<Job>[]>`
+    select ${jobColumns(sql, 'j')}, j.depends_on
       ${withCurrentRun ? sql`, cr.current_run` : sql``}
     from ${sql(t.jobs)} j
     ${withCurrentRun ? currentRunJoin(sql, t) : sql``}
     where j.id = ${id}`
-  return row ? withRunParsed(withDependencies(row)) : null
+  const [row] = await withDependencies(sql, t, rows)
+  return row ? withRunParsed(row) : null
 }
 
 /** What the job lists and bulk actions filter on; `params` is a JSON object the job's params must contain. */

@@ -7,7 +7,7 @@
 import type { Fragment, Queryable } from '../db/client'
 import { runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
-import { withDependencies } from '../dependencies/reads-sql'
+import { type WithDependsOn, withDependencies } from '../dependencies/reads-sql'
 import { jobColumns } from '../jobs/columns'
 import type { Job, Run } from '../jobs/model'
 import type { Claimed } from '../runs/model'
@@ -193,7 +193,7 @@ export async function claimFromSlots(
     from claimed c join opened o on o.job_id = c.id
     union all
     -- The summary: a row of null job columns (in the answer's order) and what was held back.
-    select 2, ${jobColumns(sql, 'n')}, null::jsonb, null,
+    select 2, ${jobColumns(sql, 'n')}, null::text[], null,
       (select jsonb_object_agg(reason, n) from (
          select held_by as reason, count(*)::int as n from judged where throttled group by held_by
          union all
@@ -215,8 +215,14 @@ export async function claimFromSlots(
       continue
     }
     const { part: _, run, throttled: _t, reopens_at: _r, more: _m, ...job } = row
-    claimed.push({ job: withDependencies(job) as Job, run: runFromJson(run) as Run })
+    claimed.push({ job: job as Job, run: runFromJson(run) as Run })
   }
+  const jobs = await withDependencies(
+    sql,
+    t,
+    claimed.map((c) => c.job as WithDependsOn<Job>),
+  )
+  for (const [i, c] of claimed.entries()) c.job = jobs[i] as Job
   claimed.sort(
     (a, b) =>
       b.job.priority - a.job.priority ||

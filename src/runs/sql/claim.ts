@@ -3,7 +3,7 @@ import type { Fragment, Queryable, Sql } from '../../db/client'
 import { literalLimit } from '../../db/literal'
 import { nextStamp, runFromJson } from '../../db/rows'
 import type { Tables } from '../../db/tables'
-import { dependenciesOf, withDependencies } from '../../dependencies/reads-sql'
+import { type WithDependsOn, withDependencies } from '../../dependencies/reads-sql'
 import { jobColumns } from '../../jobs/columns'
 import type { Job, Run } from '../../jobs/model'
 import type { Claimed } from '../model'
@@ -24,12 +24,13 @@ export interface ClaimParams {
  * LOCKED lets concurrent claimers pass each other instead of queueing on a row.
  */
 export async function runClaim(sql: Sql, t: Tables, p: ClaimParams): Promise<Claimed[]> {
-  const rows = await sql<(Job & { run: unknown })[]>`
+  const rows = await sql<WithDependsOn<Job & { run: unknown }>[]>`
     with ${claimCtes(sql, t, p)}
     select c.*, to_jsonb(o) as run
     from claimed c join opened o on o.job_id = c.id
     order by c.priority desc, coalesce(c.scheduled_at, c.enqueued_at), c.id`
-  return rows.map(({ run, ...job }) => ({ job: withDependencies(job) as Job, run: runFromJson(run) as Run }))
+  const jobs = await withDependencies(sql, t, rows)
+  return jobs.map(({ run, ...job }) => ({ job: job as Job, run: runFromJson(run) as Run }))
 }
 
 /**
@@ -120,7 +121,7 @@ export function claimedAndOpened(
             // picked, with that check, Postgres chose a bitmap over the claim index.
             sql`where j.id = any(array(select id from picked)) and j.status = 'pending'`
       }
-      returning ${jobColumns(sql, 'j')}, ${dependenciesOf(sql, t, 'j')} as dependencies
+      returning ${jobColumns(sql, 'j')}, j.depends_on
     ), opened as (${opened}
       returning *
     )`

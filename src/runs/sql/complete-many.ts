@@ -5,9 +5,9 @@
 import type { Sql } from '../../db/client'
 import { nextStamp, runFromJson } from '../../db/rows'
 import type { Tables } from '../../db/tables'
-import { withDependencies } from '../../dependencies/reads-sql'
+import { type WithDependsOn, withDependencies } from '../../dependencies/reads-sql'
 import { jobColumns } from '../../jobs/columns'
-import type { Dependency, Job, Run } from '../../jobs/model'
+import type { Job, Run } from '../../jobs/model'
 import type { Claimed } from '../model'
 import { type ClaimParams, claimCtes } from './claim'
 import type { RunEnded, TargetSeen, WithDependents } from './held'
@@ -46,7 +46,7 @@ export async function runCompleteManyAndClaim(
     with ${completeManyCtes(sql, t, p)}, ${claimCtes(sql, t, claim)}
     select * from (
       select 1 as part, target.ord, target.input_run_id, target.target_run_id, target.target_status,
-             target.target_worker_id, job.*, null::jsonb as run, null::jsonb as dependencies
+             target.target_worker_id, job.*, null::jsonb as run, null::text[] as depends_on
       from target left join job on job.ended_run_id = target.input_run_id
       union all
       select 2, row_number() over (order by c.priority desc, coalesce(c.scheduled_at, c.enqueued_at), c.id),
@@ -55,20 +55,27 @@ export async function runCompleteManyAndClaim(
              -- Runs by job id from a jsonb object built once (an uncorrelated InitPlan):
              -- joined instead, the two CTEs were planned as a nested loop (2,500 row
              -- visits for a batch of 50).
-             (select jsonb_object_agg(o.job_id, to_jsonb(o)) from opened o) -> c.id, c.dependencies
+             (select jsonb_object_agg(o.job_id, to_jsonb(o)) from opened o) -> c.id, c.depends_on
       from claimed c
     ) answer
     order by part, ord`
   const completed: CompletedRow[] = []
   const claimed: Claimed[] = []
-  for (const { part, ord: _, run, dependencies, ...row } of rows) {
+  const handed: WithDependsOn<{ job: Job; run: Run }>[] = []
+  for (const { part, ord: _, run, depends_on, ...row } of rows) {
     if (part === 1) completed.push(withoutEndedRunId(row))
     else {
       const { input_run_id, target_run_id, target_status, target_worker_id, ended_run_id, ...job } = row
       const { run_started_at, run_finished_at, dependents, ...stored } = job
-      claimed.push({ job: withDependencies({ ...stored, dependencies }) as Job, run: runFromJson(run) as Run })
+      handed.push({ job: { ...stored, depends_on } as Job, run: runFromJson(run) as Run })
     }
   }
+  const jobs = await withDependencies(
+    sql,
+    t,
+    handed.map((h) => h.job),
+  )
+  for (const [i, h] of handed.entries()) claimed.push({ job: jobs[i] as Job, run: h.run })
   return { completed, claimed }
 }
 
@@ -78,7 +85,7 @@ type HandOffRow = CompletedRow & {
   ord: number
   ended_run_id?: string | null
   run: unknown
-  dependencies: Dependency[] | null
+  depends_on: string[] | null
 }
 
 /** Which runs a batch complete addresses, and for whom. */

@@ -13,7 +13,8 @@ import { uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 
 const a = await startFixture()
-const b = await startFixture({}, { prefix: a.tables.prefix, keepTables: true })
+// Instance B's safety poll is off (in effect): only a NOTIFY from A can wake its waiting claimers early.
+const b = await startFixture({ eventsPollSec: 3600 }, { prefix: a.tables.prefix, keepTables: true })
 const clients = [new ForemanClient({ baseUrl: a.serve() }), new ForemanClient({ baseUrl: b.serve() })] as const
 const clientOf = (i: number) => clients[i % 2] as ForemanClient
 const sql = a.sql
@@ -155,6 +156,21 @@ test('a failed child cancels the join, and the join of a join, transitively', as
     select count(*)::int as n from ${sql(a.tables.runs)} where job_id in (${join.id}, ${report.id})`
   expect(runs?.n).toBe(0)
 }, 60_000)
+
+test('a long-poll claimer on the other instance wakes when the last dependency completes', async () => {
+  const kind = uniqueKind('wake')
+  const parent = (await clients[0].enqueue({ kind: `${kind}-parent` })).job
+  const child = (await clients[0].enqueue({ kind, depends_on: [parent.id] })).job
+  const claimedOnB = clients[1].claim({ kinds: [kind], worker_id: 'waiter', wait_seconds: 20 })
+  await Bun.sleep(300) // the claimer is parked on B
+  const started = performance.now()
+  const held = await clients[0].claim({ kinds: [`${kind}-parent`], worker_id: 'w' })
+  await clients[0].complete(held?.run.id as string, { worker_id: 'w' })
+  const woken = await claimedOnB
+  expect(woken?.job.id).toBe(child.id)
+  // Well inside its 20 s wait: woken by the release's announcement, not by its deadline.
+  expect(performance.now() - started).toBeLessThan(10_000)
+}, 30_000)
 
 async function doneCount(ids: string[]): Promise<number> {
   const [row] = await sql<{ n: number }[]>`

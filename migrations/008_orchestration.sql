@@ -79,47 +79,35 @@ create index {{prefix}}jobs_status_id_idx on {{prefix}}jobs (status, id)
 -- claim drops the row of a key whose jobs are all waiting).
 create function {{prefix}}jobs_dependents_settle() returns trigger language plpgsql as $$
 begin
-  if new.status = 'succeeded' then
-    with released as (
-      update {{prefix}}jobs d set
-        waiting_on = d.waiting_on - c.n,
-        status = case when d.waiting_on <= c.n then 'pending' else d.status end,
-        updated_at = greatest(now(), d.updated_at + interval '1 microsecond')
-      from (select x.id, count(*)::int as n from unnest(new.dependents) as x(id) group by x.id) c
-      where d.id = c.id and d.status = 'waiting'
-      returning d.kind, d.concurrency_key, d.status, d.flow_controlled
+  if new.status <> 'succeeded' then
+    with recursive doomed(id, cause) as (
+      select d.id, 'dependency ' || new.id || ' ' || new.status
+      from unnest(new.dependents) as x(id) join {{prefix}}jobs d on d.id = x.id
+      where d.status = 'waiting' and d.on_dependency_failure is null
+      union
+      select d.id, 'dependency ' || p.id || ' cancelled'
+      from doomed p
+      join {{prefix}}jobs pj on pj.id = p.id
+      cross join unnest(pj.dependents) as x(id)
+      join {{prefix}}jobs d on d.id = x.id
+      where pj.dependents is not null and d.status = 'waiting' and d.on_dependency_failure is null
     )
-    insert into {{prefix}}flow_slots (kind, key)
-    select distinct kind, coalesce(concurrency_key, '') from released
-    where status = 'pending' and flow_controlled
-    order by 1, 2
-    on conflict (kind, key) do update set kind = excluded.kind where false;
-    return null;
+    update {{prefix}}jobs d set
+      status = 'cancelled', error = dd.cause, completed_at = now(),
+      updated_at = greatest(now(), d.updated_at + interval '1 microsecond')
+    from (select distinct on (id) id, cause from doomed order by id, cause) dd
+    where d.id = dd.id and d.status = 'waiting';
   end if;
-  with recursive doomed(id, cause) as (
-    select d.id, 'dependency ' || new.id || ' ' || new.status
-    from unnest(new.dependents) as x(id) join {{prefix}}jobs d on d.id = x.id
-    where d.status = 'waiting' and d.on_dependency_failure is null
-    union
-    select d.id, 'dependency ' || p.id || ' cancelled'
-    from doomed p
-    join {{prefix}}jobs pj on pj.id = p.id
-    cross join unnest(pj.dependents) as x(id)
-    join {{prefix}}jobs d on d.id = x.id
-    where pj.dependents is not null and d.status = 'waiting' and d.on_dependency_failure is null
-  )
-  update {{prefix}}jobs d set
-    status = 'cancelled', error = dd.cause, completed_at = now(),
-    updated_at = greatest(now(), d.updated_at + interval '1 microsecond')
-  from (select distinct on (id) id, cause from doomed order by id, cause) dd
-  where d.id = dd.id and d.status = 'waiting';
+  -- What is left waiting on this job counts it down: every dependent when it
+  -- succeeded, the 'run' ones when it failed or was cancelled.
   with released as (
     update {{prefix}}jobs d set
       waiting_on = d.waiting_on - c.n,
       status = case when d.waiting_on <= c.n then 'pending' else d.status end,
       updated_at = greatest(now(), d.updated_at + interval '1 microsecond')
     from (select x.id, count(*)::int as n from unnest(new.dependents) as x(id) group by x.id) c
-    where d.id = c.id and d.status = 'waiting' and d.on_dependency_failure = 'run'
+    where d.id = c.id and d.status = 'waiting'
+      and (new.status = 'succeeded' or d.on_dependency_failure = 'run')
     returning d.kind, d.concurrency_key, d.status, d.flow_controlled
   )
   insert into {{prefix}}flow_slots (kind, key)

@@ -10,7 +10,7 @@ import { type WithDependsOn, withDependencies } from '../dependencies/reads-sql'
 import type { JobChange } from '../events/hub'
 import { flowSlotsEnsured } from '../limits/enqueue-sql'
 import { jobColumns } from './columns'
-import type { Dependency, Job, JobListQuery, Run } from './model'
+import type { Job, JobListQuery, Run } from './model'
 
 /** A job row as stored (no current_run). */
 type JobRow = Omit<Job, 'current_run'>

@@ -4,7 +4,7 @@ import type { Deps } from '../deps'
 import { markStragglers } from '../limits/stragglers-sql'
 import { recordJobTerminal, recordRunEnded } from '../metrics/record'
 import type { Metrics } from '../metrics/registry'
-import { type AbandonedRun, runAbandonExpired } from '../runs/sql/reaper'
+import { runAbandonExpired, type SweptRun } from '../runs/sql/reaper'
 import { type SweepLoop, startSweepLoop } from './loop'
 import { expireUnclaimed, timeOutRuns } from './time-limits'
 
@@ -23,7 +23,10 @@ export async function reapExpiredLeases(deps: Deps): Promise<{ reaped: number }>
       const runs = await afterCommit(deps, async (effects) => {
         const { runs, jobs, ended } = await runAbandonExpired(sql, tables, BATCH)
         effects.announce(jobs)
-        effects.count((m) => countReaped(m, ended))
+        effects.count((m) => {
+          m.reaperReaped.inc(ended.length)
+          countSweptRuns(m, ended, 'abandoned')
+        })
         await dependentsMoved(sql, tables, effects, ended)
         return runs
       })
@@ -38,13 +41,12 @@ export async function reapExpiredLeases(deps: Deps): Promise<{ reaped: number }>
   return { reaped }
 }
 
-/** Counts one batch: the abandoned runs, and the jobs that ended with them (no attempts left, or cancelled). */
-function countReaped(m: Metrics, ended: AbandonedRun[]): void {
-  m.reaperReaped.inc(ended.length)
-  for (const r of ended) {
+/** Counts a sweep's batch: the runs it ended, and the jobs that ended with them (no attempts left, or cancelled). */
+export function countSweptRuns(m: Metrics, runs: SweptRun[], runStatus: 'abandoned' | 'failed'): void {
+  for (const r of runs) {
     recordRunEnded(m, {
       kind: r.run_kind,
-      status: 'abandoned',
+      status: runStatus,
       started_at: r.run_started_at,
       finished_at: r.run_finished_at,
     })

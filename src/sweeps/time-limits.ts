@@ -7,10 +7,10 @@
 import { afterCommit, type Effects } from '../after-commit'
 import { dependentsMoved } from '../dependencies/effects'
 import type { Deps } from '../deps'
-import { recordJobTerminal, recordRunEnded } from '../metrics/record'
-import type { Metrics } from '../metrics/registry'
+import { recordJobTerminal } from '../metrics/record'
 import { jobExpireMany } from '../runs/sql/expiry'
-import { runTimeOutMany, type TimedOutRun } from '../runs/sql/timeout'
+import { runTimeOutMany } from '../runs/sql/timeout'
+import { countSweptRuns } from './reaper'
 
 const BATCH = 500
 
@@ -33,7 +33,7 @@ export async function timeOutRuns(deps: Deps): Promise<{ timedOut: number }> {
   const timedOut = await inBatches(deps, async (effects) => {
     const { jobs, ended } = await runTimeOutMany(deps.sql, deps.tables, BATCH)
     effects.announce(jobs)
-    effects.count((m) => countTimedOut(m, ended))
+    effects.count((m) => countSweptRuns(m, ended, 'failed'))
     await dependentsMoved(deps.sql, deps.tables, effects, ended)
     return ended.length
   })
@@ -47,25 +47,5 @@ async function inBatches(deps: Deps, batch: (effects: Effects) => Promise<number
     const n = await afterCommit(deps, batch)
     total += n
     if (n < BATCH) return total
-  }
-}
-
-/** Counts one batch: the failed runs, and the jobs that ended with them (no attempts left, or cancelled). */
-function countTimedOut(m: Metrics, runs: TimedOutRun[]): void {
-  for (const r of runs) {
-    recordRunEnded(m, {
-      kind: r.run_kind,
-      status: 'failed',
-      started_at: r.run_started_at,
-      finished_at: r.run_finished_at,
-    })
-    if (r.status && r.job_enqueued_at) {
-      recordJobTerminal(m, {
-        kind: r.run_kind,
-        status: r.status,
-        enqueued_at: r.job_enqueued_at,
-        completed_at: r.job_completed_at,
-      })
-    }
   }
 }

@@ -5,8 +5,8 @@ import { nextStamp } from '../../db/rows'
 import type { Tables } from '../../db/tables'
 import { changeOf, type JobChange } from '../../events/hub'
 
-/** One run the reaper abandoned, with its job's kind and (when the job moved on) where it went. */
-export interface AbandonedRun {
+/** One run a sweep ended (the reaper, the run timeout), with its job's kind and (when the job moved on) where it went. */
+export interface SweptRun {
   run_id: string
   run_kind: string
   run_started_at: string
@@ -21,6 +21,25 @@ export interface AbandonedRun {
 }
 
 /**
+ * The answer of a sweep that ended runs (CTE `runs`: id, job_id, started_at,
+ * finished_at) and moved their jobs (CTE `jobs`): one SweptRun per run.
+ */
+export function sweptRuns(sql: Sql, t: Tables, runs: string, jobs: string) {
+  return sql`
+    select r.id as run_id, r.started_at as run_started_at, r.finished_at as run_finished_at, k.kind as run_kind,
+           m.enqueued_at as job_enqueued_at, m.completed_at as job_completed_at,
+           m.id, m.status, m.kind, m.queue, m.dependents, m.completed_at
+    from ${sql(runs)} r
+    join ${sql(t.jobs)} k on k.id = r.job_id
+    left join ${sql(jobs)} m on m.id = r.job_id`
+}
+
+/** Answers a sweep's rows: the runs it ended, and its moved jobs as change hints. */
+export function sweptAnswer(rows: (SweptRun & Partial<JobChange>)[]): { jobs: JobChange[]; ended: SweptRun[] } {
+  return { jobs: rows.filter((r): r is typeof r & JobChange => r.id != null).map(changeOf), ended: rows }
+}
+
+/**
  * The reaper's transition: up to `batch` running runs whose lease has expired
  * become abandoned and their jobs move on (cancelled if cancel was requested,
  * pending if attempts remain, failed otherwise). The update re-checks status and
@@ -30,8 +49,8 @@ export async function runAbandonExpired(
   sql: Sql,
   t: Tables,
   batch: number,
-): Promise<{ runs: number; jobs: JobChange[]; ended: AbandonedRun[] }> {
-  const rows = await sql<(AbandonedRun & Partial<JobChange>)[]>`
+): Promise<{ runs: number; jobs: JobChange[]; ended: SweptRun[] }> {
+  const rows = await sql<(SweptRun & Partial<JobChange>)[]>`
     with expired as (
       select id from ${sql(t.runs)}
       where status = 'running' and lease_expires_at < now()
@@ -61,15 +80,6 @@ export async function runAbandonExpired(
       where j.id = a.job_id and j.status = 'active'
       returning j.id, j.status, j.kind, j.queue, j.enqueued_at, j.completed_at, j.dependents
     )
-    select a.id as run_id, a.started_at as run_started_at, a.finished_at as run_finished_at, k.kind as run_kind,
-           m.enqueued_at as job_enqueued_at, m.completed_at as job_completed_at,
-           m.id, m.status, m.kind, m.queue, m.dependents, m.completed_at
-    from abandoned a
-    join ${sql(t.jobs)} k on k.id = a.job_id
-    left join moved m on m.id = a.job_id`
-  return {
-    runs: rows.length,
-    jobs: rows.filter((r): r is typeof r & JobChange => r.id != null).map(changeOf),
-    ended: rows,
-  }
+    ${sweptRuns(sql, t, 'abandoned', 'moved')}`
+  return { runs: rows.length, ...sweptAnswer(rows) }
 }

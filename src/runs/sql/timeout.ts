@@ -3,23 +3,9 @@ import type { Sql } from '../../db/client'
 import { literalLimit } from '../../db/literal'
 import { nextStamp } from '../../db/rows'
 import type { Tables } from '../../db/tables'
-import { changeOf, type JobChange } from '../../events/hub'
+import type { JobChange } from '../../events/hub'
 import { defaultBackoff } from './held'
-
-/** One run the sweep failed, with its job's kind and (when the job moved on) where it went. */
-export interface TimedOutRun {
-  run_id: string
-  run_kind: string
-  run_started_at: string
-  run_finished_at: string
-  /** Null when the job was not active (nothing moved). */
-  status?: string | null
-  job_enqueued_at: string | null
-  job_completed_at: string | null
-  /** The job's, when it moved (what its end moved: see dependencies/effects.ts). */
-  dependents?: string[] | null
-  completed_at?: string | null
-}
+import { type SweptRun, sweptAnswer, sweptRuns } from './reaper'
 
 /**
  * Fails up to `batch` running runs that started more than their job's
@@ -34,17 +20,16 @@ export interface TimedOutRun {
  * completion in flight wins; the next sweep looks again) and re-checked on the
  * locked row, so a run completed a moment earlier is never failed. The run is
  * locked before its job, the order complete and fail take them in.
- *
- * The jobs-updating CTE is `ended` and the answer reads from it, so a CTE that
- * cancels the ended jobs' dependents can be appended to the same statement.
+ * A job that ends here moves its dependents in the same statement (the trigger
+ * of migrations/008); the answer carries its `dependents` for the announcements.
  */
 export async function runTimeOutMany(
   sql: Sql,
   t: Tables,
   batch: number,
-): Promise<{ jobs: JobChange[]; ended: TimedOutRun[] }> {
+): Promise<{ jobs: JobChange[]; ended: SweptRun[] }> {
   const retries = sql`(not j.cancel_requested and j.attempt_count < j.max_attempts)`
-  const rows = await sql<(TimedOutRun & Partial<JobChange>)[]>`
+  const rows = await sql<(SweptRun & Partial<JobChange>)[]>`
     with due as (
       select r.id
       from ${sql(t.jobs)} j
@@ -72,14 +57,6 @@ export async function runTimeOutMany(
       where j.id = f.job_id and j.status = 'active'
       returning j.id, j.kind, j.queue, j.status, j.enqueued_at, j.completed_at, j.dependents
     )
-    select f.id as run_id, f.started_at as run_started_at, f.finished_at as run_finished_at, k.kind as run_kind,
-           e.enqueued_at as job_enqueued_at, e.completed_at as job_completed_at,
-           e.id, e.status, e.kind, e.queue, e.dependents, e.completed_at
-    from timed_out f
-    join ${sql(t.jobs)} k on k.id = f.job_id
-    left join ended e on e.id = f.job_id`
-  return {
-    jobs: rows.filter((r): r is typeof r & JobChange => r.id != null).map(changeOf),
-    ended: rows,
-  }
+    ${sweptRuns(sql, t, 'timed_out', 'ended')}`
+  return sweptAnswer(rows)
 }

@@ -7,13 +7,13 @@
  */
 import { afterAll, expect, test } from 'bun:test'
 import { createSql } from '../src/db/client'
-import { newJobId, newRunId } from '../src/ids'
+import { newRunId } from '../src/ids'
 import { jobInsertMany } from '../src/jobs/insert-sql'
 import { runClaim } from '../src/runs/sql/claim'
 import { runCompleteMany } from '../src/runs/sql/complete-many'
 import { runComplete, runFail } from '../src/runs/sql/held'
 import { createExplainer, type PlanSummary } from './support/explain'
-import { claimOne, postOk, uniqueKind } from './support/factories'
+import { claimOne, jobInsertOf, postOk, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 
 const f = await startFixture()
@@ -38,21 +38,11 @@ const read = (p: PlanSummary) => {
 }
 
 async function plainBacklog(kind: string, n: number) {
-  const items = Array.from({ length: n }, (_, ord) => ({
-    ord,
-    id: newJobId(),
-    kind,
-    queue: 'default',
-    service: '',
-    idempotencyKey: null,
-    concurrencyKey: null,
-    params: {},
-    priority: 0,
-    maxAttempts: 1,
-    scheduledAt: null,
-    flowControlled: false,
-  }))
-  await jobInsertMany(f.sql, f.tables, items)
+  await jobInsertMany(
+    f.sql,
+    f.tables,
+    Array.from({ length: n }, (_, ord) => ({ ord, ...jobInsertOf(kind) })),
+  )
 }
 
 test('completing, failing and batch-completing a job without dependents fires no trigger and reads only its run and job', async () => {

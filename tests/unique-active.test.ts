@@ -9,7 +9,7 @@ import type { Sql } from '../src/db/client'
 import { newJobId } from '../src/ids'
 import { jobDebounce, jobInsertWhileActive } from '../src/jobs/unique-sql'
 import { createExplainer } from './support/explain'
-import { blockedOn, claimOne, holdLock, uniqueKind } from './support/factories'
+import { blockedOn, claimOne, holdLock, jobInsertOf, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 
 const f = await startFixture()
@@ -421,19 +421,7 @@ test('lookups of a key read its live holder through the partial index, not the j
   await f.sql`analyze ${f.sql(f.tables.jobs)}`
   const explainer = createExplainer(process.env.DATABASE_URL as string)
   try {
-    const insert = {
-      id: newJobId(),
-      kind,
-      queue: 'default',
-      service: '',
-      idempotencyKey: 'k',
-      concurrencyKey: null,
-      params: {},
-      priority: 0,
-      maxAttempts: 1,
-      scheduledAt: null,
-      flowControlled: false,
-    }
+    const insert = { ...jobInsertOf(kind), idempotencyKey: 'k' }
     const calls = [
       (sql: Sql) => jobInsertWhileActive(sql, f.tables, insert),
       (sql: Sql) => jobDebounce(sql, f.tables, { ...insert, debounceSeconds: 60 }),

@@ -8,30 +8,30 @@ import type { Dependency, Job } from '../jobs/model'
 export type WithDependsOn<T> = T & { depends_on?: string[] | null }
 
 /**
- * The jobs as answered, each with `dependencies: [{id, kind, status, result}]`
- * (in `depends_on` order) when it has any, and without `depends_on`. One read for
- * all of them, by primary key, and none when no job has dependencies: the claim
- * answers `depends_on` instead of joining the dependencies in, since a subquery in
- * the claim's statement cost every claim its set-up, used or not (the hand-off
- * ~10% more Postgres CPU).
+ * Gives each job that has dependencies (`dependsOn[i]`, the `depends_on` its row
+ * carried) `dependencies: [{id, kind, status, result}]` in that order; jobs
+ * without any are left as they are. One read for all of them, by primary key,
+ * and none when no job has dependencies: the claim answers `depends_on` rather
+ * than joining the dependencies in, since a subquery in the claim's statement
+ * cost every claim its set-up, used or not (the hand-off ~10% more Postgres CPU).
+ * Callers drop `depends_on` from the rows as they build them (a key the answer
+ * schema lacks would be deleted on the way out, which costs more).
  */
-export async function withDependencies<T extends object>(
+export async function attachDependencies(
   sql: Queryable,
   t: Tables,
-  rows: WithDependsOn<T>[],
-): Promise<(T & { dependencies?: Dependency[] })[]> {
-  const ids = [...new Set(rows.flatMap((r) => r.depends_on ?? []))]
-  const found =
-    ids.length === 0
-      ? []
-      : await sql<Dependency[]>`
-        select id, kind, status, result from ${sql(t.jobs)} where id = any(${ids}::text[])`
+  jobs: { dependencies?: Dependency[] }[],
+  dependsOn: readonly (string[] | null | undefined)[],
+): Promise<void> {
+  if (!dependsOn.some((d) => d)) return
+  const ids = [...new Set(dependsOn.flatMap((d) => d ?? []))]
+  const found = await sql<Dependency[]>`
+    select id, kind, status, result from ${sql(t.jobs)} where id = any(${ids}::text[])`
   const byId = new Map(found.map((d) => [d.id, d]))
-  return rows.map(({ depends_on, ...job }) => {
-    if (!depends_on) return job as T
+  jobs.forEach((job, i) => {
+    const wanted = dependsOn[i]
     // A dependency deleted since (an ended job, by retention or DELETE) drops out.
-    const dependencies = depends_on.flatMap((id) => byId.get(id) ?? [])
-    return { ...(job as T), dependencies }
+    if (wanted) job.dependencies = wanted.flatMap((id) => byId.get(id) ?? [])
   })
 }
 

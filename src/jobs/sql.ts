@@ -6,7 +6,7 @@ import { plannedPerCall, type Queryable, type Sql } from '../db/client'
 import { literalLimit } from '../db/literal'
 import { nextStamp, runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
-import { type WithDependsOn, withDependencies } from '../dependencies/reads-sql'
+import { attachDependencies, type WithDependsOn } from '../dependencies/reads-sql'
 import type { JobChange } from '../events/hub'
 import { flowSlotsEnsured } from '../limits/enqueue-sql'
 import { jobColumns } from './columns'
@@ -127,8 +127,11 @@ export async function jobGet(sql: Sql, t: Tables, id: string, withCurrentRun: bo
     from ${sql(t.jobs)} j
     ${withCurrentRun ? currentRunJoin(sql, t) : sql``}
     where j.id = ${id}`
-  const [row] = await withDependencies(sql, t, rows)
-  return row ? withRunParsed(row) : null
+  const [stored] = rows
+  if (!stored) return null
+  const { depends_on, ...job } = stored
+  await attachDependencies(sql, t, [job], [depends_on])
+  return withRunParsed(job)
 }
 
 /** What the job lists and bulk actions filter on; `params` is a JSON object the job's params must contain. */

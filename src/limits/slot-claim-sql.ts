@@ -7,7 +7,7 @@
 import type { Fragment, Queryable } from '../db/client'
 import { runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
-import { type WithDependsOn, withDependencies } from '../dependencies/reads-sql'
+import { attachDependencies } from '../dependencies/reads-sql'
 import { jobColumns } from '../jobs/columns'
 import type { Job, Run } from '../jobs/model'
 import type { Claimed } from '../runs/model'
@@ -46,6 +46,7 @@ export interface KindLimits {
 type SlotClaimRow = Job & {
   part: 1 | 2
   run: unknown
+  depends_on: string[] | null
   throttled: Partial<Record<ThrottleReason, number>> | null
   reopens_at: string | null
   more: boolean | null
@@ -208,21 +209,23 @@ export async function claimFromSlots(
     from (select (null::${sql(t.jobs)}).*) n
     order by part`
   const claimed: Claimed[] = []
+  const dependsOn: (string[] | null)[] = []
   let summary: SlotClaimRow | undefined
   for (const row of rows) {
     if (row.part === 2) {
       summary = row
       continue
     }
-    const { part: _, run, throttled: _t, reopens_at: _r, more: _m, ...job } = row
+    const { part: _, run, throttled: _t, reopens_at: _r, more: _m, depends_on, ...job } = row
     claimed.push({ job: job as Job, run: runFromJson(run) as Run })
+    dependsOn.push(depends_on ?? null)
   }
-  const jobs = await withDependencies(
+  await attachDependencies(
     sql,
     t,
-    claimed.map((c) => c.job as WithDependsOn<Job>),
+    claimed.map((c) => c.job),
+    dependsOn,
   )
-  for (const [i, c] of claimed.entries()) c.job = jobs[i] as Job
   claimed.sort(
     (a, b) =>
       b.job.priority - a.job.priority ||

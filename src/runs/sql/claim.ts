@@ -3,7 +3,7 @@ import type { Fragment, Queryable, Sql } from '../../db/client'
 import { literalLimit } from '../../db/literal'
 import { nextStamp, runFromJson } from '../../db/rows'
 import type { Tables } from '../../db/tables'
-import { type WithDependsOn, withDependencies } from '../../dependencies/reads-sql'
+import { attachDependencies, type WithDependsOn } from '../../dependencies/reads-sql'
 import { jobColumns } from '../../jobs/columns'
 import type { Job, Run } from '../../jobs/model'
 import type { Claimed } from '../model'
@@ -29,8 +29,15 @@ export async function runClaim(sql: Sql, t: Tables, p: ClaimParams): Promise<Cla
     select c.*, to_jsonb(o) as run
     from claimed c join opened o on o.job_id = c.id
     order by c.priority desc, coalesce(c.scheduled_at, c.enqueued_at), c.id`
-  const jobs = await withDependencies(sql, t, rows)
-  return jobs.map(({ run, ...job }) => ({ job: job as Job, run: runFromJson(run) as Run }))
+  const dependsOn = rows.map((r) => r.depends_on)
+  const claimed = rows.map(({ run, depends_on, ...job }) => ({ job: job as Job, run: runFromJson(run) as Run }))
+  await attachDependencies(
+    sql,
+    t,
+    claimed.map((c) => c.job),
+    dependsOn,
+  )
+  return claimed
 }
 
 /**

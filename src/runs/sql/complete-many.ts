@@ -5,7 +5,7 @@
 import type { Sql } from '../../db/client'
 import { nextStamp, runFromJson } from '../../db/rows'
 import type { Tables } from '../../db/tables'
-import { type WithDependsOn, withDependencies } from '../../dependencies/reads-sql'
+import { attachDependencies } from '../../dependencies/reads-sql'
 import { jobColumns } from '../../jobs/columns'
 import type { Job, Run } from '../../jobs/model'
 import type { Claimed } from '../model'
@@ -61,21 +61,22 @@ export async function runCompleteManyAndClaim(
     order by part, ord`
   const completed: CompletedRow[] = []
   const claimed: Claimed[] = []
-  const handed: WithDependsOn<{ job: Job; run: Run }>[] = []
+  const dependsOn: (string[] | null)[] = []
   for (const { part, ord: _, run, depends_on, ...row } of rows) {
     if (part === 1) completed.push(withoutEndedRunId(row))
     else {
       const { input_run_id, target_run_id, target_status, target_worker_id, ended_run_id, ...job } = row
       const { run_started_at, run_finished_at, dependents, ...stored } = job
-      handed.push({ job: { ...stored, depends_on } as Job, run: runFromJson(run) as Run })
+      claimed.push({ job: stored as Job, run: runFromJson(run) as Run })
+      dependsOn.push(depends_on)
     }
   }
-  const jobs = await withDependencies(
+  await attachDependencies(
     sql,
     t,
-    handed.map((h) => h.job),
+    claimed.map((c) => c.job),
+    dependsOn,
   )
-  for (const [i, h] of handed.entries()) claimed.push({ job: jobs[i] as Job, run: h.run })
   return { completed, claimed }
 }
 

@@ -21,8 +21,8 @@ export interface ExpiredJob extends JobTimes {
  * Read through jobs_expires_at_idx in expiry order, locked with SKIP LOCKED (a
  * claim or cancel holding one wins; the next sweep looks again), and re-checked
  * on the locked row, which may have been claimed or cancelled since the snapshot.
- * The jobs-updating CTE is `ended` and the answer reads from it, so a CTE that
- * cancels the ended jobs' dependents can be appended to the same statement.
+ * The jobs it cancels cancel their dependents in the same statement (the trigger
+ * of migrations/008); the answer carries their `dependents` for the announcements.
  */
 export async function jobExpireMany(
   sql: Sql,

@@ -5,7 +5,19 @@
 
 /** Where Foreman's Postgres comes from. */
 export type DatabaseConfig =
-  | { kind: 'external'; url: string; poolMax: number }
+  | {
+      kind: 'external'
+      url: string
+      poolMax: number
+      /**
+       * `transaction`: `url` is a pooler in transaction mode (PgBouncer): no prepared
+       * statements, no session state on it; what needs a session (LISTEN, NOTIFY,
+       * migrations, session advisory locks) goes to `directUrl`.
+       */
+      poolMode: 'session' | 'transaction'
+      /** The database itself, for what needs a session; null in session mode. */
+      directUrl: string | null
+    }
   | {
       kind: 'embedded'
       dataDir: string
@@ -93,7 +105,7 @@ function databaseConfig(env: Env): DatabaseConfig {
     if (!/^postgres(ql)?:\/\//.test(env.DATABASE_URL)) {
       throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://')
     }
-    return { kind: 'external', url: env.DATABASE_URL, poolMax }
+    return { kind: 'external', url: env.DATABASE_URL, poolMax, ...poolMode(env) }
   }
   if (DATABASE_VARS.some((name) => env[name] !== undefined)) {
     // Once any DATABASE_* is set the seed's defaults fill in the rest.
@@ -104,7 +116,12 @@ function databaseConfig(env: Env): DatabaseConfig {
     url.pathname = `/${encodeURIComponent(env.DATABASE_NAME || 'foreman')}`
     url.username = encodeURIComponent(env.DATABASE_USER || 'postgres')
     url.password = encodeURIComponent(env.DATABASE_PASSWORD ?? 'password')
-    return { kind: 'external', url: url.toString(), poolMax }
+    return { kind: 'external', url: url.toString(), poolMax, ...poolMode(env) }
+  }
+  if (env.FOREMAN_DB_POOL_MODE?.trim() === 'transaction') {
+    throw new ConfigError(
+      'FOREMAN_DB_POOL_MODE=transaction needs DATABASE_URL pointing at the pooler (the embedded Postgres has none)',
+    )
   }
   return {
     kind: 'embedded',
@@ -112,6 +129,29 @@ function databaseConfig(env: Env): DatabaseConfig {
     relocationDir: env.FOREMAN_EMBEDDED_RELOCATION_DIR || '/var/lib/foreman',
     poolMax,
   }
+}
+
+/**
+ * FOREMAN_DB_POOL_MODE (`session`, the default, or `transaction` behind PgBouncer)
+ * and FOREMAN_DIRECT_DATABASE_URL, which transaction mode requires: LISTEN and
+ * migrations cannot go through a transaction pooler, and finding that out at the
+ * first NOTIFY that never arrives is worse than refusing to start.
+ */
+function poolMode(env: Env): { poolMode: 'session' | 'transaction'; directUrl: string | null } {
+  const mode = env.FOREMAN_DB_POOL_MODE?.trim() || 'session'
+  if (mode !== 'session' && mode !== 'transaction') {
+    throw new ConfigError(`FOREMAN_DB_POOL_MODE must be session or transaction, got ${JSON.stringify(mode)}`)
+  }
+  const direct = env.FOREMAN_DIRECT_DATABASE_URL?.trim() || null
+  if (direct !== null && !/^postgres(ql)?:\/\//.test(direct)) {
+    throw new ConfigError('FOREMAN_DIRECT_DATABASE_URL must start with postgres:// or postgresql://')
+  }
+  if (mode === 'transaction' && direct === null) {
+    throw new ConfigError(
+      'FOREMAN_DB_POOL_MODE=transaction needs FOREMAN_DIRECT_DATABASE_URL: LISTEN, NOTIFY and migrations need a session, which a transaction pooler does not keep',
+    )
+  }
+  return { poolMode: mode, directUrl: mode === 'transaction' ? direct : null }
 }
 
 /** Comma-separated tokens; each must be printable and free of spaces (it travels in a header). */
@@ -158,7 +198,11 @@ export function describeConfig(config: Config): Record<string, unknown> {
   const database =
     config.database.kind === 'embedded'
       ? config.database
-      : { kind: 'external', url: maskPassword(config.database.url), poolMax: config.database.poolMax }
+      : {
+          ...config.database,
+          url: maskPassword(config.database.url),
+          directUrl: config.database.directUrl === null ? null : maskPassword(config.database.directUrl),
+        }
   return { ...config, database, apiTokens: config.apiTokens.map(() => '***') }
 }
 

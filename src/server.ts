@@ -4,7 +4,7 @@
  */
 import { buildApp, type ForemanApp } from './app'
 import { type Config, describeConfig } from './config'
-import { createNotifySql, createSql } from './db/client'
+import { openConnections } from './db/connections'
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded'
 import { ensureParamsIndex, migrate, paramsIndexName } from './db/migrate'
 import { tablesFor } from './db/tables'
@@ -56,19 +56,28 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
     log.info({ url: url.replace(/:[^:@/]*@/, ':***@') }, 'using external Postgres')
   }
 
-  const sql = createSql({ url, max: config.database.poolMax })
+  const db = config.database
+  const connections = openConnections({
+    url,
+    poolMax: db.poolMax,
+    poolMode: db.kind === 'external' ? db.poolMode : 'session',
+    directUrl: db.kind === 'external' ? db.directUrl : null,
+  })
+  const { sql, sessionSql, notifySql } = connections
+  if (sessionSql !== sql)
+    log.info('transaction pool mode: LISTEN, NOTIFY and migrations go to FOREMAN_DIRECT_DATABASE_URL')
   const tables = tablesFor(config.tablePrefix)
-  const applied = await migrate(sql, tables)
+  const applied = await migrate(sessionSql, tables)
   log.info({ applied, prefix: config.tablePrefix }, applied.length ? 'migrations applied' : 'schema up to date')
-  if (config.paramsIndex && (await ensureParamsIndex(sql, tables))) {
+  if (config.paramsIndex && (await ensureParamsIndex(sessionSql, tables))) {
     log.info({ index: paramsIndexName(tables) }, 'params index built (FOREMAN_PARAMS_INDEX)')
   }
 
   // NOTIFY gets a connection of its own, so a burst of notifications never waits
   // behind (or holds up) the query pool; LISTEN has its own too (postgres.js).
-  const notifySql = createNotifySql(url)
   const events = createLiveEvents({
     sql,
+    listenSql: sessionSql,
     notifySql,
     tables,
     log,
@@ -99,7 +108,7 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
       }
       await Promise.all(sweeps.map((s) => s.stop()))
       await events.stop()
-      await Promise.all([sql.end({ timeout: 5 }), notifySql.end({ timeout: 5 })])
+      await connections.end()
       await embedded?.stop()
       log.info('stopped')
     })()

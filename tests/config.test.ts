@@ -133,6 +133,50 @@ describe('database selection', () => {
   })
 })
 
+describe('behind PgBouncer (FOREMAN_DB_POOL_MODE)', () => {
+  const pooler = 'postgres://u:pw@pgbouncer:6432/x'
+  const direct = 'postgres://u:pw@db:5432/x'
+
+  test('session mode is the default and needs no direct URL', () => {
+    expect(loadConfig({ DATABASE_URL: pooler }).database).toMatchObject({ poolMode: 'session', directUrl: null })
+  })
+
+  test('transaction mode takes the direct URL for what needs a session', () => {
+    const db = loadConfig({
+      DATABASE_URL: pooler,
+      FOREMAN_DB_POOL_MODE: 'transaction',
+      FOREMAN_DIRECT_DATABASE_URL: direct,
+    }).database
+    expect(db).toMatchObject({ kind: 'external', url: pooler, poolMode: 'transaction', directUrl: direct })
+  })
+
+  test('transaction mode without a direct URL is refused at start, saying why', () => {
+    expect(() => loadConfig({ DATABASE_URL: pooler, FOREMAN_DB_POOL_MODE: 'transaction' })).toThrow(
+      /FOREMAN_DIRECT_DATABASE_URL.*LISTEN, NOTIFY and migrations need a session/,
+    )
+  })
+
+  test('transaction mode with the embedded Postgres, or an unknown mode, or a bad direct URL is refused', () => {
+    expect(() => loadConfig({ FOREMAN_DB_POOL_MODE: 'transaction' })).toThrow(/DATABASE_URL pointing at the pooler/)
+    expect(() => loadConfig({ DATABASE_URL: pooler, FOREMAN_DB_POOL_MODE: 'statement' })).toThrow(
+      /FOREMAN_DB_POOL_MODE must be session or transaction/,
+    )
+    expect(() =>
+      loadConfig({ DATABASE_URL: pooler, FOREMAN_DB_POOL_MODE: 'transaction', FOREMAN_DIRECT_DATABASE_URL: 'db:5432' }),
+    ).toThrow(/FOREMAN_DIRECT_DATABASE_URL must start with postgres/)
+  })
+
+  test('the start-up description masks both passwords', () => {
+    const described = JSON.stringify(
+      describeConfig(
+        loadConfig({ DATABASE_URL: pooler, FOREMAN_DB_POOL_MODE: 'transaction', FOREMAN_DIRECT_DATABASE_URL: direct }),
+      ),
+    )
+    expect(described).not.toContain('pw@')
+    expect(described).toContain('transaction')
+  })
+})
+
 describe('the start-up description', () => {
   test('shows the stream cap and masks secrets', () => {
     const described = describeConfig(

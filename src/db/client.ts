@@ -46,6 +46,8 @@ export interface SqlOptions {
   settings?: Record<string, string>
   /** Seconds a call may take before it fails as a 503 (QUERY_DEADLINE_SEC; tests shorten it). */
   deadlineSec?: number
+  /** False behind a transaction pooler: a statement prepared on one server connection is unknown on the next. */
+  prepare?: boolean
 }
 
 /**
@@ -105,12 +107,14 @@ export function createSql({
   applicationName = 'foreman',
   settings = {},
   deadlineSec = QUERY_DEADLINE_SEC,
+  prepare = true,
 }: SqlOptions): Sql {
   const sockets = opensOwnSockets(url) ? new SocketWatch() : null
   const deadlineMs = deadlineSec * 1000
   const sql = postgres(url, {
     ...(sockets && { socket: sockets.connect }),
     max,
+    prepare,
     backoff: reconnectBackoff,
     connect_timeout: CONNECT_TIMEOUT_SEC,
     onnotice: () => {},

@@ -29,6 +29,8 @@ export interface LiveEvents {
 /** How to build the live layer. */
 export interface LiveOptions {
   sql: Sql
+  /** Where LISTEN goes (db/connections.ts): `sql` unless a transaction pooler is in between. */
+  listenSql?: Sql
   /** A connection of its own for NOTIFY; null keeps events within this process. */
   notifySql: Sql | null
   tables: Tables
@@ -43,9 +45,16 @@ const NOTIFY_WINDOW_MS = 5
 export const channelFor = (tables: Tables) => `${tables.prefix}events`
 
 /** Builds the live layer; nothing connects until start(). */
-export function createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs }: LiveOptions): LiveEvents {
+export function createLiveEvents({
+  sql,
+  listenSql = sql,
+  notifySql,
+  tables,
+  log,
+  pollIntervalMs,
+}: LiveOptions): LiveEvents {
   const hub = new EventHub({
-    listenSql: sql,
+    listenSql,
     notifySql,
     channel: channelFor(tables),
     log,
@@ -53,7 +62,7 @@ export function createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs }
     notifyWindowMs: NOTIFY_WINDOW_MS,
   })
   const feed = new JobFeed(hub, sql, tables, log)
-  const limitedKinds = new LimitedKinds(sql, tables)
+  const limitedKinds = new LimitedKinds(sql, tables, listenSql)
   const waiters = new ClaimWaiters(hub, limitedKinds)
   const closing = new AbortController()
   return {

@@ -34,6 +34,8 @@ export class LimitedKinds {
   constructor(
     private readonly sql: Sql,
     private readonly tables: Tables,
+    /** Where LISTEN goes: a session of its own behind a transaction pooler (db/connections.ts). */
+    private readonly listenSql: Sql = sql,
   ) {}
 
   /**
@@ -51,7 +53,7 @@ export class LimitedKinds {
         .then(() => this.reload())
         .catch(() => {})
     }
-    const handle = await this.sql.listen(limitsChannelFor(this.tables), reloadNow, reloadNow)
+    const handle = await this.listenSql.listen(limitsChannelFor(this.tables), reloadNow, reloadNow)
     this.unlisten = handle.unlisten
   }
 

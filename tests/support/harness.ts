@@ -5,7 +5,8 @@
 import { afterAll } from 'bun:test'
 import { buildApp, type ForemanApp } from '../../src/app'
 import { type Config, loadConfig } from '../../src/config'
-import { createNotifySql, createSql, type Sql } from '../../src/db/client'
+import type { Sql } from '../../src/db/client'
+import { openConnections } from '../../src/db/connections'
 import { dropTables, migrate } from '../../src/db/migrate'
 import { type Tables, tablesFor } from '../../src/db/tables'
 import type { Deps } from '../../src/deps'
@@ -57,12 +58,28 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
   if (!url) throw new Error('DATABASE_URL is not set: the test preload did not run')
   const prefix = options.prefix ?? uniquePrefix()
   const config: Config = { ...loadConfig({}), tablePrefix: prefix, ...overrides }
-  const sql = createSql({ url, max: 20, applicationName: 'foreman-test' })
+  // `npm run test:pgbouncer` (tests/support/pgbouncer.ts): the pool goes through
+  // PgBouncer in transaction mode, what needs a session straight to the database.
+  const pooler = process.env.FOREMAN_TEST_PGBOUNCER_URL
+  const connections = openConnections({
+    url: pooler ?? url,
+    poolMax: 20,
+    poolMode: pooler ? 'transaction' : 'session',
+    directUrl: pooler ? url : null,
+    applicationName: 'foreman-test',
+  })
+  const { sql, sessionSql, notifySql } = connections
   const tables = tablesFor(prefix)
-  await migrate(sql, tables)
+  await migrate(sessionSql, tables)
   const log = createLogger('PROD', process.env.TEST_LOG_LEVEL ?? 'silent')
-  const notifySql = createNotifySql(url)
-  const events = createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs: config.eventsPollSec * 1000 })
+  const events = createLiveEvents({
+    sql,
+    listenSql: sessionSql,
+    notifySql,
+    tables,
+    log,
+    pollIntervalMs: config.eventsPollSec * 1000,
+  })
   await events.start()
   const deps: Deps = { config, sql, tables, log, events, metrics: createMetrics() }
   await primeKnownFromDatabase(deps)
@@ -100,7 +117,7 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
       if (!options.keepTables) {
         await dropTables(sql, tables)
       }
-      await Promise.all([sql.end({ timeout: 5 }), notifySql.end({ timeout: 5 })])
+      await connections.end()
     },
   }
   afterAll(() => fixture.close())

@@ -4,10 +4,11 @@
  * works under its own table prefix (see harness.ts), so files never collide.
  */
 import { afterAll } from 'bun:test'
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startEmbeddedPostgres } from '../../src/db/embedded'
+import { startPgBouncer } from './pgbouncer'
 
 const dir = await mkdtemp(join(tmpdir(), 'foreman-test-'))
 // As root, Postgres runs as the `postgres` user, which must be able to enter here.
@@ -28,4 +29,14 @@ if (!process.env.DATABASE_URL) {
   })
 } else {
   afterAll(() => rm(dir, { recursive: true, force: true }))
+}
+
+// `npm run test:pgbouncer`: PgBouncer in transaction mode in front of it; the
+// fixtures send their pools through it (harness.ts).
+if (process.env.FOREMAN_TEST_POOL_MODE === 'transaction' && !process.env.FOREMAN_TEST_PGBOUNCER_URL) {
+  const bouncerDir = join(dir, 'pgbouncer')
+  await mkdir(bouncerDir, { recursive: true })
+  const bouncer = await startPgBouncer(process.env.DATABASE_URL as string, bouncerDir)
+  process.env.FOREMAN_TEST_PGBOUNCER_URL = bouncer.url
+  afterAll(() => bouncer.stop())
 }

@@ -1,0 +1,61 @@
+/**
+ * The connections one Foreman opens, by pool mode. In session mode (a plain
+ * Postgres, or a pooler in session mode) the query pool does everything and
+ * postgres.js opens its LISTEN connection beside it. In transaction mode the
+ * query pool goes through the pooler (PgBouncer) with nothing prepared, and what
+ * needs a session of its own goes straight to the database: LISTEN, NOTIFY (its
+ * `synchronous_commit` is a startup setting a pooler refuses), migrations and the
+ * params index's session advisory lock. Per instance that is the pool through the
+ * pooler plus, directly, one LISTEN connection, one NOTIFY connection and, while
+ * migrating at start-up, one more.
+ */
+import { createNotifySql, createSql, type Sql } from './client'
+
+/** Where to connect, as config.database says (external) or the embedded server's URL. */
+export interface ConnectionPlan {
+  url: string
+  poolMax: number
+  poolMode: 'session' | 'transaction'
+  /** Required in transaction mode (config refuses it otherwise). */
+  directUrl: string | null
+  applicationName?: string
+}
+
+/** The clients a Foreman works with; none connects until used. */
+export interface Connections {
+  /** Every request-path statement. */
+  sql: Sql
+  /** LISTEN, migrations, session locks: `sql` itself in session mode. */
+  sessionSql: Sql
+  /** NOTIFY, on a connection of its own. */
+  notifySql: Sql
+  end(): Promise<void>
+}
+
+/** Opens the clients for `plan`. */
+export function openConnections(plan: ConnectionPlan): Connections {
+  const transaction = plan.poolMode === 'transaction'
+  const direct = transaction ? (plan.directUrl ?? plan.url) : plan.url
+  const sql = createSql({
+    url: plan.url,
+    max: plan.poolMax,
+    prepare: !transaction,
+    ...(plan.applicationName && { applicationName: plan.applicationName }),
+  })
+  const sessionSql = transaction
+    ? createSql({ url: direct, max: 1, applicationName: `${plan.applicationName ?? 'foreman'}-session` })
+    : sql
+  const notifySql = createNotifySql(direct)
+  return {
+    sql,
+    sessionSql,
+    notifySql,
+    async end() {
+      await Promise.all([
+        sql.end({ timeout: 5 }),
+        notifySql.end({ timeout: 5 }),
+        ...(sessionSql !== sql ? [sessionSql.end({ timeout: 5 })] : []),
+      ])
+    },
+  }
+}

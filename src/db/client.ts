@@ -19,8 +19,8 @@ export type Fragment = postgres.PendingQuery<postgres.Row[]>
  * notification is a hint (listeners re-read the rows, and poll), so it need not
  * survive a crash: its commits skip the flush.
  */
-export function createNotifySql(url: string): Sql {
-  return createSql({ url, max: 1, applicationName: 'foreman-notify', settings: { synchronous_commit: 'off' } })
+export function createNotifySql(url: string, applicationName = 'foreman-notify'): Sql {
+  return createSql({ url, max: 1, applicationName, settings: { synchronous_commit: 'off' } })
 }
 
 /**
@@ -48,6 +48,8 @@ export interface SqlOptions {
   deadlineSec?: number
   /** False behind a transaction pooler: a statement prepared on one server connection is unknown on the next. */
   prepare?: boolean
+  /** Close a connection idle this long (default: never). Its LISTEN connection is never closed for idling. */
+  idleTimeoutSec?: number
 }
 
 /**
@@ -108,6 +110,7 @@ export function createSql({
   settings = {},
   deadlineSec = QUERY_DEADLINE_SEC,
   prepare = true,
+  idleTimeoutSec,
 }: SqlOptions): Sql {
   const sockets = opensOwnSockets(url) ? new SocketWatch() : null
   const deadlineMs = deadlineSec * 1000
@@ -115,6 +118,7 @@ export function createSql({
     ...(sockets && { socket: sockets.connect }),
     max,
     prepare,
+    ...(idleTimeoutSec !== undefined && { idle_timeout: idleTimeoutSec }),
     backoff: reconnectBackoff,
     connect_timeout: CONNECT_TIMEOUT_SEC,
     onnotice: () => {},

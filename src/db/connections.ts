@@ -7,9 +7,12 @@
  * `synchronous_commit` is a startup setting a pooler refuses), migrations and the
  * params index's session advisory lock. Per instance that is the pool through the
  * pooler plus, directly, one LISTEN connection, one NOTIFY connection and, while
- * migrating at start-up, one more.
+ * migrating at start-up, one more (closed once idle).
  */
 import { createNotifySql, createSql, type Sql } from './client'
+
+/** Seconds the direct session client's pooled connection (migrations at start-up) stays open idle. */
+export const SESSION_IDLE_SEC = 5
 
 /** Where to connect, as config.database says (external) or the embedded server's URL. */
 export interface ConnectionPlan {
@@ -42,10 +45,17 @@ export function openConnections(plan: ConnectionPlan): Connections {
     prepare: !transaction,
     ...(plan.applicationName && { applicationName: plan.applicationName }),
   })
+  // Its one pooled connection serves the migrations and closes once idle; the
+  // LISTEN connection postgres.js opens beside it stays.
   const sessionSql = transaction
-    ? createSql({ url: direct, max: 1, applicationName: `${plan.applicationName ?? 'foreman'}-session` })
+    ? createSql({
+        url: direct,
+        max: 1,
+        applicationName: `${plan.applicationName ?? 'foreman'}-session`,
+        idleTimeoutSec: SESSION_IDLE_SEC,
+      })
     : sql
-  const notifySql = createNotifySql(direct)
+  const notifySql = createNotifySql(direct, `${plan.applicationName ?? 'foreman'}-notify`)
   return {
     sql,
     sessionSql,

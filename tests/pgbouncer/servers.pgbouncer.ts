@@ -11,21 +11,25 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ForemanClient } from '../../src/client'
+import { createSql } from '../../src/db/client'
+import { SESSION_IDLE_SEC } from '../../src/db/connections'
 import { uniqueKind } from '../support/factories'
 import { foremanEnv, listeningBase, spawnForeman } from '../support/foreman-process'
 import { uniquePrefix } from '../support/harness'
 import { PGBOUNCER_POOL_SIZE } from '../support/pgbouncer'
 
 const pooler = process.env.FOREMAN_TEST_PGBOUNCER_URL
-const direct = process.env.DATABASE_URL
-if (!pooler || !direct) throw new Error('run through `npm run test:pgbouncer` (FOREMAN_TEST_POOL_MODE=transaction)')
+const directUrl = process.env.DATABASE_URL
+if (!pooler || !directUrl) throw new Error('run through `npm run test:pgbouncer` (FOREMAN_TEST_POOL_MODE=transaction)')
+/** Straight to the database, to count the servers' own connections. */
+const direct = createSql({ url: directUrl, max: 1, applicationName: 'pgbouncer-test' })
 
 const cwd = await mkdtemp(join(tmpdir(), 'foreman-pgbouncer-'))
 const prefix = uniquePrefix()
 const env = foremanEnv({
   DATABASE_URL: pooler,
   FOREMAN_DB_POOL_MODE: 'transaction',
-  FOREMAN_DIRECT_DATABASE_URL: direct,
+  FOREMAN_DIRECT_DATABASE_URL: directUrl,
   FOREMAN_TABLE_PREFIX: prefix,
   FOREMAN_DB_POOL_MAX: '20',
   // Only a NOTIFY over the direct connection can wake the other server's claimers early.
@@ -35,6 +39,7 @@ const servers = [spawnForeman(env, cwd), spawnForeman(env, cwd)]
 afterAll(async () => {
   for (const s of servers) s.child.kill('SIGTERM')
   await Promise.all(servers.map((s) => s.exitWithin(10_000)))
+  await direct.end()
 })
 const bases = await Promise.all(servers.map((s) => listeningBase(s, 30_000)))
 const [a, b] = bases.map((baseUrl) => new ForemanClient({ baseUrl: baseUrl.replace(/\/foreman$/, '') })) as [
@@ -70,6 +75,19 @@ test(`four times as many concurrent requests as PgBouncer's ${PGBOUNCER_POOL_SIZ
   const ids = claimed.map((c) => c?.job.id)
   expect(ids.every((id) => id !== undefined)).toBe(true)
   expect(new Set(ids).size).toBe(n)
+}, 30_000)
+
+test('each server holds two direct connections once started (LISTEN, NOTIFY); everything else goes through PgBouncer', async () => {
+  const directs = async () => {
+    const [row] = await direct`
+      select count(*)::int as n from pg_stat_activity
+      where application_name in ('foreman-session', 'foreman-notify')`
+    return row?.n ?? -1
+  }
+  // The migration's connection closes once idle (SESSION_IDLE_SEC); the others stay.
+  const deadline = Date.now() + (SESSION_IDLE_SEC + 10) * 1000
+  while ((await directs()) > 2 * servers.length && Date.now() < deadline) await Bun.sleep(250)
+  expect(await directs()).toBe(2 * servers.length)
 }, 30_000)
 
 test('transaction mode without a direct URL does not start', async () => {

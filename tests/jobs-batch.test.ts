@@ -8,7 +8,7 @@ import { ForemanClient } from '../src/client'
 import type { HubEvent } from '../src/events/hub'
 import { newJobId } from '../src/ids'
 import { jobInsertMany } from '../src/jobs/insert-sql'
-import { enqueueJob, postTimed, uniqueKind } from './support/factories'
+import { enqueueJob, jobInsertOf, postTimed, uniqueKind } from './support/factories'
 import { startFixture } from './support/harness'
 
 const f = await startFixture({ eventsPollSec: 3600 })
@@ -170,20 +170,7 @@ describe('POST /jobs/batch', () => {
 
   test('the statement itself answers repeated keys: no item is left for a second round trip', async () => {
     const kind = uniqueKind('bat-one-statement')
-    const item = (ord: number, key: string | null) => ({
-      ord,
-      id: newJobId(),
-      kind,
-      queue: 'default',
-      service: '',
-      idempotencyKey: key,
-      concurrencyKey: null,
-      params: {},
-      priority: 0,
-      maxAttempts: 1,
-      scheduledAt: null,
-      flowControlled: false,
-    })
+    const item = (ord: number, key: string | null) => ({ ord, ...jobInsertOf(kind, { idempotencyKey: key }) })
     const rows = await jobInsertMany(f.sql, f.tables, [item(0, 'a'), item(1, null), item(2, 'a'), item(3, 'a')])
     expect(rows.map((r) => [r.ord, r.created])).toEqual([
       [0, true],

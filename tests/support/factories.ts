@@ -1,8 +1,6 @@
 /** Small factories so tests read like the rules they check. */
 import { expect } from 'bun:test'
 import type postgres from 'postgres'
-import { newJobId } from '../../src/ids'
-import type { JobInsert } from '../../src/jobs/sql'
 import type { Fixture } from './harness'
 
 let seq = 0
@@ -97,20 +95,4 @@ export async function postTimed(base: string, path: string, body: unknown): Prom
   return { status: res.status, body: text ? JSON.parse(text) : null, at, elapsed: at - started }
 }
 
-/** A row for the insert statements (jobInsert, jobInsertMany), with the API's defaults and a fresh id. */
-export function jobInsertOf(kind: string, overrides: Partial<JobInsert> = {}): JobInsert {
-  return {
-    id: newJobId(),
-    kind,
-    queue: 'default',
-    service: '',
-    idempotencyKey: null,
-    concurrencyKey: null,
-    params: {},
-    priority: 0,
-    maxAttempts: 1,
-    scheduledAt: null,
-    flowControlled: false,
-    ...overrides,
-  }
-}
+export { jobInsertOf } from './job-rows'

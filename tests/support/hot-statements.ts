@@ -7,13 +7,14 @@ import type { Sql } from '../../src/db/client'
 import type { Tables } from '../../src/db/tables'
 import { parseCursor } from '../../src/events/service'
 import { jobsChangedSince } from '../../src/events/sql'
-import { newJobId, newRunId } from '../../src/ids'
+import { newRunId } from '../../src/ids'
 import { jobInsert, jobList, jobNextDueIn } from '../../src/jobs/sql'
 import { runClaim } from '../../src/runs/sql/claim'
 import { runCompleteMany, runCompleteManyAndClaim } from '../../src/runs/sql/complete-many'
 import { runComplete, runFail, runHeartbeat } from '../../src/runs/sql/held'
 import { runAbandonExpired } from '../../src/runs/sql/reaper'
 import type { CallSummary, Explainer, ExplainOptions } from './explain'
+import { jobInsertOf } from './job-rows'
 
 /** Where the statements run. */
 export interface HotContext {
@@ -77,19 +78,7 @@ export async function recycle(ctx: HotContext, jobIds: string[]): Promise<void> 
   await sql.begin(async (tx) => {
     const gone = await tx<{ kind: string }[]>`delete from ${tx(t.jobs)} where id = any(${jobIds}) returning kind`
     for (const { kind } of gone) {
-      await jobInsert(tx, t, {
-        id: newJobId(),
-        kind,
-        queue: 'default',
-        service: '',
-        idempotencyKey: null,
-        concurrencyKey: null,
-        params: {},
-        priority: 0,
-        maxAttempts: 3,
-        scheduledAt: null,
-        flowControlled: false,
-      })
+      await jobInsert(tx, t, jobInsertOf(kind, { maxAttempts: 3 }))
     }
   })
 }

@@ -45,7 +45,7 @@ export async function startInstance(url: string, prefix: string, notify = true):
   const log = createLogger('PROD', 'warn')
   const events = createLiveEvents({ sql, notifySql, tables, log, pollIntervalMs: config.eventsPollSec * 1000 })
   await events.start()
-  const app = buildApp({ config, sql, tables, log, events, metrics: createMetrics() })
+  const app = buildApp({ config, sql, readSql: sql, tables, log, events, metrics: createMetrics() })
   const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: app.fetch, idleTimeout: 60 })
   return {
     base: `http://127.0.0.1:${server.port}/foreman`,

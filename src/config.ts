@@ -48,6 +48,12 @@ export interface Config {
   apiTokens: string[]
   /** Build the GIN index on jobs.params at start-up (FOREMAN_PARAMS_INDEX): payload search by index, at a cost to enqueue. */
   paramsIndex: boolean
+  /**
+   * A streaming replica for the read routes (FOREMAN_READ_DATABASE_URL): lists,
+   * reads by id (primary on a miss), runs, stats, queues, workers and the metrics
+   * table reads; null reads from the primary.
+   */
+  readDatabaseUrl: string | null
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -142,10 +148,7 @@ function poolMode(env: Env): { poolMode: 'session' | 'transaction'; directUrl: s
   if (mode !== 'session' && mode !== 'transaction') {
     throw new ConfigError(`FOREMAN_DB_POOL_MODE must be session or transaction, got ${JSON.stringify(mode)}`)
   }
-  const direct = env.FOREMAN_DIRECT_DATABASE_URL?.trim() || null
-  if (direct !== null && !/^postgres(ql)?:\/\//.test(direct)) {
-    throw new ConfigError('FOREMAN_DIRECT_DATABASE_URL must start with postgres:// or postgresql://')
-  }
+  const direct = postgresUrl(env, 'FOREMAN_DIRECT_DATABASE_URL')
   if (mode === 'transaction' && direct === null) {
     throw new ConfigError(
       'FOREMAN_DB_POOL_MODE=transaction needs FOREMAN_DIRECT_DATABASE_URL: LISTEN, NOTIFY and migrations need a session, which a transaction pooler does not keep',
@@ -190,7 +193,17 @@ export function loadConfig(env: Env = process.env): Config {
     maxStreams: number(env, 'FOREMAN_MAX_STREAMS', 1000, { min: 1, max: 1_000_000 }),
     apiTokens: apiTokens(env.FOREMAN_API_TOKENS),
     paramsIndex: flag(env, 'FOREMAN_PARAMS_INDEX', false),
+    readDatabaseUrl: postgresUrl(env, 'FOREMAN_READ_DATABASE_URL'),
   }
+}
+
+/** An optional postgres:// URL; unset or empty is null. */
+function postgresUrl(env: Env, name: string): string | null {
+  const url = env[name]?.trim() || null
+  if (url !== null && !/^postgres(ql)?:\/\//.test(url)) {
+    throw new ConfigError(`${name} must start with postgres:// or postgresql://`)
+  }
+  return url
 }
 
 /** The configuration with secrets masked, for the start-up log line. */
@@ -203,7 +216,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
           url: maskPassword(config.database.url),
           directUrl: config.database.directUrl === null ? null : maskPassword(config.database.directUrl),
         }
-  return { ...config, database, apiTokens: config.apiTokens.map(() => '***') }
+  const readDatabaseUrl = config.readDatabaseUrl === null ? null : maskPassword(config.readDatabaseUrl)
+  return { ...config, database, readDatabaseUrl, apiTokens: config.apiTokens.map(() => '***') }
 }
 
 function maskPassword(url: string): string {

@@ -62,10 +62,12 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
     poolMax: db.poolMax,
     poolMode: db.kind === 'external' ? db.poolMode : 'session',
     directUrl: db.kind === 'external' ? db.directUrl : null,
+    readUrl: config.readDatabaseUrl,
   })
-  const { sql, sessionSql, notifySql } = connections
+  const { sql, sessionSql, notifySql, readSql } = connections
   if (sessionSql !== sql)
     log.info('transaction pool mode: LISTEN, NOTIFY and migrations go to FOREMAN_DIRECT_DATABASE_URL')
+  if (readSql !== sql) log.info('read routes go to the replica at FOREMAN_READ_DATABASE_URL')
   const tables = tablesFor(config.tablePrefix)
   const applied = await migrate(sessionSql, tables)
   log.info({ applied, prefix: config.tablePrefix }, applied.length ? 'migrations applied' : 'schema up to date')
@@ -85,7 +87,7 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
   })
   await events.start()
 
-  const deps: Deps = { config, sql, tables, log, events, metrics: createMetrics() }
+  const deps: Deps = { config, sql, readSql, tables, log, events, metrics: createMetrics() }
   await primeKnownFromDatabase(deps)
   const app = buildApp(deps)
   const server = listen(app, config)

@@ -177,6 +177,24 @@ describe('behind PgBouncer (FOREMAN_DB_POOL_MODE)', () => {
   })
 })
 
+describe('a replica for reads (FOREMAN_READ_DATABASE_URL)', () => {
+  const replica = 'postgres://u:replica-pw@replica:5432/foreman'
+
+  test('is optional, and taken as given', () => {
+    expect(loadConfig({}).readDatabaseUrl).toBeNull()
+    expect(loadConfig({ FOREMAN_READ_DATABASE_URL: replica }).readDatabaseUrl).toBe(replica)
+  })
+
+  test('must be a postgres URL, and its password is masked in the start-up description', () => {
+    expect(() => loadConfig({ FOREMAN_READ_DATABASE_URL: 'replica:5432' })).toThrow(
+      /FOREMAN_READ_DATABASE_URL must start with postgres/,
+    )
+    const described = JSON.stringify(describeConfig(loadConfig({ FOREMAN_READ_DATABASE_URL: replica })))
+    expect(described).toContain('replica:5432')
+    expect(described).not.toContain('replica-pw')
+  })
+})
+
 describe('the start-up description', () => {
   test('shows the stream cap and masks secrets', () => {
     const described = describeConfig(

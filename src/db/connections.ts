@@ -7,7 +7,9 @@
  * `synchronous_commit` is a startup setting a pooler refuses), migrations and the
  * params index's session advisory lock. Per instance that is the pool through the
  * pooler plus, directly, one LISTEN connection, one NOTIFY connection and, while
- * migrating at start-up, one more (closed once idle).
+ * migrating at start-up, one more (closed once idle). With a replica for reads,
+ * a second pool of the same size goes to it, unprepared too in transaction mode
+ * (the replica may well sit behind its own PgBouncer).
  */
 import { createNotifySql, createSql, type Sql } from './client'
 
@@ -21,6 +23,8 @@ export interface ConnectionPlan {
   poolMode: 'session' | 'transaction'
   /** Required in transaction mode (config refuses it otherwise). */
   directUrl: string | null
+  /** A streaming replica for the read routes; null reads from `url`. */
+  readUrl?: string | null
   applicationName?: string
 }
 
@@ -32,6 +36,8 @@ export interface Connections {
   sessionSql: Sql
   /** NOTIFY, on a connection of its own. */
   notifySql: Sql
+  /** The read routes: a replica's pool, or `sql` itself. */
+  readSql: Sql
   end(): Promise<void>
 }
 
@@ -56,15 +62,25 @@ export function openConnections(plan: ConnectionPlan): Connections {
       })
     : sql
   const notifySql = createNotifySql(direct, `${plan.applicationName ?? 'foreman'}-notify`)
+  const readSql = plan.readUrl
+    ? createSql({
+        url: plan.readUrl,
+        max: plan.poolMax,
+        prepare: !transaction,
+        applicationName: `${plan.applicationName ?? 'foreman'}-read`,
+      })
+    : sql
   return {
     sql,
     sessionSql,
     notifySql,
+    readSql,
     async end() {
       await Promise.all([
         sql.end({ timeout: 5 }),
         notifySql.end({ timeout: 5 }),
         ...(sessionSql !== sql ? [sessionSql.end({ timeout: 5 })] : []),
+        ...(readSql !== sql ? [readSql.end({ timeout: 5 })] : []),
       ])
     },
   }

@@ -1,5 +1,6 @@
 /** The rules of the producer side: enqueue, read, list, cancel. */
 import { afterCommit, type Effects } from '../after-commit'
+import { readYourWrite } from '../db/replica'
 import { dependentsMoved, withoutDependents } from '../dependencies/effects'
 import { enqueueGraph, type GraphNode } from '../dependencies/enqueue'
 import type { Deps } from '../deps'
@@ -153,17 +154,17 @@ export function duplicateError(job: Job & { flow_controlled?: boolean }): Confli
   })
 }
 
-/** One job; 404 when unknown. */
-export async function getJob({ sql, tables }: Deps, id: string, withCurrentRun: boolean): Promise<Job> {
-  const job = await jobGet(sql, tables, id, withCurrentRun)
+/** One job; 404 when unknown (on the replica, then the primary: db/replica.ts). */
+export async function getJob(deps: Deps, id: string, withCurrentRun: boolean): Promise<Job> {
+  const job = await readYourWrite(deps, (sql) => jobGet(sql, deps.tables, id, withCurrentRun))
   if (!job) throw new NotFound(`job ${id} not found`)
   return job
 }
 
-/** A page of jobs, newest first. */
-export function listJobs({ sql, tables }: Deps, query: JobListQuery): Promise<Job[]> {
+/** A page of jobs, newest first (from the replica, when there is one). */
+export function listJobs({ readSql, tables }: Deps, query: JobListQuery): Promise<Job[]> {
   const params = query.params === undefined ? undefined : paramsFilter(query.params)
-  return jobList(sql, tables, { ...query, params, limit: pageSize(query.limit) })
+  return jobList(readSql, tables, { ...query, params, limit: pageSize(query.limit) })
 }
 
 /**
@@ -201,9 +202,9 @@ export function cancelJob(deps: Deps, id: string): Promise<Job> {
   })
 }
 
-/** Every attempt at a job, oldest first; 404 when the job is unknown. */
-export async function listJobRuns({ sql, tables }: Deps, id: string): Promise<Run[]> {
-  const runs = await jobRunsList(sql, tables, id)
+/** Every attempt at a job, oldest first; 404 when the job is unknown (replica, then primary). */
+export async function listJobRuns(deps: Deps, id: string): Promise<Run[]> {
+  const runs = await readYourWrite(deps, (sql) => jobRunsList(sql, deps.tables, id))
   if (!runs) throw new NotFound(`job ${id} not found`)
   return runs
 }

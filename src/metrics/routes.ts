@@ -4,19 +4,28 @@ import type { Deps } from '../deps'
 import { metricsFlowKeysRead } from './flow-sql'
 import { applyFlowKeys, applyTableSnapshot } from './gauges'
 import { primeKindQueue } from './known-labels'
-import { metricsSnapshotRead } from './sql'
+import { metricsSnapshotRead, tableHealthRead } from './sql'
 
-/** Reads the tables, then answers every metric in the Prometheus text format. */
+/**
+ * Reads the tables, then answers every metric in the Prometheus text format.
+ * With a replica, the counts come from it and Postgres' statistics (dead tuples,
+ * the oldest transaction) from the primary, the server they are about.
+ */
 export async function scrape(deps: Deps): Promise<string> {
-  const { metrics, sql, tables, log } = deps
+  const { metrics, sql, readSql, tables, log } = deps
   // Side by side with the snapshot, on its own connection and timeout: its cost
   // grows with the flow-controlled backlog, so a slow one must not cost the rest.
-  const flowKeys = metricsFlowKeysRead(sql, tables).catch((err) => {
+  const flowKeys = metricsFlowKeysRead(readSql, tables).catch((err) => {
     log.warn({ err }, 'metrics: flow key read failed')
     return null
   })
   try {
-    const snapshot = await metricsSnapshotRead(sql, tables)
+    const snapshot =
+      readSql === sql
+        ? await metricsSnapshotRead(sql, tables)
+        : await Promise.all([metricsSnapshotRead(readSql, tables, false), tableHealthRead(sql, tables)]).then(
+            ([counts, health]) => ({ ...counts, ...health }),
+          )
     applyTableSnapshot(metrics.tables, snapshot)
     // Pending work is claimed next (here or on another instance): its counters start now.
     for (const q of snapshot.queues) primeKindQueue(metrics, q.kind, q.queue)

@@ -43,15 +43,22 @@ export interface TableSnapshot {
   oldest_transaction_age: number
 }
 
+/** What the scrape reads from Foreman's tables (a replica has them too). */
+export type TableCounts = Omit<TableSnapshot, 'tables' | 'oldest_transaction_age'>
+
 /**
  * Reads the snapshot in one statement (sent pipelined with its `set local`). Counts
  * by status scan the tables: with tens of millions of rows they can pass the
  * timeout, and the scrape then reports table_read_success 0 instead of waiting.
  * pg_stat_activity shows other roles' transactions only to superusers and members
  * of pg_read_all_stats (pg_monitor); without it the oldest-transaction age covers
- * Foreman's own role.
+ * Foreman's own role. `withTableHealth: false` leaves out Postgres' statistics,
+ * which on a replica describe the replica (its dead tuples, its transactions),
+ * not the primary the reaper and vacuum work on.
  */
-export async function metricsSnapshotRead(sql: Sql, t: Tables): Promise<TableSnapshot> {
+export async function metricsSnapshotRead(sql: Sql, t: Tables): Promise<TableSnapshot>
+export async function metricsSnapshotRead(sql: Sql, t: Tables, withTableHealth: false): Promise<TableCounts>
+export async function metricsSnapshotRead(sql: Sql, t: Tables, withTableHealth = true): Promise<TableCounts> {
   const [, rows] = await sql.begin((tx) => [
     // set_config(…, true) is `set local` with a parameter: it ends with this transaction.
     tx`select set_config('statement_timeout', ${SCRAPE_STATEMENT_TIMEOUT}, true)`,
@@ -71,8 +78,8 @@ export async function metricsSnapshotRead(sql: Sql, t: Tables): Promise<TableSna
           where status = 'pending' and (scheduled_at is null or scheduled_at <= now())
           group by kind, queue) q) as queues,
         (select coalesce(greatest(0, extract(epoch from now() - min(lease_expires_at))), 0)::float8
-          from ${tx(t.runs)} where status = 'running' and lease_expires_at < now()) as lease_overdue,
-        ${tableHealthColumns(tx, t)}`,
+          from ${tx(t.runs)} where status = 'running' and lease_expires_at < now()) as lease_overdue
+        ${withTableHealth ? tx`, ${tableHealthColumns(tx, t)}` : tx``}`,
   ])
   const row = rows[0]
   if (!row) throw new Error('metrics snapshot read returned no row')

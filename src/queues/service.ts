@@ -5,8 +5,8 @@ import type { QueueState, QueueSummary } from './model'
 import { queueList, queuePause, queueResume } from './sql'
 
 /** Every queue with live work, recent endings or a pause, by name. */
-export function listQueues({ sql, tables }: Deps): Promise<QueueSummary[]> {
-  return queueList(sql, tables)
+export function listQueues({ readSql, tables }: Deps): Promise<QueueSummary[]> {
+  return queueList(readSql, tables)
 }
 
 /**

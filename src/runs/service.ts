@@ -1,5 +1,6 @@
 /** The rules of the worker side on held runs: heartbeat, complete (with the hand-off), fail, and run reads. */
 import { afterCommit, type Effects } from '../after-commit'
+import { readYourWrite } from '../db/replica'
 import { dependentsMoved } from '../dependencies/effects'
 import type { Deps } from '../deps'
 import { InvalidInput, NotFound, NotOwned } from '../errors'
@@ -111,16 +112,16 @@ export function fail(deps: Deps, target: RunTarget, body: FailBody): Promise<Job
   })
 }
 
-/** One run; 404 when unknown. */
-export async function getRun({ sql, tables }: Deps, id: string): Promise<Run> {
-  const run = await runGet(sql, tables, id)
+/** One run; 404 when unknown (replica, then primary). */
+export async function getRun(deps: Deps, id: string): Promise<Run> {
+  const run = await readYourWrite(deps, (sql) => runGet(sql, deps.tables, id))
   if (!run) throw new NotFound(`run ${id} not found`)
   return run
 }
 
-/** A page of runs across jobs, newest first. */
-export function listRuns({ sql, tables }: Deps, q: RunListQuery): Promise<Run[]> {
-  return runList(sql, tables, {
+/** A page of runs across jobs, newest first (from the replica, when there is one). */
+export function listRuns({ readSql, tables }: Deps, q: RunListQuery): Promise<Run[]> {
+  return runList(readSql, tables, {
     status: q.status,
     workerId: q.worker_id,
     jobId: q.job_id,

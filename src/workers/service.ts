@@ -5,8 +5,8 @@ import type { WorkerRun, WorkerSummary } from './model'
 import { workerList } from './sql'
 
 /** Every worker with a running run or a run ended in the last hour, by worker id. */
-export async function listWorkers({ sql, tables }: Deps): Promise<WorkerSummary[]> {
-  const workers = await workerList(sql, tables)
+export async function listWorkers({ readSql, tables }: Deps): Promise<WorkerSummary[]> {
+  const workers = await workerList(readSql, tables)
   return workers.map((w) => ({
     ...w,
     running: w.running.map(

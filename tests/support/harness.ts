@@ -29,6 +29,8 @@ export interface FixtureOptions {
   prefix?: string
   /** Leave the tables for the fixture that owns them to drop. */
   keepTables?: boolean
+  /** Another database than the shared test one (a primary of the file's own, with a replica in `readDatabaseUrl`). */
+  url?: string
 }
 
 /** One isolated Foreman on the shared test database. */
@@ -54,21 +56,22 @@ export function uniquePrefix(): string {
 
 /** Builds a migrated Foreman on a fresh prefix; closed automatically after the file. */
 export async function startFixture(overrides: Partial<Config> = {}, options: FixtureOptions = {}): Promise<Fixture> {
-  const url = process.env.DATABASE_URL
+  const url = options.url ?? process.env.DATABASE_URL
   if (!url) throw new Error('DATABASE_URL is not set: the test preload did not run')
   const prefix = options.prefix ?? uniquePrefix()
   const config: Config = { ...loadConfig({}), tablePrefix: prefix, ...overrides }
   // `npm run test:pgbouncer` (tests/support/pgbouncer.ts): the pool goes through
   // PgBouncer in transaction mode, what needs a session straight to the database.
-  const pooler = process.env.FOREMAN_TEST_PGBOUNCER_URL
+  const pooler = options.url ? undefined : process.env.FOREMAN_TEST_PGBOUNCER_URL
   const connections = openConnections({
     url: pooler ?? url,
     poolMax: 20,
     poolMode: pooler ? 'transaction' : 'session',
     directUrl: pooler ? url : null,
+    readUrl: config.readDatabaseUrl,
     applicationName: 'foreman-test',
   })
-  const { sql, sessionSql, notifySql } = connections
+  const { sql, sessionSql, notifySql, readSql } = connections
   const tables = tablesFor(prefix)
   await migrate(sessionSql, tables)
   const log = createLogger('PROD', process.env.TEST_LOG_LEVEL ?? 'silent')
@@ -81,7 +84,7 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
     pollIntervalMs: config.eventsPollSec * 1000,
   })
   await events.start()
-  const deps: Deps = { config, sql, tables, log, events, metrics: createMetrics() }
+  const deps: Deps = { config, sql, readSql, tables, log, events, metrics: createMetrics() }
   await primeKnownFromDatabase(deps)
   const app = buildApp(deps)
   const servers: ReturnType<typeof listen>[] = []

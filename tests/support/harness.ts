@@ -14,7 +14,8 @@ import { createLiveEvents } from '../../src/events/live'
 import { createLogger } from '../../src/log'
 import { primeKnownFromDatabase } from '../../src/metrics/known-labels'
 import { createMetrics } from '../../src/metrics/registry'
-import { listen } from '../../src/server'
+import { listen, startSweeps } from '../../src/server'
+import type { SweepLoop } from '../../src/sweeps/loop'
 
 /** A JSON answer: status, parsed body (or null), headers. */
 export interface Answer<T = any> {
@@ -29,6 +30,12 @@ export interface FixtureOptions {
   prefix?: string
   /** Leave the tables for the fixture that owns them to drop. */
   keepTables?: boolean
+  /** application_name of its connections (its NOTIFY connection adds `-notify`); default `foreman-test`. */
+  applicationName?: string
+  /** Most connections of its query pool (default 20). */
+  poolMax?: number
+  /** Run the reaper, retention and scheduler as a server does (default off: tests drive sweeps themselves). */
+  sweeps?: boolean
 }
 
 /** One isolated Foreman on the shared test database. */
@@ -63,10 +70,10 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
   const pooler = process.env.FOREMAN_TEST_PGBOUNCER_URL
   const connections = openConnections({
     url: pooler ?? url,
-    poolMax: 20,
+    poolMax: options.poolMax ?? 20,
     poolMode: pooler ? 'transaction' : 'session',
     directUrl: pooler ? url : null,
-    applicationName: 'foreman-test',
+    applicationName: options.applicationName ?? 'foreman-test',
   })
   const { sql, sessionSql, notifySql } = connections
   const tables = tablesFor(prefix)
@@ -84,6 +91,7 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
   const deps: Deps = { config, sql, tables, log, events, metrics: createMetrics() }
   await primeKnownFromDatabase(deps)
   const app = buildApp(deps)
+  const sweeps: SweepLoop[] = options.sweeps ? startSweeps(deps) : []
   const servers: ReturnType<typeof listen>[] = []
   let closed = false
 
@@ -113,6 +121,7 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
       closed = true
       events.close()
       for (const server of servers) server.stop(true)
+      await Promise.all(sweeps.map((s) => s.stop()))
       await events.stop()
       if (!options.keepTables) {
         await dropTables(sql, tables)

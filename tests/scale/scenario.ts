@@ -15,6 +15,7 @@ import { type Fixture, startFixture } from '../support/harness'
 import { JobAudit } from './audit'
 import { checkClaims, checkConnections, checkSchedule, checkStreams, finalJobs } from './checks'
 import { ConnectionSampler } from './connections'
+import { startCpuMeter } from './cpu'
 import { type EventFilter, matches, Subscriber } from './subscriber'
 import { CLAIM_STYLES, Ledger, type RunningWorker, startWorker } from './workers'
 
@@ -83,6 +84,7 @@ export async function scaleTest(jobs: number, timeoutMs: number): Promise<void> 
       })
 
       const started = performance.now()
+      const cpu = startCpuMeter()
       let next = 0
       const enqueuer = async (i: number) => {
         for (let from = next; from < jobs; from = next) {
@@ -113,6 +115,7 @@ export async function scaleTest(jobs: number, timeoutMs: number): Promise<void> 
         await Bun.sleep(250)
       }
       const seconds = (performance.now() - started) / 1000
+      const load = cpu()
 
       // No more fires once deleted (a tick in flight holds the row); then the last ones run.
       await client(2).deleteSchedule(schedule.id)
@@ -142,14 +145,17 @@ export async function scaleTest(jobs: number, timeoutMs: number): Promise<void> 
           `scale: ${jobs} jobs on ${INSTANCES} instances × ${WORKERS} workers in ${seconds.toFixed(1)} s: ` +
             `${Math.round(jobs / seconds)} jobs/s end to end (enqueue ${Math.round(jobs / enqueueSeconds)} jobs/s), ` +
             `${ledger.planned} planned failures retried`,
+          `CPU over that time (${load.cores} cores): this process ${load.processCores.toFixed(2)} cores, ` +
+            `the rest of the machine (Postgres) ${load.otherCores?.toFixed(2) ?? '?'} cores`,
           `connections: peak ${peaks.total} (formula ${INSTANCES} × (${POOL_MAX} + 2) = ${INSTANCES * (POOL_MAX + 2)}), ` +
             `per instance ${JSON.stringify(peaks.perInstance)}, ${peaks.samples} samples`,
-          `schedule: ${fires.fired} slots fired once each, ${fires.skipped} skipped, by instance ${fires.byInstance.join('/')}`,
+          `schedule: ${fires.fired} slots fired once each, ${fires.skipped} skipped (after a fire ≥ 1 s late), ` +
+            `fired ${fires.lateMedianMs} ms after the slot (median), at most ${fires.lateMaxMs} ms; by instance ${fires.byInstance.join('/')}`,
           `RSS: ${(rssBefore / MB).toFixed(0)} MB before the instances, peak ${(rssPeak / MB).toFixed(0)} MB ` +
             `(instances, workers and subscribers in one process: ≤ ${((rssPeak - rssBefore) / MB / INSTANCES).toFixed(0)} MB per instance)`,
           ...streams.map(
             (s) =>
-              `  ${s.name}: ${s.events} events, ${s.finals} final states, ${(s.coverage * 100).toFixed(0)}% of the audited history, ${s.reconnects} reconnects`,
+              `  ${s.name}: ${s.events} events (${s.repeats} repeats), ${s.finals} final states, ${(s.coverage * 100).toFixed(0)}% of the audited history, ${s.reconnects} reconnects`,
           ),
         ].join('\n'),
       )

@@ -91,9 +91,7 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
   await primeKnownFromDatabase(deps)
   const app = buildApp(deps)
   const server = listen(app, config)
-  const sweeps: SweepLoop[] = [startReaper(deps), startRetention(deps), startScheduler(deps)].filter(
-    (s): s is SweepLoop => s !== null,
-  )
+  const sweeps = startSweeps(deps)
   log.info({ port: server.port }, `Foreman v${VERSION} listening on :${server.port}`)
 
   let stopping: Promise<void> | undefined
@@ -117,6 +115,11 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
     return stopping
   }
   return { port: server.port ?? config.port, shutdown }
+}
+
+/** Starts the background sweeps every instance runs: reaper, retention (when on) and scheduler. */
+export function startSweeps(deps: Deps): SweepLoop[] {
+  return [startReaper(deps), startRetention(deps), startScheduler(deps)].filter((s): s is SweepLoop => s !== null)
 }
 
 /**

@@ -14,7 +14,8 @@ import { createLiveEvents } from '../../src/events/live'
 import { createLogger } from '../../src/log'
 import { primeKnownFromDatabase } from '../../src/metrics/known-labels'
 import { createMetrics } from '../../src/metrics/registry'
-import { listen } from '../../src/server'
+import { listen, startSweeps } from '../../src/server'
+import type { SweepLoop } from '../../src/sweeps/loop'
 
 /** A JSON answer: status, parsed body (or null), headers. */
 export interface Answer<T = any> {
@@ -31,6 +32,12 @@ export interface FixtureOptions {
   keepTables?: boolean
   /** Another database than the shared test one (a primary of the file's own, with a replica in `readDatabaseUrl`). */
   url?: string
+  /** application_name of its connections (its NOTIFY connection adds `-notify`); default `foreman-test`. */
+  applicationName?: string
+  /** Most connections of its query pool (default 20). */
+  poolMax?: number
+  /** Run the reaper, retention and scheduler as a server does (default off: tests drive sweeps themselves). */
+  sweeps?: boolean
 }
 
 /** One isolated Foreman on the shared test database. */
@@ -65,11 +72,11 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
   const pooler = options.url ? undefined : process.env.FOREMAN_TEST_PGBOUNCER_URL
   const connections = openConnections({
     url: pooler ?? url,
-    poolMax: 20,
+    poolMax: options.poolMax ?? 20,
     poolMode: pooler ? 'transaction' : 'session',
     directUrl: pooler ? url : null,
     readUrl: config.readDatabaseUrl,
-    applicationName: 'foreman-test',
+    applicationName: options.applicationName ?? 'foreman-test',
   })
   const { sql, sessionSql, notifySql, readSql } = connections
   const tables = tablesFor(prefix)
@@ -87,6 +94,7 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
   const deps: Deps = { config, sql, readSql, tables, log, events, metrics: createMetrics() }
   await primeKnownFromDatabase(deps)
   const app = buildApp(deps)
+  const sweeps: SweepLoop[] = options.sweeps ? startSweeps(deps) : []
   const servers: ReturnType<typeof listen>[] = []
   let closed = false
 
@@ -116,6 +124,7 @@ export async function startFixture(overrides: Partial<Config> = {}, options: Fix
       closed = true
       events.close()
       for (const server of servers) server.stop(true)
+      await Promise.all(sweeps.map((s) => s.stop()))
       await events.stop()
       if (!options.keepTables) {
         await dropTables(sql, tables)

@@ -36,6 +36,8 @@ export interface Config {
   defaultLeaseSec: number
   schedulerIntervalSec: number
   retentionDays: number
+  /** Seconds a finished job stays in the hot tables before it moves to history (FOREMAN_HISTORY_AFTER_SEC). */
+  historyAfterSec: number
   maxBodyBytes: number
   shutdownTimeoutSec: number
   /** Safety poll of the live layer: resync even when no NOTIFY arrived. */
@@ -186,6 +188,7 @@ export function loadConfig(env: Env = process.env): Config {
     defaultLeaseSec: number(env, 'FOREMAN_DEFAULT_LEASE_SEC', 60, { min: 1, max: 86_400 }),
     schedulerIntervalSec: number(env, 'FOREMAN_SCHEDULER_INTERVAL_SEC', 1, { min: 0.05, max: 86_400, integer: false }),
     retentionDays: number(env, 'FOREMAN_RETENTION_DAYS', 0, { min: 0, max: 36_500, integer: false }),
+    historyAfterSec: number(env, 'FOREMAN_HISTORY_AFTER_SEC', 10, { min: 0, max: 86_400, integer: false }),
     maxBodyBytes: number(env, 'FOREMAN_MAX_BODY_BYTES', 1024 * 1024, { min: 1024, max: 256 * 1024 * 1024 }),
     shutdownTimeoutSec: number(env, 'FOREMAN_SHUTDOWN_TIMEOUT_SEC', 25, { min: 0, max: 3600, integer: false }),
     eventsPollSec: number(env, 'FOREMAN_EVENTS_POLL_SEC', 5, { min: 0.05, max: 3600, integer: false }),

@@ -98,11 +98,12 @@ export async function pendingMigrations(sql: Sql, tables: Tables, dir = MIGRATIO
 export async function dropTables(sql: Sql, tables: Tables): Promise<void> {
   await sql`
     drop table if exists ${sql(tables.runs)}, ${sql(tables.jobs)}, ${sql(tables.schedules)}, ${sql(tables.pausedQueues)},
-      ${sql(tables.limits)}, ${sql(tables.flowSlots)},
-      ${sql(tables.migrations)}
+      ${sql(tables.limits)}, ${sql(tables.flowSlots)}, ${sql(tables.jobsHistory)}, ${sql(tables.runsHistory)},
+      ${sql(tables.jobKeys)}, ${sql(tables.migrations)}
     cascade`
-  // The jobs table's trigger went with it; its function stays unless dropped by name.
+  // The jobs table's trigger went with it; functions stay unless dropped by name.
   await sql`drop function if exists ${sql(`${tables.prefix}jobs_dependents_settle`)}()`
+  await sql`drop function if exists ${sql(`${tables.prefix}history_ensure_day`)}(date)`
 }
 
 /** The name of the optional GIN index on jobs.params (FOREMAN_PARAMS_INDEX). */

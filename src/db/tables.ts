@@ -12,6 +12,12 @@ export interface Tables {
   limits: string
   /** One row per (kind, concurrency key) of a limited kind with live jobs (migrations/007). */
   flowSlots: string
+  /** Finished jobs, partitioned by completion day (migrations/009). */
+  jobsHistory: string
+  /** Their runs, in their job's day (migrations/009). */
+  runsHistory: string
+  /** Forever-unique idempotency keys, across hot and history (migrations/009). */
+  jobKeys: string
   migrations: string
 }
 
@@ -26,6 +32,9 @@ export function tablesFor(prefix: string): Tables {
     pausedQueues: `${prefix}paused_queues`,
     limits: `${prefix}limits`,
     flowSlots: `${prefix}flow_slots`,
+    jobsHistory: `${prefix}jobs_history`,
+    runsHistory: `${prefix}job_runs_history`,
+    jobKeys: `${prefix}job_keys`,
     migrations: `${prefix}migrations`,
   }
 }

@@ -54,7 +54,7 @@ export async function startReplicaPair(): Promise<ReplicaPair> {
     const standbyDir = join(dir, 'standby')
     const port = await freePort()
     const settings = await copyAsStandby(admin, primary, standbyDir, port)
-    standby = await runStandby(primary, standbyDir, port, settings)
+    standby = await runStandby(primary, standbyDir, settings)
     const replicaUrl = withPort(primary.url, port)
     const replica = postgres(replicaUrl, { max: 1, onnotice: () => {} })
     const pair: ReplicaPair = {
@@ -148,7 +148,7 @@ async function ownLike(source: string, target: string): Promise<void> {
 }
 
 /** Runs the standby with the primary's own binary; resolves once it accepts read-only connections. */
-async function runStandby(primary: EmbeddedDatabase, dataDir: string, port: number, settings: string[]) {
+async function runStandby(primary: EmbeddedDatabase, dataDir: string, settings: string[]) {
   const opts = await readFile(join(primary.dataDir, 'postmaster.opts'), 'utf8')
   const bin = opts.trim().split(' ')[0] ?? ''
   const args = ['-D', dataDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=']

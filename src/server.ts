@@ -14,6 +14,7 @@ import type { Logger } from './log'
 import { primeKnownFromDatabase } from './metrics/known-labels'
 import { createMetrics } from './metrics/registry'
 import { MAX_WAIT_SEC } from './runs/model'
+import { startHistory } from './sweeps/history'
 import type { SweepLoop } from './sweeps/loop'
 import { startReaper } from './sweeps/reaper'
 import { startRetention } from './sweeps/retention'
@@ -117,9 +118,11 @@ export async function startForeman(config: Config, log: Logger): Promise<Running
   return { port: server.port ?? config.port, shutdown }
 }
 
-/** Starts the background sweeps every instance runs: reaper, retention (when on) and scheduler. */
+/** Starts the background sweeps every instance runs: reaper, history, retention (when on) and scheduler. */
 export function startSweeps(deps: Deps): SweepLoop[] {
-  return [startReaper(deps), startRetention(deps), startScheduler(deps)].filter((s): s is SweepLoop => s !== null)
+  return [startReaper(deps), startHistory(deps), startRetention(deps), startScheduler(deps)].filter(
+    (s): s is SweepLoop => s !== null,
+  )
 }
 
 /**

@@ -91,6 +91,23 @@ describe('moving finished jobs', () => {
   })
 })
 
+describe('the history sweep', () => {
+  test('an instance moves finished jobs on its own, FOREMAN_HISTORY_AFTER_SEC after they finish, and counts them', async () => {
+    const g = await startFixture({ historyAfterSec: 0.2 }, { sweeps: true })
+    const kind = uniqueKind('swept')
+    const job = await postOk(g, '/jobs', { kind })
+    await postOk(g, `/jobs/${job.id}/cancel`, undefined)
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await Bun.sleep(50)) {
+      const [row] = await g.sql`select 1 from ${g.sql(g.tables.jobsHistory)} where id = ${job.id}`
+      if (row) break
+    }
+    expect(await g.sql`select 1 from ${g.sql(g.tables.jobsHistory)} where id = ${job.id}`).toHaveLength(1)
+    expect(await g.sql`select 1 from ${g.sql(g.tables.jobs)} where id = ${job.id}`).toHaveLength(0)
+    const scrape = await (await g.app.handle(new Request('http://localhost/foreman/metrics'))).text()
+    expect(scrape).toMatch(/^foreman_history_moved_total [1-9]/m)
+  })
+})
+
 describe('retention by the day', () => {
   test('drops whole days older than the retention, with their keys; newer days stay', async () => {
     const kind = uniqueKind('retain')

@@ -24,6 +24,7 @@ const ORIGINAL: Record<string, { type: string; labels: string[] }> = {
   foreman_reaper_sweeps_total: { type: 'counter', labels: ['outcome'] },
   foreman_reaper_reaped_total: { type: 'counter', labels: [] },
   foreman_retention_deleted_total: { type: 'counter', labels: [] },
+  foreman_history_moved_total: { type: 'counter', labels: [] },
   foreman_job_lifetime_seconds: { type: 'histogram', labels: ['kind', 'status'] },
   foreman_run_duration_seconds: { type: 'histogram', labels: ['kind', 'status'] },
   foreman_claim_wait_seconds: { type: 'histogram', labels: ['kind'] },
@@ -159,6 +160,7 @@ describe('a fresh process on a database with history', () => {
       'foreman_schedules_fired_total',
       'foreman_reaper_reaped_total',
       'foreman_retention_deleted_total',
+      'foreman_history_moved_total',
     ]) {
       expect([name, series(first.samples, name)]).toEqual([name, 0])
     }

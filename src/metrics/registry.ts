@@ -32,6 +32,7 @@ export interface Metrics {
   reaperSweeps: Counter<'outcome'>
   reaperReaped: Counter
   retentionDeleted: Counter
+  historyMoved: Counter
   jobLifetime: Histogram<'kind' | 'status'>
   runDuration: Histogram<'kind' | 'status'>
   claimWait: Histogram<'kind'>
@@ -108,6 +109,11 @@ export function createMetrics(): Metrics {
     retentionDeleted: new Counter({
       name: 'foreman_retention_deleted_total',
       help: 'Terminal jobs (with their runs) deleted by retention.',
+      registers,
+    }),
+    historyMoved: new Counter({
+      name: 'foreman_history_moved_total',
+      help: 'Finished jobs (with their runs) moved from the hot tables to history.',
       registers,
     }),
     jobLifetime: new Histogram({

@@ -1,13 +1,21 @@
 import { afterCommit } from '../after-commit'
 import type { Deps } from '../deps'
+import { dropExpiredHistory } from '../history/service'
 import { jobDeleteExpired } from '../jobs/sql'
 import { type SweepLoop, startSweepLoop } from './loop'
 
 const BATCH = 1000
 
-/** Deletes terminal jobs (and their runs) completed more than `days` ago. */
+/**
+ * Deletes terminal jobs (and their runs) completed more than `days` ago: whole
+ * days of history are dropped (src/history/), and finished jobs still in the hot
+ * tables (not moved yet) are deleted row by row, announced as `deleted` events.
+ * A dropped day is not announced job by job: it can hold millions.
+ */
 export async function pruneHistory(deps: Deps, days: number): Promise<{ deleted: number }> {
-  let deleted = 0
+  const { dropped } = await dropExpiredHistory(deps, days)
+  deps.metrics.retentionDeleted.inc(dropped)
+  let deleted = dropped
   for (;;) {
     const n = await afterCommit(deps, async (effects) => {
       const gone = await jobDeleteExpired(deps.sql, deps.tables, days, BATCH)

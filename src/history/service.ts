@@ -15,13 +15,16 @@ import {
   historyNextBatch,
 } from './sql'
 
+/** What history's rules need: the primary, the tables, and FOREMAN_HISTORY_AFTER_SEC (benchmarks build it bare). */
+export type HistoryDeps = Pick<Deps, 'sql' | 'tables'> & { config: Pick<Deps['config'], 'historyAfterSec'> }
+
 /** Jobs per move statement: big enough to amortise a statement, small enough to hold few locks briefly. */
 export const HISTORY_BATCH = 2000
 
 /** Days this process knows have partitions, per table prefix (only retention drops one, and only old days). */
 const ensuredDays = new Map<string, Set<string>>()
 
-async function ensureDays(deps: Deps, days: string[]): Promise<void> {
+async function ensureDays(deps: HistoryDeps, days: string[]): Promise<void> {
   const known = ensuredDays.get(deps.tables.prefix) ?? new Set<string>()
   ensuredDays.set(deps.tables.prefix, known)
   for (const day of days) {
@@ -32,7 +35,10 @@ async function ensureDays(deps: Deps, days: string[]): Promise<void> {
 }
 
 /** Moves every job finished more than `afterSec` ago (and its runs) into history; answers how many. */
-export async function moveFinishedJobs(deps: Deps, afterSec = deps.config.historyAfterSec): Promise<{ moved: number }> {
+export async function moveFinishedJobs(
+  deps: HistoryDeps,
+  afterSec = deps.config.historyAfterSec,
+): Promise<{ moved: number }> {
   let moved = 0
   for (;;) {
     const batch = await historyNextBatch(deps.sql, deps.tables, afterSec, HISTORY_BATCH)
@@ -49,7 +55,7 @@ export async function moveFinishedJobs(deps: Deps, afterSec = deps.config.histor
 const dayOf = (at: number) => new Date(at).toISOString().slice(0, 10)
 
 /** Creates today's and tomorrow's partitions ahead of the first move into them. */
-export function prepareHistoryDays(deps: Deps, now = Date.now()): Promise<void> {
+export function prepareHistoryDays(deps: HistoryDeps, now = Date.now()): Promise<void> {
   return ensureDays(deps, [dayOf(now), dayOf(now + 86_400_000)])
 }
 
@@ -58,7 +64,11 @@ export function prepareHistoryDays(deps: Deps, now = Date.now()): Promise<void> 
  * its whole completion day is older than the retention, so it is kept between
  * `days` and `days` + 1 day after it completed. Answers the jobs dropped.
  */
-export async function dropExpiredHistory(deps: Deps, days: number, now = Date.now()): Promise<{ dropped: number }> {
+export async function dropExpiredHistory(
+  deps: HistoryDeps,
+  days: number,
+  now = Date.now(),
+): Promise<{ dropped: number }> {
   const cutoff = now - days * 86_400_000
   const expired = (await historyDays(deps.sql, deps.tables)).filter(
     (d: HistoryDay) => Date.parse(`${d.day}T00:00:00Z`) + 86_400_000 <= cutoff,

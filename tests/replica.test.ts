@@ -8,6 +8,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
 import { loadConfig } from '../src/config'
+import { freePort } from '../src/db/embedded'
 import { dropTables } from '../src/db/migrate'
 import { tablesFor } from '../src/db/tables'
 import { newJobId, newRunId } from '../src/ids'
@@ -115,6 +116,19 @@ describe('with the replica behind the primary', () => {
     await pair.caughtUp()
     expect((await f.call('GET', `/jobs/${job.id}`)).body.status).toBe('succeeded')
   })
+})
+
+test('with the replica down, its reads answer 503 and transitions go on', async () => {
+  const down = `postgres://postgres:x@127.0.0.1:${await freePort()}/postgres`
+  const g = await startFixture(
+    { readDatabaseUrl: down },
+    { url: pair.primaryUrl, prefix: f.tables.prefix, keepTables: true },
+  )
+  const job = await postOk(g, '/jobs', { kind: uniqueKind('replica-down') })
+  const list = await g.call('GET', '/jobs')
+  expect(list.status).toBe(503)
+  expect(list.body.error).toBeString()
+  expect((await g.call('POST', `/jobs/${job.id}/cancel`)).status).toBe(200)
 })
 
 test('a started Foreman opens its read pool on FOREMAN_READ_DATABASE_URL', async () => {

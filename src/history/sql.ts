@@ -50,32 +50,34 @@ export async function historyNextBatch(
 
 /**
  * Moves up to `limit` jobs of `batch`, within its UTC days (whose partitions
- * exist, whatever finished since), with their runs, in one statement:
- * a crash leaves each job either hot or in history, never both or neither.
- * Rows a transition holds are skipped (the next sweep takes them), and so is a
- * finished job that still has a running run (none should; it would lose its lease).
+ * exist, whatever finished since), with their runs, in one statement: a crash
+ * leaves each job either hot or in history, never both or neither. Rows a
+ * transition holds are skipped (the next sweep takes them). A finished job has
+ * no running run (every ending statement ends its run too), so its runs all go.
+ * The picked ids reach the deletes as arrays: joined to the picked rows, the
+ * planner hashed them against a sequential scan of the whole table.
  * Answers how many jobs moved.
  */
 export async function historyMoveBatch(sql: Sql, t: Tables, batch: HistoryBatch, limit: number): Promise<number> {
   const [row] = await sql<{ moved: number }[]>`
     with picked as (
-      select j.id from ${sql(t.jobs)} j
-      where j.completed_at < now() - make_interval(secs => ${batch.afterSec})
-        and j.completed_at >= (${batch.first}::text::date)::timestamp at time zone 'UTC'
-        and j.completed_at < (${batch.last}::text::date + 1)::timestamp at time zone 'UTC'
-        and not exists (
-          select 1 from ${sql(t.runs)} r where r.job_id = j.id and r.lease_expires_at is not null)
-      order by j.completed_at
-      limit ${limit}
-      for update of j skip locked
+      select array_agg(id) as ids from (
+        select j.id from ${sql(t.jobs)} j
+        where j.completed_at < now() - make_interval(secs => ${batch.afterSec})
+          and j.completed_at >= (${batch.first}::text::date)::timestamp at time zone 'UTC'
+          and j.completed_at < (${batch.last}::text::date + 1)::timestamp at time zone 'UTC'
+        order by j.completed_at
+        limit ${limit}
+        for update of j skip locked) p
     ), moved as (
-      delete from ${sql(t.jobs)} j using picked p where j.id = p.id
-      returning j.*
+      delete from ${sql(t.jobs)} where id = any((select ids from picked)::text[])
+      returning *
     ), moved_runs as (
-      delete from ${sql(t.runs)} r using moved m where r.job_id = m.id
-      returning r.*, m.completed_at as job_completed_at
+      delete from ${sql(t.runs)} where job_id = any((select ids from picked)::text[])
+      returning *
     ), runs_kept as (
-      insert into ${sql(t.runsHistory)} select * from moved_runs
+      insert into ${sql(t.runsHistory)}
+      select r.*, m.completed_at from moved_runs r join moved m on m.id = r.job_id
     ), jobs_kept as (
       insert into ${sql(t.jobsHistory)} select * from moved
       returning 1

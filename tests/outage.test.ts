@@ -31,7 +31,7 @@ describe('the server during a database outage', () => {
     const sql = createSql({ url: `postgres://${role}:hunter2@127.0.0.1:${port}/outage_db`, max: 2 })
     const lines: Record<string, unknown>[] = []
     const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) })
-    const app = buildApp({ ...f.deps, sql, log })
+    const app = buildApp({ ...f.deps, sql, readSql: sql, log })
     try {
       for (const [method, path, body] of [
         ['POST', '/jobs', { kind: 'outage' }],

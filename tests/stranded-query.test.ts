@@ -134,7 +134,7 @@ test('a server that closes cleanly mid-transaction fails the transaction, not th
 test('a request whose query is stranded answers 503 with Retry-After', async () => {
   const job = await enqueueJob(f, { kind: uniqueKind('stranded') })
   const sql = proxiedSql(2)
-  const app = buildApp({ ...f.deps, sql })
+  const app = buildApp({ ...f.deps, sql, readSql: sql })
   await sql`select 1`
   proxy.blackhole()
   const res = await Promise.race([
@@ -148,7 +148,7 @@ test('a request whose query is stranded answers 503 with Retry-After', async () 
 
 test('a long-poll claim on a stranded connection answers 503 by wait_seconds plus the deadline', async () => {
   const sql = proxiedSql(2)
-  const app = buildApp({ ...f.deps, sql })
+  const app = buildApp({ ...f.deps, sql, readSql: sql })
   await sql`select 1`
   proxy.blackhole()
   const claim = new Request('http://localhost/foreman/claim', {
@@ -164,7 +164,7 @@ test('a reaper sweep on a stranded connection fails at its deadline, so the loop
   const sql = proxiedSql(1)
   await sql`select 1`
   proxy.blackhole()
-  expect(await settleWithin(reapExpiredLeases({ ...f.deps, sql }), BOUND_MS)).toBe(503)
+  expect(await settleWithin(reapExpiredLeases({ ...f.deps, sql, readSql: sql }), BOUND_MS)).toBe(503)
 })
 
 test('an event stream whose replay was stranded carries events again once the database answers', async () => {
@@ -173,7 +173,7 @@ test('an event stream whose replay was stranded carries events again once the da
   await sql`select 1`
   const events = createLiveEvents({ sql, notifySql: null, tables: f.tables, log: f.deps.log, pollIntervalMs: 500 })
   await events.start()
-  const deps: Deps = { ...f.deps, sql, events }
+  const deps: Deps = { ...f.deps, sql, readSql: sql, events }
   const app = buildApp(deps)
   const reader = { text: '' }
   const abort = new AbortController()

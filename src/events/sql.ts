@@ -5,7 +5,7 @@ import { runFromJson } from '../db/rows'
 import type { Tables } from '../db/tables'
 import { jobColumns } from '../jobs/columns'
 import type { Job } from '../jobs/model'
-import { currentRunJoin } from '../jobs/sql'
+import { currentRunJoin } from '../jobs/reads-sql'
 
 /** A job as the live views send it, with the version of its latest change. */
 export interface VersionedJob {

@@ -58,9 +58,15 @@ export async function statsRead(sql: Sql, t: Tables, minutes: number): Promise<S
         where r.finished_at >= ${since} and r.status in ('failed', 'abandoned')
           and (j.attempt_count > r.attempt or j.completed_at is distinct from r.finished_at)
         union all
-        -- A historic run's job is in history, in the run's day (their primary key).
+        -- A historic run's job is in history, in the run's day: one primary-key
+        -- probe per run, in that day's partition alone. (The limit keeps it a probe:
+        -- as a join, the planner hashed every job of the window's days.)
         select r.finished_at, j.kind from ${sql(t.runsHistory)} r
-        join ${sql(t.jobsHistory)} j on j.id = r.job_id and j.completed_at = r.job_completed_at
+        cross join lateral (
+          select j.kind, j.attempt_count, j.completed_at from ${sql(t.jobsHistory)} j
+          where j.id = r.job_id and j.completed_at = r.job_completed_at
+          limit 1
+        ) j
         where r.finished_at >= ${since} and r.status in ('failed', 'abandoned')
           and r.job_completed_at >= ${completedNoEarlierThan(sql, since)}
           and (j.attempt_count > r.attempt or j.completed_at is distinct from r.finished_at)

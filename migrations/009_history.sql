@@ -30,6 +30,12 @@ create index {{prefix}}jobs_history_status_id_idx on {{prefix}}jobs_history (sta
 create index {{prefix}}jobs_history_updated_at_idx on {{prefix}}jobs_history (updated_at, id);
 create index {{prefix}}job_runs_history_job_id_idx on {{prefix}}job_runs_history (job_id, attempt);
 create index {{prefix}}job_runs_history_finished_at_idx on {{prefix}}job_runs_history (finished_at);
+-- GET /stats and GET /queues count the jobs that ended in a recent window: the
+-- window prunes history to its days, and this index reads the window's rows
+-- within them (without it, every row of those days). The hot table's
+-- completed_at index serves the same reads there. History's writes are the
+-- sweep's batched inserts, not a transition: no claim or completion pays for it.
+create index {{prefix}}jobs_history_completed_at_idx on {{prefix}}jobs_history (completed_at);
 
 -- Idempotency keys unique forever, across hot and history: a unique index cannot
 -- span partitions unless it includes the partition key, and a key must stay

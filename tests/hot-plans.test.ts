@@ -20,7 +20,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { createSql } from '../src/db/client'
 import type { Tables } from '../src/db/tables'
-import { jobGet, jobList } from '../src/jobs/sql'
+import { jobGet, jobList } from '../src/jobs/reads-sql'
 import { loadBacklog, loadWorkingSet } from './support/backlog'
 import { checkLoaderFidelity } from './support/backlog-fidelity'
 import { vacuumAnalyze } from './support/backlog-stats'

@@ -1,4 +1,8 @@
-/** Reads of a job's dependencies and dependents. */
+/**
+ * Reads of a job's dependencies and dependents, live or historic: a dependency
+ * has usually finished, so it is often in history (migrations/009) by the time
+ * its dependent is claimed or read.
+ */
 import type { Queryable, Sql } from '../db/client'
 import type { Tables } from '../db/tables'
 import { jobColumns } from '../jobs/columns'
@@ -15,7 +19,9 @@ export type WithDependsOn<T> = T & { depends_on?: string[] | null }
  * than joining the dependencies in, since a subquery in the claim's statement
  * cost every claim its set-up, used or not (the hand-off ~10% more Postgres CPU).
  * Callers drop `depends_on` from the rows as they build them (a key the answer
- * schema lacks would be deleted on the way out, which costs more).
+ * schema lacks would be deleted on the way out, which costs more). History is
+ * asked only for the ids the hot table lacks (one primary-key probe per day
+ * partition each), in the same statement, so a job moving meanwhile is seen once.
  */
 export async function attachDependencies(
   sql: Queryable,
@@ -26,7 +32,13 @@ export async function attachDependencies(
   if (!dependsOn.some((d) => d)) return
   const ids = [...new Set(dependsOn.flatMap((d) => d ?? []))]
   const found = await sql<Dependency[]>`
-    select id, kind, status, result from ${sql(t.jobs)} where id = any(${ids}::text[])`
+    with hot as (
+      select id, kind, status, result from ${sql(t.jobs)} where id = any(${ids}::text[])
+    )
+    select * from hot
+    union all
+    select id, kind, status, result from ${sql(t.jobsHistory)}
+    where id = any(array(select unnest(${ids}::text[]) except select id from hot))`
   const byId = new Map(found.map((d) => [d.id, d]))
   jobs.forEach((job, i) => {
     const wanted = dependsOn[i]
@@ -35,14 +47,28 @@ export async function attachDependencies(
   })
 }
 
-/** The jobs waiting on (or once waiting on) job `id`, in the order they were enqueued; null when no such job. */
+/**
+ * The jobs waiting on (or once waiting on) job `id`, in the order they were
+ * enqueued; null when no such job. The job and each dependent are looked up hot
+ * first, then in history (`limit 1` skips history when the hot table has it).
+ */
 export async function jobDependents(sql: Sql, t: Tables, id: string): Promise<Job[] | null> {
   const rows = await sql<(Job & { found: boolean })[]>`
-    select true as found, ${jobColumns(sql, 'd')}
-    from ${sql(t.jobs)} j
-    left join lateral unnest(j.dependents) with ordinality as u(id, n) on true
-    left join ${sql(t.jobs)} d on d.id = u.id
-    where j.id = ${id}
+    with parent as (
+      (select j.dependents from ${sql(t.jobs)} j where j.id = ${id})
+      union all
+      (select j.dependents from ${sql(t.jobsHistory)} j where j.id = ${id})
+      limit 1
+    )
+    select true as found, d.*
+    from parent p
+    left join lateral unnest(p.dependents) with ordinality as u(id, n) on true
+    left join lateral (
+      (select ${jobColumns(sql, 'h')} from ${sql(t.jobs)} h where h.id = u.id)
+      union all
+      (select ${jobColumns(sql, 'h')} from ${sql(t.jobsHistory)} h where h.id = u.id)
+      limit 1
+    ) d on true
     order by u.n`
   if (rows.length === 0) return null
   return rows.filter((r) => r.id !== null).map(({ found: _, ...job }) => job)

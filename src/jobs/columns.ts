@@ -48,3 +48,40 @@ export function jobColumns(sql: Queryable, alias?: string) {
   }
   return sql.unsafe(text)
 }
+
+/**
+ * The run columns the API answers with: every column of job_runs, in table
+ * order. Named rather than `*` wherever a statement may read runs history, whose
+ * rows carry one more column (job_completed_at, the partition key) the answer
+ * must not show.
+ */
+export const RUN_COLUMNS = [
+  'id',
+  'job_id',
+  'attempt',
+  'worker_id',
+  'status',
+  'lease_expires_at',
+  'progress_current',
+  'progress_total',
+  'progress_message',
+  'result',
+  'error',
+  'started_at',
+  'finished_at',
+  'created_at',
+  'updated_at',
+] as const
+
+const runQualified = new Map<string, string>()
+
+/** The API's run columns, qualified by `alias` (a plain lower-case identifier). */
+export function runColumns(sql: Queryable, alias: string) {
+  let text = runQualified.get(alias)
+  if (text === undefined) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(alias)) throw new Error(`not a plain alias: ${alias}`)
+    text = RUN_COLUMNS.map((c) => `${alias}.${c}`).join(', ')
+    runQualified.set(alias, text)
+  }
+  return sql.unsafe(text)
+}

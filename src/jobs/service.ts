@@ -11,7 +11,8 @@ import { newJobId } from '../ids'
 import { recordEnqueued, recordJobTerminal } from '../metrics/record'
 import { type JobInsertItem, jobInsertMany } from './insert-sql'
 import type { EnqueueBatchItem, EnqueueBatchResult, EnqueueBody, Job, JobListQuery, Run } from './model'
-import { type JobInsert, jobCancel, jobGet, jobInsert, jobList, jobRunsList } from './sql'
+import { jobGet, jobList, jobRunsList } from './reads-sql'
+import { type JobInsert, jobCancel, jobInsert } from './sql'
 import { enqueueBatchWhileActive, enqueueUniqueJob, isKeyedWhileActive } from './unique'
 
 /** The outcome of an enqueue: a new job, or the one that already holds the key. */

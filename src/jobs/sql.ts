@@ -1,16 +1,15 @@
 /**
  * Named statements on the jobs table. Each state transition is one statement, so
- * a crash between two round-trips can never leave a half-done transition.
+ * a crash between two round-trips can never leave a half-done transition. Reads
+ * of jobs, live or historic, are in reads-sql.ts.
  */
-import { plannedPerCall, type Queryable, type Sql } from '../db/client'
-import { literalLimit } from '../db/literal'
-import { nextStamp, runFromJson } from '../db/rows'
+import type { Queryable, Sql } from '../db/client'
+import { nextStamp } from '../db/rows'
 import type { Tables } from '../db/tables'
-import { attachDependencies, type WithDependsOn } from '../dependencies/reads-sql'
 import type { JobChange } from '../events/hub'
 import { flowSlotsEnsured } from '../limits/enqueue-sql'
 import { jobColumns } from './columns'
-import type { Job, JobListQuery, Run } from './model'
+import type { Job } from './model'
 
 /** A job row as stored (no current_run). */
 type JobRow = Omit<Job, 'current_run'>
@@ -119,21 +118,6 @@ async function jobInsertKeyless(sql: Queryable, t: Tables, j: JobInsert): Promis
   return row
 }
 
-/** One job, optionally with its running run as `current_run`. */
-export async function jobGet(sql: Sql, t: Tables, id: string, withCurrentRun: boolean): Promise<Job | null> {
-  const rows = await sql<WithDependsOn<Job>[]>`
-    select ${jobColumns(sql, 'j')}, j.depends_on
-      ${withCurrentRun ? sql`, cr.current_run` : sql``}
-    from ${sql(t.jobs)} j
-    ${withCurrentRun ? currentRunJoin(sql, t) : sql``}
-    where j.id = ${id}`
-  const [stored] = rows
-  if (!stored) return null
-  const { depends_on, ...job } = stored
-  await attachDependencies(sql, t, [job], [depends_on])
-  return withRunParsed(job)
-}
-
 /** What the job lists and bulk actions filter on; `params` is a JSON object the job's params must contain. */
 export interface JobFilter {
   status?: string
@@ -155,27 +139,6 @@ export function jobFilterWhere(sql: Queryable, f: JobFilter) {
     ${f.service !== undefined ? sql`and j.service = ${f.service}` : sql``}
     ${f.queue !== undefined ? sql`and j.queue = ${f.queue}` : sql``}
     ${f.params !== undefined ? sql`and j.params @> ${sql.json(f.params as never)}::jsonb` : sql``}`
-}
-
-/** A page of jobs, newest first, keyset-paged by id. */
-export async function jobList(
-  sql: Sql,
-  t: Tables,
-  q: Omit<JobListQuery, 'params'> & JobFilter & { limit: number },
-): Promise<Job[]> {
-  const withCurrentRun = q.include === 'current_run'
-  // Per call: a rare status or kind reads its own index, a common one walks the
-  // primary key, and only the values tell which.
-  const rows = await plannedPerCall(sql<Job[]>`
-    select ${jobColumns(sql, 'j')} ${withCurrentRun ? sql`, cr.current_run` : sql``}
-    from ${sql(t.jobs)} j
-    ${withCurrentRun ? currentRunJoin(sql, t) : sql``}
-    where true
-      ${jobFilterWhere(sql, q)}
-      ${q.cursor ? sql`and j.id < ${q.cursor}` : sql``}
-    order by j.id desc
-    limit ${literalLimit(sql, q.limit)}`)
-  return withCurrentRun ? rows.map(withRunParsed) : rows
 }
 
 /**
@@ -215,15 +178,6 @@ export function cancelSet(sql: Queryable) {
                  else j.updated_at end`
 }
 
-/** Every run of a job, oldest first; null when the job does not exist. */
-export async function jobRunsList(sql: Sql, t: Tables, jobId: string): Promise<Run[] | null> {
-  const runs = await sql<Run[]>`select * from ${sql(t.runs)} where job_id = ${jobId} order by attempt`
-  if (runs.length > 0) return runs
-  // A read, not a transition: the second look only tells "no runs yet" from "no job".
-  const [job] = await sql`select 1 from ${sql(t.jobs)} where id = ${jobId}`
-  return job ? [] : null
-}
-
 /**
  * Milliseconds until the earliest pending job of `kinds` (and `queues`) that is
  * not yet due comes due; null when none waits. Relative to the database clock.
@@ -255,18 +209,4 @@ export async function jobDeleteExpired(sql: Sql, t: Tables, days: number, batch:
     )
     returning id, kind, queue`
   return rows.map((r) => ({ ...r, status: 'deleted' }))
-}
-
-/** Joins each job `j` to its running run as `cr.current_run` (jsonb, or null). */
-export function currentRunJoin(sql: Sql, t: Tables) {
-  return sql`
-    left join lateral (
-      select to_jsonb(r) as current_run from ${sql(t.runs)} r
-      -- A lease means running (table check); the one-running index is keyed on it.
-      where r.job_id = j.id and r.lease_expires_at is not null
-    ) cr on true`
-}
-
-function withRunParsed(row: Job): Job {
-  return row.current_run === undefined ? row : { ...row, current_run: runFromJson(row.current_run) }
 }

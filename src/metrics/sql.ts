@@ -48,7 +48,7 @@ export type TableCounts = Omit<TableSnapshot, 'tables' | 'oldest_transaction_age
 
 /**
  * Reads the snapshot in one statement (sent pipelined with its `set local`). Counts
- * by status scan the tables: with tens of millions of rows they can pass the
+ * by status scan the tables, history included: with tens of millions of rows they can pass the
  * timeout, and the scrape then reports table_read_success 0 instead of waiting.
  * pg_stat_activity shows other roles' transactions only to superusers and members
  * of pg_read_all_stats (pg_monitor); without it the oldest-transaction age covers
@@ -65,9 +65,9 @@ export async function metricsSnapshotRead(sql: Sql, t: Tables, withTableHealth =
     tx<TableSnapshot[]>`
       select
         (select coalesce(json_object_agg(status, n), '{}') from (
-          select status, count(*) as n from ${tx(t.jobs)} group by status) s) as jobs_by_status,
+          ${countByStatus(tx, t.jobs, t.jobsHistory)}) s) as jobs_by_status,
         (select coalesce(json_object_agg(status, n), '{}') from (
-          select status, count(*) as n from ${tx(t.runs)} group by status) s) as runs_by_status,
+          ${countByStatus(tx, t.runs, t.runsHistory)}) s) as runs_by_status,
         (select count(*) from ${tx(t.schedules)} where enabled)::float8 as schedules_enabled,
         (select count(*) from ${tx(t.schedules)} where not enabled)::float8 as schedules_disabled,
         (select count(*) from ${tx(t.schedules)} where enabled and next_fire_at <= now())::float8 as schedules_due,
@@ -86,6 +86,21 @@ export async function metricsSnapshotRead(sql: Sql, t: Tables, withTableHealth =
   return row
 }
 
+/**
+ * Rows per status of a hot table and its history together: a finished job is
+ * still counted once it moves. Like the hot count, it reads every row of
+ * history (all the days retention keeps): the scrape's statement timeout bounds it.
+ */
+function countByStatus(sql: Queryable, hot: string, history: string) {
+  return sql`
+    select status, sum(n)::int8 as n from (
+      select status, count(*) as n from ${sql(hot)} group by status
+      union all
+      select status, count(*) as n from ${sql(history)} group by status
+    ) c
+    group by status`
+}
+
 /** A kind, and a queue it is used on, known to the database. */
 export interface KnownKindQueue {
   kind: string
@@ -96,9 +111,9 @@ export interface KnownKindQueue {
 export const KNOWN_KINDS_LIMIT = 1000
 
 /**
- * The kinds the jobs table holds, each with the queue of its newest job, and every
- * schedule's kind and queue: read when the process starts, so their counters start
- * at 0. A loose index scan down jobs_kind_id_idx (kind, id): each step jumps to
+ * The kinds the jobs table and its history hold, each with the queue of its
+ * newest job (on each side), and every schedule's kind and queue: read when the
+ * process starts, so their counters start at 0. A loose index scan down jobs_kind_id_idx (kind, id): each step jumps to
  * the greatest (kind, id) below the previous kind, which is the next kind's newest
  * job, and its queue is one primary-key probe. So the read costs a few index
  * probes per distinct kind, however many jobs there are (tests/metrics-names.test.ts
@@ -107,21 +122,34 @@ export const KNOWN_KINDS_LIMIT = 1000
  */
 export function metricsKnownLabels(sql: Queryable, t: Tables) {
   return sql<KnownKindQueue[]>`
-    with recursive newest(kind, id) as (
-      (select kind, id from ${sql(t.jobs)} order by kind desc, id desc limit 1)
+    ${newestPerKind(sql, t.jobs)}
+    union
+    ${newestPerKind(sql, t.jobsHistory)}
+    union
+    (select kind, queue from ${sql(t.schedules)} limit ${KNOWN_KINDS_LIMIT})`
+}
+
+/**
+ * One table's kinds with the queue of each one's newest job, by the loose index
+ * scan metricsKnownLabels describes. On history each step is a probe per day
+ * partition (its own (kind, id) index), so a kind whose jobs have all moved there
+ * still starts its series.
+ */
+function newestPerKind(sql: Queryable, table: string) {
+  return sql`
+    (with recursive newest(kind, id) as (
+      (select kind, id from ${sql(table)} order by kind desc, id desc limit 1)
       union all
       select next.kind, next.id
       from newest, lateral (
-        select j.kind, j.id from ${sql(t.jobs)} j
+        select j.kind, j.id from ${sql(table)} j
         where j.kind < newest.kind
         order by j.kind desc, j.id desc
         limit 1) next
     )
-    (select n.kind, (select j.queue from ${sql(t.jobs)} j where j.id = n.id) as queue
-     from newest n
-     limit ${KNOWN_KINDS_LIMIT})
-    union
-    (select kind, queue from ${sql(t.schedules)} limit ${KNOWN_KINDS_LIMIT})`
+    select n.kind, (select j.queue from ${sql(table)} j where j.id = n.id) as queue
+    from newest n
+    limit ${KNOWN_KINDS_LIMIT})`
 }
 
 /** metricsKnownLabels under the scrape's statement timeout, so a locked table cannot hold up the start. */

@@ -8,8 +8,8 @@ import type { QueueState, QueueSummary } from './model'
  * Every queue with live work (pending or active jobs), with a job ended in the
  * last hour, or paused, by name. Reads the pending and active jobs (the claim
  * index and the active part of the status index) and the last hour's endings
- * (the completed_at index): bounded by the live backlog and the hour's activity,
- * never by history. A queue whose jobs all ended more than an hour ago is not
+ * (the completed_at index, hot and in history, where the hour also prunes the
+ * days): bounded by the live backlog and the hour's activity, never by history. A queue whose jobs all ended more than an hour ago is not
  * listed. Planned for its values on each call: `now() - interval` is known to
  * the planner then, not in a generic plan.
  */
@@ -36,8 +36,13 @@ export async function queueList(sql: Sql, t: Tables): Promise<QueueSummary[]> {
         count(*) filter (where j.status = 'failed' and j.completed_at >= now() - interval '1 minute') as failed_last_minute,
         count(*) filter (where j.status = 'succeeded') as succeeded_last_hour,
         count(*) filter (where j.status = 'failed') as failed_last_hour
-      from ${sql(t.jobs)} j
-      where j.completed_at >= now() - interval '1 hour'
+      from (
+        select j.queue, j.kind, j.status, j.completed_at from ${sql(t.jobs)} j
+        where j.completed_at >= now() - interval '1 hour'
+        union all
+        select j.queue, j.kind, j.status, j.completed_at from ${sql(t.jobsHistory)} j
+        where j.completed_at >= now() - interval '1 hour'
+      ) j
       group by j.queue, j.kind
     ), kinds as (
       select queue, kind,

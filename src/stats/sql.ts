@@ -1,6 +1,7 @@
 /** The throughput read: what happened per minute and kind in a recent window. */
 import { plannedPerCall, type Sql } from '../db/client'
 import type { Tables } from '../db/tables'
+import { completedNoEarlierThan } from '../history/windows'
 import type { Stats } from './model'
 
 /**
@@ -16,6 +17,9 @@ import type { Stats } from './model'
  *   that ended its job set completed_at in the same statement as its finished_at,
  *   and a later attempt moved attempt_count past it.
  * Counts come from the rows as they stand: a job deleted since is not counted.
+ * Each count reads the hot tables and history alike (a job, with its runs, is
+ * in exactly one); on history the window also bounds the partition key, so only
+ * its days are read (history/windows.ts).
  * Planned for its values on each call, so the planner sees the window's bounds.
  */
 export async function statsRead(sql: Sql, t: Tables, minutes: number): Promise<Stats> {
@@ -26,21 +30,47 @@ export async function statsRead(sql: Sql, t: Tables, minutes: number): Promise<S
   const [row] = await plannedPerCall(sql<Stats[]>`
     with enqueued as (
       select date_trunc('minute', j.enqueued_at) as minute, j.kind, count(*) as n
-      from ${sql(t.jobs)} j
-      where j.updated_at >= ${since} and j.enqueued_at >= ${since}
+      from (
+        select j.enqueued_at, j.kind from ${sql(t.jobs)} j
+        where j.updated_at >= ${since} and j.enqueued_at >= ${since}
+        union all
+        select j.enqueued_at, j.kind from ${sql(t.jobsHistory)} j
+        where j.updated_at >= ${since} and j.enqueued_at >= ${since}
+          and j.completed_at >= ${completedNoEarlierThan(sql, since)}
+      ) j
       group by 1, 2
     ), ended as (
       select date_trunc('minute', j.completed_at) as minute, j.kind,
              count(*) filter (where j.status = 'succeeded') as succeeded,
              count(*) filter (where j.status = 'failed') as failed
-      from ${sql(t.jobs)} j
-      where j.completed_at >= ${since} and j.status in ('succeeded', 'failed')
+      from (
+        select j.completed_at, j.kind, j.status from ${sql(t.jobs)} j
+        where j.completed_at >= ${since} and j.status in ('succeeded', 'failed')
+        union all
+        select j.completed_at, j.kind, j.status from ${sql(t.jobsHistory)} j
+        where j.completed_at >= ${since} and j.status in ('succeeded', 'failed')
+      ) j
       group by 1, 2
     ), retried as (
-      select date_trunc('minute', r.finished_at) as minute, j.kind, count(*) as n
-      from ${sql(t.runs)} r join ${sql(t.jobs)} j on j.id = r.job_id
-      where r.finished_at >= ${since} and r.status in ('failed', 'abandoned')
-        and (j.attempt_count > r.attempt or j.completed_at is distinct from r.finished_at)
+      select date_trunc('minute', r.finished_at) as minute, r.kind, count(*) as n
+      from (
+        select r.finished_at, j.kind from ${sql(t.runs)} r join ${sql(t.jobs)} j on j.id = r.job_id
+        where r.finished_at >= ${since} and r.status in ('failed', 'abandoned')
+          and (j.attempt_count > r.attempt or j.completed_at is distinct from r.finished_at)
+        union all
+        -- A historic run's job is in history, in the run's day: one primary-key
+        -- probe per run, in that day's partition alone. (The limit keeps it a probe:
+        -- as a join, the planner hashed every job of the window's days.)
+        select r.finished_at, j.kind from ${sql(t.runsHistory)} r
+        cross join lateral (
+          select j.kind, j.attempt_count, j.completed_at from ${sql(t.jobsHistory)} j
+          where j.id = r.job_id and j.completed_at = r.job_completed_at
+          limit 1
+        ) j
+        where r.finished_at >= ${since} and r.status in ('failed', 'abandoned')
+          and r.job_completed_at >= ${completedNoEarlierThan(sql, since)}
+          and (j.attempt_count > r.attempt or j.completed_at is distinct from r.finished_at)
+      ) r
       group by 1, 2
     ), rows as (
       select minute, kind, coalesce(e.n, 0) as enqueued, coalesce(d.succeeded, 0) as succeeded,

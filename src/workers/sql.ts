@@ -1,12 +1,14 @@
 /** The workers read: who holds runs now, and who ended runs in the last hour. */
 import { plannedPerCall, type Sql } from '../db/client'
 import type { Tables } from '../db/tables'
+import { completedNoEarlierThan } from '../history/windows'
 import type { WorkerSummary } from './model'
 
 /**
  * Every worker with a running run or a run ended in the last hour, by worker id.
  * Running runs come from the lease index (only running runs have a lease), ended
- * ones from the finished_at index (migrations/006): bounded by the work in
+ * ones from the finished_at index (migrations/006), hot and in history (where
+ * the hour also prunes the days, history/windows.ts): bounded by the work in
  * flight and the hour's activity, never by the run history. A heartbeat writes
  * the run's lease, progress and updated_at; a run just claimed has updated_at
  * equal to started_at, so a later updated_at on a running run is its last
@@ -34,8 +36,14 @@ export async function workerList(sql: Sql, t: Tables): Promise<WorkerSummary[]> 
       select worker_id, count(*) as finished_last_hour,
              count(*) filter (where status = 'succeeded') as succeeded_last_hour,
              count(*) filter (where status in ('failed', 'abandoned')) as failed_last_hour
-      from ${sql(t.runs)}
-      where finished_at >= now() - interval '1 hour'
+      from (
+        select worker_id, status from ${sql(t.runs)}
+        where finished_at >= now() - interval '1 hour'
+        union all
+        select worker_id, status from ${sql(t.runsHistory)}
+        where finished_at >= now() - interval '1 hour'
+          and job_completed_at >= ${completedNoEarlierThan(sql, sql`now() - interval '1 hour'`)}
+      ) r
       group by worker_id
     )
     select worker_id, coalesce(h.running, '[]') as running, h.last_heartbeat_at,

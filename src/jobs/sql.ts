@@ -264,15 +264,25 @@ export async function jobNextDueIn(sql: Sql, t: Tables, kinds: string[], queues?
   return row?.ms ?? null
 }
 
-/** Deletes up to `batch` terminal jobs completed more than `days` ago (runs cascade). */
+/**
+ * Deletes up to `batch` terminal jobs completed more than `days` ago (runs
+ * cascade), freeing their forever keys in the same statement.
+ */
 export async function jobDeleteExpired(sql: Sql, t: Tables, days: number, batch: number): Promise<JobChange[]> {
   const rows = await sql<{ id: string; kind: string; queue: string }[]>`
-    delete from ${sql(t.jobs)} where id in (
-      select id from ${sql(t.jobs)}
-      where completed_at < now() - make_interval(secs => ${days * 86_400})
-      limit ${batch}
+    with gone as (
+      delete from ${sql(t.jobs)} where id in (
+        select id from ${sql(t.jobs)}
+        where completed_at < now() - make_interval(secs => ${days * 86_400})
+        limit ${batch}
+      )
+      returning id, kind, queue, idempotency_key
+    ), freed as (
+      delete from ${sql(t.jobKeys)} k using gone g
+      where g.idempotency_key is not null
+        and k.kind = g.kind and k.idempotency_key = g.idempotency_key and k.job_id = g.id
     )
-    returning id, kind, queue`
+    select id, kind, queue from gone`
   return rows.map((r) => ({ ...r, status: 'deleted' }))
 }
 

@@ -161,7 +161,8 @@ export async function jobDelete(
 /** Which jobs a bulk call looks at: a list of ids, or a filter. */
 export type BulkSelection = { ids: string[] } | { filter: JobFilter }
 
-function selectionWhere(sql: Queryable, s: BulkSelection) {
+/** The selection's conditions on row `j`, each as `and …` (a list of ids, or a filter). */
+export function selectionWhere(sql: Queryable, s: BulkSelection) {
   return 'ids' in s ? sql`and j.id = any(${s.ids}::text[])` : jobFilterWhere(sql, s.filter)
 }
 

@@ -59,20 +59,46 @@ export interface LockedParent {
  * so two enqueues sharing dependencies wait for each other in the same order. A
  * completion of one of them that began before this transaction commits sees the
  * new jobs on the list it reads under the same lock (settle-sql.ts).
+ *
+ * A dependency that has ended may have moved to history (migrations/009); there
+ * it is appended to in place, so a retry of it with cascade still finds the jobs
+ * its end cancelled (a restore carries the row back whole). A job can move
+ * between statements, so: the hot table (a lock on a row the history sweep is
+ * moving waits for the move and finds it gone), then history for the ids not
+ * found (a later snapshot, which sees the move), then the hot table once more
+ * for any still missing (a retry may have restored one in between). An id found
+ * in none of them is unknown.
  */
 export async function parentsLocked(
   sql: Queryable,
   t: Tables,
   children: { id: string; children: string[] }[],
 ): Promise<LockedParent[]> {
-  if (children.length === 0) return []
+  const found: LockedParent[] = []
+  let missing = children
+  for (const table of [t.jobs, t.jobsHistory, t.jobs]) {
+    if (missing.length === 0) break
+    const locked = await parentsLockedIn(sql, table, missing)
+    found.push(...locked)
+    const seen = new Set(locked.map((p) => p.id))
+    missing = missing.filter((c) => !seen.has(c.id))
+  }
+  return found
+}
+
+/** parentsLocked's statement on one table (`jobs`, or `jobs_history`: same columns). */
+async function parentsLockedIn(
+  sql: Queryable,
+  table: string,
+  children: { id: string; children: string[] }[],
+): Promise<LockedParent[]> {
   return sql<LockedParent[]>`
     with input as (
       select * from jsonb_to_recordset(${sql.json(children as never)}::jsonb) as x(id text, children text[])
     ), locked as (
-      select p.id from ${sql(t.jobs)} p where p.id in (select id from input) order by p.id for no key update
+      select p.id from ${sql(table)} p where p.id in (select id from input) order by p.id for no key update
     )
-    update ${sql(t.jobs)} p set dependents = coalesce(p.dependents, '{}') || i.children
+    update ${sql(table)} p set dependents = coalesce(p.dependents, '{}') || i.children
     from input i join locked l on l.id = i.id
     where p.id = i.id
     returning p.id, p.status`

@@ -69,7 +69,9 @@ export function timeLimitColumns(sql: Queryable, j: Pick<JobInsert, 'expiresInSe
  * statement that inserts a forever key claims it here first, so a conflict on
  * jobs_kind_idempotency_key_key (kept as a second guard) would mean a job whose
  * key was never claimed, and it fails the statement rather than leaving a claim
- * that names no job.
+ * that names no job. Cost (bench/keyed-enqueue.ts, 10 alternating rounds of
+ * 3,000): Postgres backend CPU 307 → 347 µs per keyed enqueue (×1.13), wall
+ * 622 → 691 µs; a job without a key runs jobInsertKeyless, unchanged.
  */
 export async function jobInsert(
   sql: Queryable,

@@ -184,6 +184,24 @@ describe('actions on a job in history', () => {
   })
 })
 
+describe("a worker's late call on a run in history", () => {
+  test('heartbeat, complete and fail, by run or by job, are refused as not running (409), not unknown', async () => {
+    const job = await enqueueJob(f)
+    const { run } = await claimOne(f, job.kind, 'w-late')
+    await postOk(f, `/runs/${run.id}/complete`, { worker_id: 'w-late' })
+    await toHistory(job.id)
+    const body = { worker_id: 'w-late', error: 'late' }
+    for (const path of [`/runs/${run.id}`, `/jobs/${job.id}`]) {
+      for (const call of ['heartbeat', 'complete', 'fail']) {
+        const res = await f.call('POST', `${path}/${call}`, body)
+        expect([path, call, res.status]).toEqual([path, call, 409])
+      }
+    }
+    expect((await f.call('POST', '/runs/run_01JD8X3Q4N6V7W8Y9Z0A1B2C3D/complete', body)).status).toBe(404)
+    expect((await f.call('POST', `/jobs/${UNKNOWN}/complete`, body)).status).toBe(404)
+  })
+})
+
 describe('bulk actions reach history', () => {
   test('bulk retry by filter takes jobs in history and hot ones alike, limit by limit, oldest first', async () => {
     const kind = uniqueKind('bulk-retry')

@@ -43,7 +43,10 @@ async function expectRefused(jobs: unknown, field: string, kind: string) {
 const randomCjk = (chars: number) =>
   Array.from({ length: chars }, () => String.fromCharCode(0x4e00 + Math.floor(Math.random() * 0x5000))).join('')
 
-/** Inserts a job with `key` in a transaction left open until `commit` (which answers the job). */
+/**
+ * Inserts a job with `key` in a transaction left open until `commit` (which
+ * answers the job), claiming the key in job_keys as every keyed enqueue does.
+ */
 async function holdInsert(kind: string, key: string) {
   let release!: () => void
   const released = new Promise<void>((resolve) => {
@@ -54,8 +57,10 @@ async function holdInsert(kind: string, key: string) {
     inserted = resolve
   })
   const tx = f.sql.begin(async (tx) => {
+    const id = newJobId()
+    await tx`insert into ${tx(f.tables.jobKeys)} (kind, idempotency_key, job_id) values (${kind}, ${key}, ${id})`
     const [job] = await tx<{ id: string }[]>`
-      insert into ${tx(f.tables.jobs)} (id, kind, idempotency_key) values (${newJobId()}, ${kind}, ${key}) returning id`
+      insert into ${tx(f.tables.jobs)} (id, kind, idempotency_key) values (${id}, ${kind}, ${key}) returning id`
     inserted(job!)
     await released
   })

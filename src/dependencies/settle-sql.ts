@@ -79,13 +79,20 @@ export async function settleWaiting(
   t: Tables,
   ids: string[],
 ): Promise<EndedWithDependents[] & DependentChange[]> {
+  await dependenciesHeld(sql, t, ids)
   const jobs = sql(t.jobs)
+  const wanted = sql`select unnest(c.depends_on) from ${jobs} c where c.id = any(${ids}::text[]) and c.status = 'waiting'`
   return sql<SettledJob[]>`
-    with parents as (
+    with hot_parents as (
       select p.id, p.status from ${jobs} p
-      where p.id in (select unnest(c.depends_on) from ${jobs} c where c.id = any(${ids}::text[]) and c.status = 'waiting')
+      where p.id in (${wanted})
       order by p.id
       for share
+    ), parents as (
+      -- Ended dependencies may be in history (held by dependenciesHeld: they stay there).
+      select id, status from hot_parents
+      union all
+      select p.id, p.status from ${sql(t.jobsHistory)} p where p.id in (${wanted})
     ), verdict as (
       select c.id,
         count(*) filter (where p.status <> 'succeeded'
@@ -106,4 +113,33 @@ export async function settleWaiting(
     where d.id = v.id and d.status = 'waiting' and (v.cause is not null or v.open = 0)
     returning d.id, d.kind, d.queue, d.status, d.enqueued_at, d.completed_at, d.dependents,
               d.status = 'cancelled' as ended_here`
+}
+
+/** Rounds of dependenciesHeld before settling with what it holds (a dependency deleted meanwhile is never found). */
+const HOLD_ROUNDS = 3
+
+/**
+ * Holds the dependencies of the waiting jobs `ids` for the transaction, where
+ * each one is: a share lock on its row in the hot table or in history. Held, a
+ * row stays put (the history sweep skips locked rows, a restore waits for the
+ * lock), so settleWaiting's next statement reads every dependency, once. A
+ * round can miss one the sweep moved after its snapshot (the lock finds the hot
+ * row gone); the next round sees it in history. One that is gone for good (a
+ * deleted job) counts as not there, as it did before history.
+ */
+async function dependenciesHeld(sql: Queryable, t: Tables, ids: string[]): Promise<void> {
+  for (let round = 0; round < HOLD_ROUNDS; round++) {
+    const [row] = await sql<{ wanted: number; held: number }[]>`
+      with wanted as (
+        select distinct x.id from ${sql(t.jobs)} c cross join unnest(c.depends_on) as x(id)
+        where c.id = any(${ids}::text[]) and c.status = 'waiting'
+      ), hot as (
+        select p.id from ${sql(t.jobs)} p where p.id in (select id from wanted) order by p.id for share
+      ), history as (
+        select p.id from ${sql(t.jobsHistory)} p where p.id in (select id from wanted) order by p.id for share
+      )
+      select (select count(*) from wanted)::int as wanted,
+             ((select count(*) from hot) + (select count(*) from history))::int as held`
+    if (!row || row.held >= row.wanted) return
+  }
 }

@@ -121,8 +121,22 @@ export interface JobGone {
 }
 
 /**
+ * A CTE body that frees the forever keys (job_keys, migrations/009) of the jobs
+ * in `gone` (a CTE with id, kind and idempotency_key): a deleted job's key can
+ * be used again, as it could when the unique index on jobs was its only record.
+ * Matched on job_id too: a job keyed while active has no claim, and its key's
+ * text may be another job's forever key.
+ */
+export function keysFreed(sql: Queryable, t: Tables, gone: string) {
+  return sql`
+    delete from ${sql(t.jobKeys)} k using ${sql(gone)} g
+    where g.idempotency_key is not null
+      and k.kind = g.kind and k.idempotency_key = g.idempotency_key and k.job_id = g.id`
+}
+
+/**
  * Deletes one terminal job in one statement (its runs go by the foreign key's
- * cascade); answers the status it found and what it removed, or null when no such
+ * cascade, its key with it); answers the status it found and what it removed, or null when no such
  * job exists.
  */
 export async function jobDelete(
@@ -136,8 +150,8 @@ export async function jobDelete(
     ), gone as (
       delete from ${sql(t.jobs)} j using prior
       where j.id = prior.id and ${actionApplies(sql, 'delete')}
-      returning j.id, j.kind, j.queue
-    )
+      returning j.id, j.kind, j.queue, j.idempotency_key
+    ), freed as (${keysFreed(sql, t, 'gone')})
     select prior.status as prior_status, gone.id, gone.kind, gone.queue from prior left join gone on true`
   if (!row) return null
   const { prior_status, id: goneId, kind, queue } = row
@@ -147,7 +161,8 @@ export async function jobDelete(
 /** Which jobs a bulk call looks at: a list of ids, or a filter. */
 export type BulkSelection = { ids: string[] } | { filter: JobFilter }
 
-function selectionWhere(sql: Queryable, s: BulkSelection) {
+/** The selection's conditions on row `j`, each as `and …` (a list of ids, or a filter). */
+export function selectionWhere(sql: Queryable, s: BulkSelection) {
   return 'ids' in s ? sql`and j.id = any(${s.ids}::text[])` : jobFilterWhere(sql, s.filter)
 }
 
@@ -222,7 +237,7 @@ export async function jobBulkApply(
       for update skip locked
     ), moved as (${movedCte(sql, t, action)})${
       action === 'retry' ? sql`, slotted as (${flowSlotsEnsured(sql, t, 'moved')})` : sql``
-    }
+    }${action === 'delete' ? sql`, freed as (${keysFreed(sql, t, 'moved')})` : sql``}
     select c.found, moved.id, moved.status, moved.prior_status, moved.kind, moved.queue, moved.enqueued_at,
            moved.completed_at, moved.dependents
     from (select count(*)::int as found from candidates) c left join moved on true`)
@@ -236,7 +251,7 @@ function movedCte(sql: Queryable, t: Tables, action: BulkAction) {
   if (action === 'delete') {
     return sql`
       delete from ${sql(t.jobs)} j using locked where j.id = locked.id
-      returning j.id, 'deleted'::text as status, ${answer}, null::text[] as dependents`
+      returning j.id, 'deleted'::text as status, ${answer}, null::text[] as dependents, j.idempotency_key`
   }
   const set = action === 'cancel' ? cancelSet(sql) : retrySet(sql, t)
   return sql`

@@ -5,6 +5,8 @@ import { dependentsMoved, withoutDependents } from '../dependencies/effects'
 import { enqueueGraph, type GraphNode } from '../dependencies/enqueue'
 import type { Deps } from '../deps'
 import { Conflict, InvalidInput, NotFound } from '../errors'
+import { historyJobForCancel } from '../history/actions-sql'
+import { hotThenHistory } from '../history/hot-then-history'
 import { findUnstorable } from '../http/json-walk'
 import { pageSize, parseTimestamp } from '../http/schema'
 import { newJobId } from '../ids'
@@ -191,7 +193,11 @@ export function paramsFilter(text: string): Record<string, unknown> {
 /** Cancels a job (see jobCancel for the rules); 404 when unknown. */
 export function cancelJob(deps: Deps, id: string): Promise<Job> {
   return afterCommit(deps, async (effects) => {
-    const row = await jobCancel(deps.sql, deps.tables, id)
+    // A finished job may be in history: answered as it stands there, unchanged.
+    const row = await hotThenHistory(
+      () => jobCancel(deps.sql, deps.tables, id),
+      () => historyJobForCancel(deps.sql, deps.tables, id),
+    )
     if (!row) throw new NotFound(`job ${id} not found`)
     const { prior_status, ...rest } = row
     const job = withoutDependents(rest)

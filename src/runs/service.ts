@@ -4,6 +4,7 @@ import { readYourWrite } from '../db/replica'
 import { dependentsMoved } from '../dependencies/effects'
 import type { Deps } from '../deps'
 import { InvalidInput, NotFound, NotOwned } from '../errors'
+import { historyTargetSeen } from '../history/held-sql'
 import { pageSize } from '../http/schema'
 import type { Job, Run } from '../jobs/model'
 import { recordHeartbeat, recordJobTerminal, recordRunEnded } from '../metrics/record'
@@ -25,13 +26,18 @@ import { runGet, runList } from './sql/reads'
 /** Extends the lease and records progress; answers the run and cancel_requested. */
 export function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBody): Promise<HeartbeatResult> {
   return afterCommit(deps, async (effects) => {
-    const row = await runHeartbeat(deps.sql, deps.tables, target, {
-      workerId: body.worker_id,
-      leaseSec: body.lease_seconds ?? deps.config.defaultLeaseSec,
-      progressCurrent: body.progress_current,
-      progressTotal: body.progress_total,
-      progressMessage: body.progress_message,
-    })
+    const row = await orInHistory(
+      deps,
+      target,
+      body.worker_id,
+      await runHeartbeat(deps.sql, deps.tables, target, {
+        workerId: body.worker_id,
+        leaseSec: body.lease_seconds ?? deps.config.defaultLeaseSec,
+        progressCurrent: body.progress_current,
+        progressTotal: body.progress_total,
+        progressMessage: body.progress_message,
+      }),
+    )
     const { job_kind, job_queue, ...run } = acted(row, target, body.worker_id)
     if (run.job_id && job_kind !== undefined && job_queue !== undefined) {
       effects.announce([{ id: run.job_id, status: 'active', kind: job_kind, queue: job_queue }])
@@ -45,7 +51,11 @@ export function heartbeat(deps: Deps, target: RunTarget, body: HeartbeatBody): P
 export function complete(deps: Deps, target: RunTarget, body: CompleteBody): Promise<Job> {
   return afterCommit(deps, async (effects) => {
     const row = await runComplete(deps.sql, deps.tables, target, { workerId: body.worker_id, result: body.result })
-    const job = ended(effects, acted(row, target, body.worker_id), 'succeeded')
+    const job = ended(
+      effects,
+      acted(await orInHistory(deps, target, body.worker_id, row), target, body.worker_id),
+      'succeeded',
+    )
     await dependentsMoved(deps.sql, deps.tables, effects, [row])
     return job
   })
@@ -106,7 +116,11 @@ export function fail(deps: Deps, target: RunTarget, body: FailBody): Promise<Job
       backoffSec: body.backoff_seconds ?? null,
       result: body.result,
     })
-    const job = ended(effects, acted(row, target, body.worker_id), 'failed')
+    const job = ended(
+      effects,
+      acted(await orInHistory(deps, target, body.worker_id, row), target, body.worker_id),
+      'failed',
+    )
     await dependentsMoved(deps.sql, deps.tables, effects, [row])
     return job
   })
@@ -129,6 +143,19 @@ export function listRuns({ readSql, tables }: Deps, q: RunListQuery): Promise<Ru
     cursor: q.cursor,
     limit: pageSize(q.limit),
   })
+}
+
+/**
+ * A worker-side statement's answer, or, when it found no such run or job (a
+ * 404), what history holds of it: a run that finished and moved there is
+ * refused as not running (409), as it was before it moved.
+ */
+async function orInHistory<T>(deps: Deps, target: RunTarget, workerId: string, row: T | null): Promise<T | null> {
+  if (row) return row
+  const seen = await historyTargetSeen(deps.sql, deps.tables, target)
+  const refused = seen && refusal(seen, target, workerId)
+  if (refused) throw refused
+  return null
 }
 
 /**

@@ -13,9 +13,11 @@ const BATCH = 1000
  * A dropped day is not announced job by job: it can hold millions.
  */
 export async function pruneHistory(deps: Deps, days: number): Promise<{ deleted: number }> {
-  const { dropped } = await dropExpiredHistory(deps, days)
-  deps.metrics.retentionDeleted.inc(dropped)
-  let deleted = dropped
+  let deleted = await afterCommit(deps, async (effects) => {
+    const { dropped } = await dropExpiredHistory(deps, days)
+    effects.count((m) => m.retentionDeleted.inc(dropped))
+    return dropped
+  })
   for (;;) {
     const n = await afterCommit(deps, async (effects) => {
       const gone = await jobDeleteExpired(deps.sql, deps.tables, days, BATCH)

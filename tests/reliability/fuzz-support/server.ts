@@ -97,14 +97,18 @@ export async function startTarget(): Promise<Target> {
 
 /**
  * One digest over every row of the tables a request can change (jobs, runs,
- * schedules, limits). Cheap enough to take after every case while the tables
+ * schedules, limits), hot and history alike: the history sweep moving a
+ * finished job changes no row. Cheap enough to take after every case while the tables
  * stay small (a few thousand rows: ~1-5 ms).
  */
 export async function digestTables(sql: Sql, t: Tables): Promise<string> {
   const [row] = await sql<{ digest: string }[]>`
     select md5(
-      coalesce((select string_agg(x::text, ',' order by x.id) from ${sql(t.jobs)} x), '') || '|' ||
-      coalesce((select string_agg(x::text, ',' order by x.id) from ${sql(t.runs)} x), '') || '|' ||
+      coalesce((select string_agg(x::text, ',' order by x.id) from (
+        select * from ${sql(t.jobs)} union all select * from ${sql(t.jobsHistory)}) x), '') || '|' ||
+      coalesce((select string_agg(x::text, ',' order by x.id) from (
+        select to_jsonb(r) as x, r.id from ${sql(t.runs)} r
+        union all select to_jsonb(r) - 'job_completed_at', r.id from ${sql(t.runsHistory)} r) x), '') || '|' ||
       coalesce((select string_agg(x::text, ',' order by x.id) from ${sql(t.schedules)} x), '') || '|' ||
       coalesce((select string_agg(x::text, ',' order by x.kind) from ${sql(t.limits)} x), '')
     ) as digest`

@@ -46,14 +46,21 @@ export async function readState(url: string, prefix: string): Promise<DbState> {
   const sql = openSql(url)
   const t = tablesFor(prefix)
   try {
+    // Hot and history together: finished jobs move to history while a scenario runs.
     const jobs = await sql<DbJob[]>`
       select id, kind, status, idempotency_key as key, attempt_count, max_attempts, cancel_requested, result
-      from ${sql(t.jobs)}`
+      from ${sql(t.jobs)}
+      union all
+      select id, kind, status, idempotency_key as key, attempt_count, max_attempts, cancel_requested, result
+      from ${sql(t.jobsHistory)}`
     const runs = await sql<DbRun[]>`
       select id, job_id, attempt, worker_id, status, error,
         extract(epoch from started_at)::float8 * 1000 as started_ms,
         extract(epoch from finished_at)::float8 * 1000 as finished_ms
-      from ${sql(t.runs)} order by job_id, attempt`
+      from (select id, job_id, attempt, worker_id, status, error, started_at, finished_at from ${sql(t.runs)}
+            union all
+            select id, job_id, attempt, worker_id, status, error, started_at, finished_at from ${sql(t.runsHistory)}) r
+      order by job_id, attempt`
     return { jobs: [...jobs], runs: [...runs] }
   } finally {
     await sql.end({ timeout: 5 })

@@ -69,15 +69,7 @@ export async function jobInsertMany(sql: Queryable, t: Tables, items: JobInsertI
   if (items.some((j) => j.idempotencyKey !== null)) return keyedBatch(sql, t, batch, flowing, limited)
   const rows = await sql<(Omit<Job, 'current_run'> & { ord: number; created: boolean })[]>`
     with input as (
-      select x.*,
-        -- The item whose insert stands for this one: itself, or the first of its (kind, key).
-        case when x.idempotency_key is null then x.id
-             else first_value(x.id) over (partition by x.kind, x.idempotency_key order by x.ord)
-        end as lead_id
-      from jsonb_to_recordset(${sql.json(batch as never)}::jsonb) as x(
-        ord int, id text, kind text, queue text, service text, idempotency_key text, concurrency_key text,
-        params jsonb, priority int, max_attempts int, scheduled_at timestamptz, flow_controlled boolean,
-        expires_in_seconds float8, timeout_seconds int)
+      ${batchInput(sql, batch)}
     ), inserted as (
       insert into ${sql(t.jobs)}
         (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at
@@ -105,6 +97,22 @@ export async function jobInsertMany(sql: Queryable, t: Tables, items: JobInsertI
 }
 
 /**
+ * The batch as rows (the `input` CTE of both batch statements), each with the
+ * item whose insert stands for it: itself, or the first of its (kind, key).
+ */
+function batchInput(sql: Queryable, batch: Record<string, unknown>[]) {
+  return sql`
+      select x.*,
+        case when x.idempotency_key is null then x.id
+             else first_value(x.id) over (partition by x.kind, x.idempotency_key order by x.ord)
+        end as lead_id
+      from jsonb_to_recordset(${sql.json(batch as never)}::jsonb) as x(
+        ord int, id text, kind text, queue text, service text, idempotency_key text, concurrency_key text,
+        params jsonb, priority int, max_attempts int, scheduled_at timestamptz, flow_controlled boolean,
+        expires_in_seconds float8, timeout_seconds int)`
+}
+
+/**
  * jobInsertMany for a batch with keys: each key's first item claims the key in
  * job_keys (migrations/009), and only items whose key was claimed (or that have
  * none) are inserted, in the same statement, so a key stays taken after its job
@@ -123,14 +131,7 @@ async function keyedBatch(
 ): Promise<JobInserted[]> {
   const rows = await sql<(Omit<Job, 'current_run'> & { ord: number; created: boolean })[]>`
     with input as (
-      select x.*,
-        case when x.idempotency_key is null then x.id
-             else first_value(x.id) over (partition by x.kind, x.idempotency_key order by x.ord)
-        end as lead_id
-      from jsonb_to_recordset(${sql.json(batch as never)}::jsonb) as x(
-        ord int, id text, kind text, queue text, service text, idempotency_key text, concurrency_key text,
-        params jsonb, priority int, max_attempts int, scheduled_at timestamptz, flow_controlled boolean,
-        expires_in_seconds float8, timeout_seconds int)
+      ${batchInput(sql, batch)}
     ), claimed as (
       insert into ${sql(t.jobKeys)} (kind, idempotency_key, job_id)
       select kind, idempotency_key, id from input

@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import { createSql, type Sql } from '../../src/db/client'
 import { dropTables, MIGRATIONS_DIR, migrate } from '../../src/db/migrate'
 import { type Tables, tablesFor } from '../../src/db/tables'
+import { RUN_COLUMNS } from '../../src/jobs/columns'
 import { sweepHistory } from '../../src/sweeps/history'
 import { loadBacklog, loadWorkingSet } from '../support/backlog'
 import { claimOne, postOk } from '../support/factories'
@@ -52,8 +53,8 @@ async function fingerprint(sql: Sql, t: Tables, withHistory: boolean) {
     ? sql`select * from ${sql(t.jobs)} union all select * from ${sql(t.jobsHistory)}`
     : sql`select * from ${sql(t.jobs)}`
   const runs = withHistory
-    ? sql`select ${sql(runColumns)} from ${sql(t.runs)} union all select ${sql(runColumns)} from ${sql(t.runsHistory)}`
-    : sql`select ${sql(runColumns)} from ${sql(t.runs)}`
+    ? sql`select ${sql(RUN_COLUMNS)} from ${sql(t.runs)} union all select ${sql(RUN_COLUMNS)} from ${sql(t.runsHistory)}`
+    : sql`select ${sql(RUN_COLUMNS)} from ${sql(t.runs)}`
   const [row] = await sql<{ jobs: unknown; runs: unknown }[]>`
     select
       (select json_agg(s order by s.status) from (
@@ -64,20 +65,6 @@ async function fingerprint(sql: Sql, t: Tables, withHistory: boolean) {
         from (${runs}) r where worker_id <> 'probe' group by status) s) as runs`
   return row
 }
-
-const runColumns = [
-  'id',
-  'job_id',
-  'attempt',
-  'worker_id',
-  'status',
-  'lease_expires_at',
-  'result',
-  'error',
-  'started_at',
-  'finished_at',
-  'updated_at',
-]
 
 /** Runs the upgrade on `finished` finished jobs (and a tenth as many live ones); answers its figures. */
 export async function historyMigrationScenario(finished: number, log = (_: string) => {}): Promise<MigrationFigures> {

@@ -22,13 +22,23 @@ export interface FinalJob {
   version: string
 }
 
+/**
+ * Jobs (runs) hot and in history together: the instances' history sweeps move
+ * finished jobs out of the hot tables while the run goes on.
+ */
+const everyJob = (sql: Sql, t: Tables) =>
+  sql`(select * from ${sql(t.jobs)} union all select * from ${sql(t.jobsHistory)}) j`
+const everyRun = (sql: Sql, t: Tables) =>
+  sql`(select job_id, attempt, status from ${sql(t.runs)}
+       union all select job_id, attempt, status from ${sql(t.runsHistory)}) r`
+
 /** Every job of `kinds` as it stands, stamped as the event feed stamps it. */
 export async function finalJobs(sql: Sql, t: Tables, kinds: string[]): Promise<FinalJob[]> {
   return [
     ...(await sql<FinalJob[]>`
       select id, kind, queue, status,
         to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as version
-      from ${sql(t.jobs)} where kind = any(${kinds}::text[])`),
+      from ${everyJob(sql, t)} where kind = any(${kinds}::text[])`),
   ]
 }
 
@@ -43,18 +53,18 @@ export async function checkClaims(sql: Sql, t: Tables, workKinds: string[], jobs
     select count(*)::int as n, count(*) filter (where status = 'succeeded')::int as succeeded,
       count(*) filter (where params->>'fail_once' = 'true')::int as planned,
       count(*) filter (where attempt_count <> case when params->>'fail_once' = 'true' then 2 else 1 end)::int as off
-    from ${sql(t.jobs)} where kind = any(${workKinds}::text[])`
+    from ${everyJob(sql, t)} where kind = any(${workKinds}::text[])`
   expect(counts).toEqual({ n: jobs, succeeded: jobs, planned: expect.any(Number), off: 0 })
   const [runs] = await sql<{ repeated: number; not_one_success: number; running: number; failed: number }[]>`
     with per_attempt as (
-      select job_id, attempt, count(*) as n from ${sql(t.runs)} group by job_id, attempt
+      select job_id, attempt, count(*) as n from ${everyRun(sql, t)} group by job_id, attempt
     ), per_job as (
-      select job_id, count(*) filter (where status = 'succeeded') as wins from ${sql(t.runs)} group by job_id
+      select job_id, count(*) filter (where status = 'succeeded') as wins from ${everyRun(sql, t)} group by job_id
     )
     select (select count(*) from per_attempt where n > 1)::int as repeated,
       (select count(*) from per_job where wins <> 1)::int as not_one_success,
-      (select count(*) from ${sql(t.runs)} where status = 'running')::int as running,
-      (select count(*) from ${sql(t.runs)} where status = 'failed')::int as failed`
+      (select count(*) from ${everyRun(sql, t)} where status = 'running')::int as running,
+      (select count(*) from ${everyRun(sql, t)} where status = 'failed')::int as failed`
   expect(runs).toEqual({ repeated: 0, not_one_success: 0, running: 0, failed: counts?.planned ?? -1 })
   expect(ledger.errors).toEqual([])
   expect(ledger.repeats(ledger.claims)).toEqual([])
@@ -99,7 +109,7 @@ export async function checkSchedule(
   const rows = await sql<{ key: string; n: number; succeeded: number; fired: string }[]>`
     select idempotency_key as key, count(*)::int as n, count(*) filter (where status = 'succeeded')::int as succeeded,
       min(enqueued_at) as fired
-    from ${sql(t.jobs)} where kind = ${tickKind} group by idempotency_key`
+    from ${everyJob(sql, t)} where kind = ${tickKind} group by idempotency_key`
   expect(rows.filter((r) => r.n !== 1 || r.succeeded !== 1)).toEqual([])
   const prefix = `sched:${scheduleId}:`
   expect(rows.filter((r) => !r.key?.startsWith(prefix))).toEqual([])

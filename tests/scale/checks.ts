@@ -26,7 +26,7 @@ export interface FinalJob {
  * Jobs (runs) hot and in history together: the instances' history sweeps move
  * finished jobs out of the hot tables while the run goes on.
  */
-const everyJob = (sql: Sql, t: Tables) =>
+export const everyJob = (sql: Sql, t: Tables) =>
   sql`(select * from ${sql(t.jobs)} union all select * from ${sql(t.jobsHistory)}) j`
 const everyRun = (sql: Sql, t: Tables) =>
   sql`(select job_id, attempt, status from ${sql(t.runs)}

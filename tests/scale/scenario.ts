@@ -13,7 +13,7 @@ import { createSql } from '../../src/db/client'
 import { uniqueKind } from '../support/factories'
 import { type Fixture, startFixture } from '../support/harness'
 import { JobAudit } from './audit'
-import { checkClaims, checkConnections, checkSchedule, checkStreams, finalJobs } from './checks'
+import { checkClaims, checkConnections, checkSchedule, checkStreams, everyJob, finalJobs } from './checks'
 import { ConnectionSampler } from './connections'
 import { startCpuMeter } from './cpu'
 import { type EventFilter, matches, Subscriber } from './subscriber'
@@ -105,7 +105,7 @@ export async function scaleTest(jobs: number, timeoutMs: number): Promise<void> 
       const enqueueSeconds = (performance.now() - started) / 1000
       const succeeded = async () => {
         const [row] = await observer<{ n: number }[]>`
-        select count(*)::int as n from ${observer(t.jobs)} where kind in (${a}, ${b}) and status = 'succeeded'`
+        select count(*)::int as n from ${everyJob(observer, t)} where kind in (${a}, ${b}) and status = 'succeeded'`
         return row?.n ?? 0
       }
       const deadline = performance.now() + timeoutMs

@@ -128,6 +128,27 @@ export interface GraphRow {
   flow_controlled: boolean
 }
 
+/** The graph's rows as a record set (both insert statements read them so). */
+function graphRecords(sql: Queryable, rows: GraphRow[]) {
+  return sql`jsonb_to_recordset(${sql.json(rows as never)}::jsonb) as x(
+        id text, kind text, queue text, service text, idempotency_key text, unique_while_active boolean,
+        concurrency_key text, params jsonb, priority int, max_attempts int, scheduled_at timestamptz, status text,
+        error text, depends_on text[], dependents text[], waiting_on int, on_dependency_failure text,
+        expires_in_seconds float8, timeout_seconds int, flow_controlled boolean)`
+}
+
+/** `insert into jobs (…) select …`: the columns a graph's job is stored with, from a source that follows. */
+function graphJobsInsert(sql: Queryable, t: Tables) {
+  return sql`insert into ${sql(t.jobs)}
+        (id, kind, queue, service, idempotency_key, unique_while_active, concurrency_key, params, priority,
+         max_attempts, scheduled_at, status, error, completed_at, depends_on, dependents, waiting_on,
+         on_dependency_failure, expires_at, timeout_seconds, flow_controlled)
+      select id, kind, queue, service, idempotency_key, unique_while_active, concurrency_key, params, priority,
+             max_attempts, scheduled_at, status, error, case when status = 'cancelled' then now() end, depends_on,
+             dependents, waiting_on, on_dependency_failure, now() + make_interval(secs => expires_in_seconds),
+             timeout_seconds, flow_controlled`
+}
+
 /**
  * Inserts the new jobs; answers each one inserted. A job whose key a concurrent
  * enqueue took after keyHolders read is not inserted (and not answered): the
@@ -142,19 +163,8 @@ export async function graphInserted(sql: Queryable, t: Tables, rows: GraphRow[])
   }
   return sql<JobRow[]>`
     with inserted as (
-      insert into ${sql(t.jobs)}
-        (id, kind, queue, service, idempotency_key, unique_while_active, concurrency_key, params, priority,
-         max_attempts, scheduled_at, status, error, completed_at, depends_on, dependents, waiting_on,
-         on_dependency_failure, expires_at, timeout_seconds, flow_controlled)
-      select id, kind, queue, service, idempotency_key, unique_while_active, concurrency_key, params, priority,
-             max_attempts, scheduled_at, status, error, case when status = 'cancelled' then now() end, depends_on,
-             dependents, waiting_on, on_dependency_failure, now() + make_interval(secs => expires_in_seconds),
-             timeout_seconds, flow_controlled
-      from jsonb_to_recordset(${sql.json(rows as never)}::jsonb) as x(
-        id text, kind text, queue text, service text, idempotency_key text, unique_while_active boolean,
-        concurrency_key text, params jsonb, priority int, max_attempts int, scheduled_at timestamptz, status text,
-        error text, depends_on text[], dependents text[], waiting_on int, on_dependency_failure text,
-        expires_in_seconds float8, timeout_seconds int, flow_controlled boolean)
+      ${graphJobsInsert(sql, t)}
+      from ${graphRecords(sql, rows)}
       order by kind, idempotency_key, id
       on conflict do nothing
       returning ${jobColumns(sql)}, flow_controlled
@@ -172,11 +182,7 @@ export async function graphInserted(sql: Queryable, t: Tables, rows: GraphRow[])
 async function graphInsertedKeyed(sql: Queryable, t: Tables, rows: GraphRow[], flowing: boolean): Promise<JobRow[]> {
   return sql<JobRow[]>`
     with input as (
-      select * from jsonb_to_recordset(${sql.json(rows as never)}::jsonb) as x(
-        id text, kind text, queue text, service text, idempotency_key text, unique_while_active boolean,
-        concurrency_key text, params jsonb, priority int, max_attempts int, scheduled_at timestamptz, status text,
-        error text, depends_on text[], dependents text[], waiting_on int, on_dependency_failure text,
-        expires_in_seconds float8, timeout_seconds int, flow_controlled boolean)
+      select * from ${graphRecords(sql, rows)}
     ), claimed as (
       insert into ${sql(t.jobKeys)} (kind, idempotency_key, job_id)
       select kind, idempotency_key, id from input
@@ -185,14 +191,7 @@ async function graphInsertedKeyed(sql: Queryable, t: Tables, rows: GraphRow[], f
       on conflict (kind, idempotency_key) do nothing
       returning job_id
     ), inserted as (
-      insert into ${sql(t.jobs)}
-        (id, kind, queue, service, idempotency_key, unique_while_active, concurrency_key, params, priority,
-         max_attempts, scheduled_at, status, error, completed_at, depends_on, dependents, waiting_on,
-         on_dependency_failure, expires_at, timeout_seconds, flow_controlled)
-      select id, kind, queue, service, idempotency_key, unique_while_active, concurrency_key, params, priority,
-             max_attempts, scheduled_at, status, error, case when status = 'cancelled' then now() end, depends_on,
-             dependents, waiting_on, on_dependency_failure, now() + make_interval(secs => expires_in_seconds),
-             timeout_seconds, flow_controlled
+      ${graphJobsInsert(sql, t)}
       from input
       where idempotency_key is null or unique_while_active or id in (select job_id from claimed)
       order by kind, idempotency_key, id

@@ -71,12 +71,7 @@ export async function jobInsertMany(sql: Queryable, t: Tables, items: JobInsertI
     with input as (
       ${batchInput(sql, batch)}
     ), inserted as (
-      insert into ${sql(t.jobs)}
-        (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at
-         ${flowing ? sql`, flow_controlled` : sql``} ${limited ? sql`, expires_at, timeout_seconds` : sql``})
-      select id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at
-             ${flowing ? sql`, flow_controlled` : sql``}
-             ${limited ? sql`, now() + make_interval(secs => expires_in_seconds), timeout_seconds` : sql``}
+      ${batchJobsInsert(sql, t, flowing, limited)}
       from input where id = lead_id
       order by kind, idempotency_key, ord
       on conflict (kind, idempotency_key) where idempotency_key is not null and unique_while_active is null do nothing
@@ -94,6 +89,19 @@ export async function jobInsertMany(sql: Queryable, t: Tables, items: JobInsertI
       and i.lead_id not in (select id from inserted)
     order by ord`
   return rows.map(({ ord, created, ...job }) => ({ ord, created, job }))
+}
+
+/**
+ * `insert into jobs (…) select …` of both batch statements: the flag column only
+ * when the batch has jobs of a limited kind, the time limits only when it has any.
+ */
+function batchJobsInsert(sql: Queryable, t: Tables, flowing: boolean, limited: boolean) {
+  return sql`insert into ${sql(t.jobs)}
+        (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at
+         ${flowing ? sql`, flow_controlled` : sql``} ${limited ? sql`, expires_at, timeout_seconds` : sql``})
+      select id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at
+             ${flowing ? sql`, flow_controlled` : sql``}
+             ${limited ? sql`, now() + make_interval(secs => expires_in_seconds), timeout_seconds` : sql``}`
 }
 
 /**
@@ -140,12 +148,7 @@ async function keyedBatch(
       on conflict (kind, idempotency_key) do nothing
       returning job_id
     ), inserted as (
-      insert into ${sql(t.jobs)}
-        (id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at
-         ${flowing ? sql`, flow_controlled` : sql``} ${limited ? sql`, expires_at, timeout_seconds` : sql``})
-      select id, kind, queue, service, idempotency_key, concurrency_key, params, priority, max_attempts, scheduled_at
-             ${flowing ? sql`, flow_controlled` : sql``}
-             ${limited ? sql`, now() + make_interval(secs => expires_in_seconds), timeout_seconds` : sql``}
+      ${batchJobsInsert(sql, t, flowing, limited)}
       from input where id = lead_id and (idempotency_key is null or id in (select job_id from claimed))
       order by kind, idempotency_key, ord
       returning ${jobColumns(sql)} ${flowing ? sql`, flow_controlled` : sql``}

@@ -177,6 +177,15 @@ describe('behind PgBouncer (FOREMAN_DB_POOL_MODE)', () => {
   })
 })
 
+describe('FOREMAN_HISTORY_AFTER_SEC', () => {
+  test('defaults to 10 s, takes fractions and 0, and refuses a negative value naming it', () => {
+    expect(loadConfig({}).historyAfterSec).toBe(10)
+    expect(loadConfig({ FOREMAN_HISTORY_AFTER_SEC: '0.5' }).historyAfterSec).toBe(0.5)
+    expect(loadConfig({ FOREMAN_HISTORY_AFTER_SEC: '0' }).historyAfterSec).toBe(0)
+    expect(() => loadConfig({ FOREMAN_HISTORY_AFTER_SEC: '-1' })).toThrow(/FOREMAN_HISTORY_AFTER_SEC/)
+  })
+})
+
 describe('a replica for reads (FOREMAN_READ_DATABASE_URL)', () => {
   const replica = 'postgres://u:replica-pw@replica:5432/foreman'
 

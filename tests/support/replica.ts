@@ -154,6 +154,13 @@ async function runStandby(primary: EmbeddedDatabase, dataDir: string, settings: 
   const args = ['-D', dataDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=']
   args.push('-c', 'fsync=off', '-c', 'lc_messages=C', ...settings)
   const child = spawnAs(bin, args, postgresSystemUser())
+  // Its own process group (spawnAs): a test process that dies without close()
+  // would leave it running, as the embedded launcher's backstop prevents for the primary.
+  const backstop = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT')
+  }
+  process.on('exit', backstop)
+  child.once('exit', () => process.off('exit', backstop))
   const recent: string[] = []
   await new Promise<void>((resolve, reject) => {
     const onLine = (line: string) => {

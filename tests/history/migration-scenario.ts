@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import { createSql, type Sql } from '../../src/db/client'
 import { dropTables, MIGRATIONS_DIR, migrate } from '../../src/db/migrate'
 import { type Tables, tablesFor } from '../../src/db/tables'
+import { jobsHotAndHistory } from '../../src/history/anywhere-sql'
 import { RUN_COLUMNS } from '../../src/jobs/columns'
 import { sweepHistory } from '../../src/sweeps/history'
 import { loadBacklog, loadWorkingSet } from '../support/backlog'
@@ -50,7 +51,7 @@ async function migrateUpTo(sql: Sql, tables: Tables, lastVersion: number): Promi
 /** Every loaded job and run as (status, count, id checksum, content checksum), hot and history together. */
 async function fingerprint(sql: Sql, t: Tables, withHistory: boolean) {
   const jobs = withHistory
-    ? sql`select * from ${sql(t.jobs)} union all select * from ${sql(t.jobsHistory)}`
+    ? sql`select * from ${jobsHotAndHistory(sql, t, sql.unsafe('*'))} both_tables`
     : sql`select * from ${sql(t.jobs)}`
   const runs = withHistory
     ? sql`select ${sql(RUN_COLUMNS)} from ${sql(t.runs)} union all select ${sql(RUN_COLUMNS)} from ${sql(t.runsHistory)}`

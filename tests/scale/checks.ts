@@ -4,9 +4,11 @@
  * every stream caught up with every job of its filter, and the connections
  * within the documented formula.
  */
+
 import { expect } from 'bun:test'
 import type { Sql } from '../../src/db/client'
 import type { Tables } from '../../src/db/tables'
+import { jobsHotAndHistory } from '../../src/history/anywhere-sql'
 import type { Fixture } from '../support/harness'
 import type { AuditedState } from './audit'
 import type { ConnectionPeaks } from './connections'
@@ -26,8 +28,7 @@ export interface FinalJob {
  * Jobs (runs) hot and in history together: the instances' history sweeps move
  * finished jobs out of the hot tables while the run goes on.
  */
-export const everyJob = (sql: Sql, t: Tables) =>
-  sql`(select * from ${sql(t.jobs)} union all select * from ${sql(t.jobsHistory)}) j`
+export const everyJob = (sql: Sql, t: Tables) => sql`${jobsHotAndHistory(sql, t, sql.unsafe('*'))} j`
 const everyRun = (sql: Sql, t: Tables) =>
   sql`(select job_id, attempt, status from ${sql(t.runs)}
        union all select job_id, attempt, status from ${sql(t.runsHistory)}) r`
